@@ -1,0 +1,121 @@
+-- _lib.lua: helpers shared by check / lock / redeem / release.
+--
+-- Not a script of its own: gateway/store.py prepends this file to each of those scripts before
+-- SCRIPT LOAD, so they all see the same functions. No business logic lives here, only the
+-- arithmetic of counters and reservations ("holds").
+--
+-- Holds of a counter key K (full key name, prefix included):
+--   K .. ':holds'    sorted set   member = session key, score = expiry (ms since epoch)
+--   K .. ':holdamt'  hash         session key -> amount held; field '' = sum of all live amounts
+-- A hold is live while its expiry > now_ms (now_ms always comes from ARGV, never from TIME).
+-- A session's index (a set of the counter keys it holds) lives at <prefix>sess:<session key>.
+
+local HOLD_TTL_SLACK_MS = 60000  -- keep hold structures a minute past their last expiry
+
+-- Integer to string for replies and JSON without exponent notation.
+local function istr(n)
+  return string.format('%d', n)
+end
+
+-- Drop expired holds of K (expiry <= now) and subtract them from the running total.
+local function purge_holds(k, now)
+  local hk, ak = k .. ':holds', k .. ':holdamt'
+  local gone_total, purged = 0, false
+  while true do
+    local gone = redis.call('ZRANGEBYSCORE', hk, '-inf', now, 'LIMIT', 0, 256)
+    if #gone == 0 then break end
+    purged = true
+    local amts = redis.call('HMGET', ak, unpack(gone))
+    for i = 1, #amts do gone_total = gone_total + (tonumber(amts[i]) or 0) end
+    redis.call('HDEL', ak, unpack(gone))
+    redis.call('ZREM', hk, unpack(gone))
+  end
+  if purged then
+    if redis.call('ZCARD', hk) == 0 then
+      redis.call('DEL', ak)
+    elseif gone_total ~= 0 then
+      redis.call('HINCRBY', ak, '', -gone_total)
+    end
+  end
+end
+
+-- Live amount held on K by every session except `session` ('' = exclude nobody).
+-- Call purge_holds(k, now) first.
+local function held_by_others(k, session)
+  local ak = k .. ':holdamt'
+  if session == '' then
+    return tonumber(redis.call('HGET', ak, '')) or 0
+  end
+  local v = redis.call('HMGET', ak, '', session)
+  return (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
+end
+
+-- Remove `session`'s hold on K, if any.
+local function remove_hold(k, session)
+  local hk, ak = k .. ':holds', k .. ':holdamt'
+  local amt = tonumber(redis.call('HGET', ak, session))
+  redis.call('ZREM', hk, session)
+  if amt ~= nil then
+    redis.call('HDEL', ak, session)
+    if redis.call('ZCARD', hk) == 0 then
+      redis.call('DEL', ak)
+    else
+      redis.call('HINCRBY', ak, '', -amt)
+    end
+  end
+end
+
+-- Remove every hold of the session indexed at `idx`, then the index. Returns how many keys.
+-- The counter keys come from the index, not from KEYS: all of them live under the same prefix
+-- (a single Redis server, or one slot per campaign in the cluster plan, see DESIGN.md).
+local function release_session(idx, session)
+  local held = redis.call('SMEMBERS', idx)
+  for i = 1, #held do remove_hold(held[i], session) end
+  redis.call('DEL', idx)
+  return #held
+end
+
+-- Parse `n` counter ops from ARGV starting at `base`; 6 fields each:
+--   key index (1-based, into the counter part of KEYS), delta, limit (-1 = none), error, ttl, hold
+local function parse_ops(base, n)
+  local ops = {}
+  for i = 0, n - 1 do
+    local j = base + i * 6
+    ops[i + 1] = {
+      k = tonumber(ARGV[j]), d = tonumber(ARGV[j + 1]), lim = tonumber(ARGV[j + 2]),
+      err = ARGV[j + 3], ttl = tonumber(ARGV[j + 4]), hold = ARGV[j + 5] == '1',
+    }
+  end
+  return ops
+end
+
+-- Check every op: current + (live holds of other sessions, if the op counts holds)
+-- + (sum of this call's deltas on that key so far) <= limit.
+-- Returns nil when all pass, else {'fail', op index (0-based), current, held, error}.
+-- `key_off` is the position in KEYS just before the first counter key.
+local function check_ops(ops, key_off, now, session)
+  local cur, held, acc = {}, {}, {}
+  for i = 1, #ops do
+    local op = ops[i]
+    local ki = op.k
+    local k = KEYS[key_off + ki]
+    if cur[ki] == nil then
+      cur[ki] = tonumber(redis.call('GET', k)) or 0
+      acc[ki] = 0
+    end
+    if op.hold and held[ki] == nil then
+      purge_holds(k, now)
+      held[ki] = held_by_others(k, session)
+    end
+    acc[ki] = acc[ki] + op.d
+    if op.lim >= 0 then
+      local h = 0
+      if op.hold then h = held[ki] end
+      if cur[ki] + h + acc[ki] > op.lim then
+        return {'fail', i - 1, cur[ki], h, op.err}
+      end
+    end
+  end
+  return nil
+end
+

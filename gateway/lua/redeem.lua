@@ -1,0 +1,108 @@
+-- redeem.lua: check every limit and, only if all hold, count, record and log a redemption.
+--
+-- KEYS[1]            ledger stream (<prefix>ledger)
+-- KEYS[2]            idempotency key (<prefix>idem:redeem:<key>); ignored when ARGV[3] == ''
+-- KEYS[3]            session index (<prefix>sess:<session key>); ignored when ARGV[2] == ''
+-- KEYS[4..K+3]       the K distinct counter keys of the plan (full names)
+-- KEYS[K+4..K+R+3]   the R redemption record keys (<prefix>rd:<id>), one per record below
+-- ARGV[1]            now_ms
+-- ARGV[2]            session key whose holds this redemption consumes ('' = none)
+-- ARGV[3]            request fingerprint for the idempotency key ('' = no idempotency key)
+-- ARGV[4]            idempotency answer TTL in seconds
+-- ARGV[5]            ledger MAXLEN (approximate trimming; 0 = never trim)
+-- ARGV[6]            response to store under the idempotency key (pre-serialized by Python)
+-- ARGV[7]            extra ledger payload (JSON string, '' = none)
+-- ARGV[8], [9], [10] K, N (ops), R (records)
+-- ARGV[11..]         N ops, 6 fields each: key index (1..K), delta, limit (-1 = none), error,
+--                    ttl (s, 0 = none), hold (1 = reservations count against the limit)
+-- then               R records, 5 fields each: id, data (JSON), parent id ('' = none),
+--                    children (JSON array of ids, '' = none), owned op indices (0-based,
+--                    space-separated; those ops are reversed when this record is rolled back)
+--
+-- Replies
+--   {'ok', ledger entry id}                   everything applied
+--   {'fail', op index (0-based), current, held, error}   a limit would be exceeded: nothing written
+--                                             (apart from purging expired holds)
+--   {'replay', stored response}               idempotency key seen with the same fingerprint
+--   {'conflict'}                              idempotency key seen with another fingerprint
+--   {'duplicate', record id}                  a record key already exists: nothing written
+--
+-- Check: for each op in order, current + (live holds of other sessions if hold = 1) + (sum of
+-- this plan's deltas on that key up to this op) <= limit. Apply: INCRBY each op (EXPIRE ttl NX
+-- for windowed counters), drop the session's holds, write each record as a hash
+-- {status = SUCCEEDED, data, ops, parent, children, session, created_at}, XADD the ledger entry,
+-- store {fp, resp} under the idempotency key.
+
+local ledger, idem, idx = KEYS[1], KEYS[2], KEYS[3]
+local now, session, fp = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local idem_ttl, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5])
+local response, extra = ARGV[6], ARGV[7]
+local K, N, R = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+
+if fp ~= '' then
+  local seen = redis.call('HMGET', idem, 'fp', 'resp')
+  if seen[1] then
+    if seen[1] == fp then return {'replay', seen[2]} end
+    return {'conflict'}
+  end
+end
+
+local rbase = 11 + N * 6
+for j = 0, R - 1 do
+  if redis.call('EXISTS', KEYS[4 + K + j]) == 1 then
+    return {'duplicate', ARGV[rbase + j * 5]}
+  end
+end
+
+local ops = parse_ops(11, N)
+local failed = check_ops(ops, 3, now, session)
+if failed then return failed end
+
+-- Apply.
+for i = 1, N do
+  local op = ops[i]
+  local k = KEYS[3 + op.k]
+  redis.call('INCRBY', k, op.d)
+  if op.ttl > 0 then redis.call('EXPIRE', k, op.ttl, 'NX') end
+end
+if session ~= '' then release_session(idx, session) end
+
+-- Records. Each keeps the (key, delta) pairs of the ops it owns, for rollback.
+local all_ops, ids = {}, {}
+for i = 1, N do all_ops[i] = {KEYS[3 + ops[i].k], istr(ops[i].d)} end
+for j = 0, R - 1 do
+  local b = rbase + j * 5
+  local owned = {}
+  for s in string.gmatch(ARGV[b + 4], '%d+') do
+    owned[#owned + 1] = all_ops[tonumber(s) + 1]
+  end
+  local owned_json = '[]'
+  if #owned > 0 then owned_json = cjson.encode(owned) end
+  local children = ARGV[b + 3]
+  if children == '' then children = '[]' end
+  ids[#ids + 1] = ARGV[b]
+  redis.call('HSET', KEYS[4 + K + j],
+    'id', ARGV[b], 'status', 'SUCCEEDED', 'data', ARGV[b + 1], 'parent', ARGV[b + 2],
+    'children', children, 'ops', owned_json, 'session', session, 'created_at', istr(now))
+end
+
+local fields = {'type', 'redeem', 'at', istr(now), 'redemptions', '[]', 'ops', '[]',
+                'session', session}
+if #ids > 0 then fields[6] = cjson.encode(ids) end
+if N > 0 then fields[8] = cjson.encode(all_ops) end
+if extra ~= '' then
+  fields[#fields + 1] = 'data'
+  fields[#fields + 1] = extra
+end
+local entry
+if maxlen > 0 then
+  entry = redis.call('XADD', ledger, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+else
+  entry = redis.call('XADD', ledger, '*', unpack(fields))
+end
+
+if fp ~= '' then
+  redis.call('HSET', idem, 'fp', fp, 'resp', response)
+  if idem_ttl > 0 then redis.call('EXPIRE', idem, idem_ttl) end
+end
+return {'ok', entry}

@@ -1,0 +1,104 @@
+-- rollback.lua: reverse exactly the increments recorded with a redemption, once.
+--
+-- KEYS[1]   ledger stream (<prefix>ledger)
+-- KEYS[2]   idempotency key (<prefix>idem:rollback:<key>); ignored when ARGV[4] == ''
+-- KEYS[3]   the redemption record (<prefix>rd:<id>)
+-- ARGV[1]   rollback id (e.g. rr_...)
+-- ARGV[2]   now_ms
+-- ARGV[3]   reason ('' = none)
+-- ARGV[4]   request fingerprint for the idempotency key ('' = no idempotency key)
+-- ARGV[5]   idempotency answer TTL in seconds
+-- ARGV[6]   ledger MAXLEN (approximate trimming; 0 = never trim)
+-- ARGV[7]   '1' = stacked: also roll back the record's children; '0' = single: a record with
+--           children is refused (invalid_redemption)
+-- ARGV[8]   record key prefix (<prefix>rd:), to find children by id
+-- ARGV[9]   extra ledger payload (JSON string, '' = none)
+--
+-- Replies
+--   {'ok', payload}                    rolled back; payload is JSON:
+--        {"rollback_id", "at" (ms, string), "reason",
+--         "redemptions": [{"id", "data" (the record's JSON, as a string),
+--                          "ops": [[key, recorded delta, delta actually reversed], ...]}, ...]}
+--        (the record itself first, then each child not rolled back before)
+--   {'replay', payload}                idempotency key seen with the same fingerprint: the
+--                                      payload of that first rollback, nothing changed
+--   {'conflict'}                       idempotency key seen with another fingerprint
+--   {'not_found'}                      no such record
+--   {'already_rolled_back', rollback id}   the record was rolled back before: nothing changed
+--   {'invalid_redemption'}             single rollback of a record that has children
+--
+-- Reversal never creates a key: a counter that no longer EXISTS (an expired window) is skipped,
+-- and a counter is never taken below zero. Children (read from the record, not from KEYS; they
+-- live under the same prefix) already rolled back on their own are skipped. Records get
+-- status = ROLLED_BACK, rollback_id, rolled_back_at, rollback_reason.
+
+local ledger, idem, rec = KEYS[1], KEYS[2], KEYS[3]
+local rid, now, reason, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local idem_ttl, maxlen, stacked, rd_prefix, extra =
+  tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8], ARGV[9]
+
+if fp ~= '' then
+  local seen = redis.call('HMGET', idem, 'fp', 'resp')
+  if seen[1] then
+    if seen[1] == fp then return {'replay', seen[2]} end
+    return {'conflict'}
+  end
+end
+
+local head = redis.call('HMGET', rec, 'status', 'rollback_id', 'children')
+if not head[1] then return {'not_found'} end
+if head[1] == 'ROLLED_BACK' then return {'already_rolled_back', head[2] or ''} end
+
+local children = {}
+if head[3] and head[3] ~= '' and head[3] ~= '[]' then children = cjson.decode(head[3]) end
+if #children > 0 and not stacked then return {'invalid_redemption'} end
+
+local targets = {rec}
+for i = 1, #children do
+  local ck = rd_prefix .. children[i]
+  local st = redis.call('HGET', ck, 'status')
+  if st and st ~= 'ROLLED_BACK' then targets[#targets + 1] = ck end
+end
+
+local out, ids, reversed = {}, {}, {}
+for t = 1, #targets do
+  local r = redis.call('HMGET', targets[t], 'id', 'data', 'ops')
+  local ops = {}
+  if r[3] and r[3] ~= '' and r[3] ~= '[]' then ops = cjson.decode(r[3]) end
+  local done = {}
+  for i = 1, #ops do
+    local k, d = ops[i][1], tonumber(ops[i][2])
+    local applied = 0
+    local cur = redis.call('GET', k)
+    if cur then
+      applied = math.min(d, tonumber(cur))
+      if applied > 0 then redis.call('DECRBY', k, applied) else applied = 0 end
+    end
+    done[i] = {k, istr(d), istr(applied)}
+    reversed[#reversed + 1] = {k, istr(applied)}
+  end
+  redis.call('HSET', targets[t], 'status', 'ROLLED_BACK', 'rollback_id', rid,
+    'rolled_back_at', istr(now), 'rollback_reason', reason)
+  out[#out + 1] = {id = r[1], data = r[2], ops = done}
+  ids[#ids + 1] = r[1]
+end
+
+local fields = {'type', 'rollback', 'at', istr(now), 'rollback_id', rid,
+                'redemptions', cjson.encode(ids), 'ops', '[]', 'reason', reason}
+if #reversed > 0 then fields[10] = cjson.encode(reversed) end
+if extra ~= '' then
+  fields[#fields + 1] = 'data'
+  fields[#fields + 1] = extra
+end
+if maxlen > 0 then
+  redis.call('XADD', ledger, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+else
+  redis.call('XADD', ledger, '*', unpack(fields))
+end
+
+local payload = cjson.encode({rollback_id = rid, at = istr(now), reason = reason, redemptions = out})
+if fp ~= '' then
+  redis.call('HSET', idem, 'fp', fp, 'resp', payload)
+  if idem_ttl > 0 then redis.call('EXPIRE', idem, idem_ttl) end
+end
+return {'ok', payload}

@@ -1,0 +1,588 @@
+"""The checkout gateway's Redis store: every limit checked and counted in ONE Lua script call.
+
+The evaluator (core) decides WHAT to count; this module only runs the plan atomically. A plan is
+a list of counter ops, each ``(key, delta, limit, error, ttl, hold)`` (a plain tuple or a
+:class:`CounterOp`):
+
+- ``key``    logical key without the global prefix, with a campaign hash tag,
+             e.g. ``{c:camp_1}:v:SUMMER10:uses``;
+- ``delta``  positive integer to add;
+- ``limit``  -1 = no limit, else the op requires ``current + held_by_others + delta <= limit``
+             (deltas of earlier ops of the same plan on the same key count too);
+- ``error``  the Voucherify error key reported if this op fails (``quantity_exceeded``...);
+- ``ttl``    seconds, 0 = none: a windowed counter gets ``EXPIRE ttl NX`` when it is counted;
+- ``hold``   1 if session reservations (LOCK) count against this key's limit.
+
+Key layout (``P`` = :attr:`Store.prefix`, default ``pg:`` or ``$PROMOGATE_KEY_PREFIX``):
+
+=====================================  ===================================================
+``P<key>``                             counter (string integer), e.g. ``pg:{c:camp_1}:disc``
+``P<key>:holds``                       zset: session key -> hold expiry (ms)
+``P<key>:holdamt``                     hash: session key -> amount held; field ``""`` = total
+``Psess:<session key>``                set of the counter keys (full names) a session holds
+``Prd:<redemption id>``                hash: a redemption record (see :class:`Redemption`)
+``Pledger``                            stream: one entry per redeem / rollback
+``Pidem:redeem:<key>``                 hash ``{fp, resp}``: idempotent redeem answer (TTL)
+``Pidem:rollback:<key>``               hash ``{fp, resp}``: idempotent rollback answer (TTL)
+=====================================  ===================================================
+
+Time always comes from the caller (``now_ms``, ms since the epoch, UTC), never from Redis, so
+tests can move the clock. Every method is one script call (or one plain command), batched with
+other requests' calls by :class:`~gateway.autopipe.AutoPipeline`; if Redis cannot be reached the
+call raises :class:`~gateway.autopipe.StoreUnavailable` within ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+import orjson
+
+from .autopipe import AutoPipeline, Script, StoreUnavailable
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "CounterOp",
+    "LimitFailure",
+    "LockResult",
+    "RecordSpec",
+    "RedeemResult",
+    "Redemption",
+    "Reversal",
+    "RolledBack",
+    "RollbackResult",
+    "Store",
+    "StoreUnavailable",
+    "load_scripts",
+]
+
+DEFAULT_PREFIX = "pg:"
+LUA_DIR = Path(__file__).with_name("lua")
+_SCRIPT_NAMES = ("check", "lock", "release", "redeem", "rollback")
+
+
+def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
+    """The gateway's scripts, each prefixed with the shared helpers of ``_lib.lua``."""
+    lib = (directory / "_lib.lua").read_text(encoding="utf-8")
+    return {
+        name: Script(lib + "\n" + (directory / f"{name}.lua").read_text(encoding="utf-8"), name)
+        for name in _SCRIPT_NAMES
+    }
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+class CounterOp(NamedTuple):
+    """One op of a counter plan; any 6-tuple in this order is accepted wherever one is."""
+
+    key: str
+    delta: int
+    limit: int = -1
+    error: str = ""
+    ttl: int = 0
+    hold: int = 0
+
+
+class RecordSpec(NamedTuple):
+    """A redemption record written by :meth:`Store.redeem`.
+
+    ``id``        redemption id (``r_...``); the record lives at ``P rd:<id>``.
+    ``data``      the redemption as pre-serialized JSON (bytes or str), returned as is later.
+    ``ops``       indices (0-based) of the plan's ops this record owns: rolling the record back
+                  reverses exactly those. If no record of a redeem owns any op, the first record
+                  owns them all.
+    ``parent``    the parent redemption id, for a child of a stacked redemption.
+    ``children``  child redemption ids, for a stacked parent (rolled back with it).
+    """
+
+    id: str
+    data: bytes | str
+    ops: Sequence[int] = ()
+    parent: str = ""
+    children: Sequence[str] = ()
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+class LimitFailure(msgspec.Struct, frozen=True):
+    """Why a plan was refused: op ``index`` (0-based) would push its key past its limit.
+
+    ``current`` is the key's live value, ``held`` what other sessions hold on it (0 when the op
+    does not count holds), ``error`` the op's error key.
+    """
+
+    index: int
+    current: int
+    held: int
+    error: str
+
+
+class LockResult(msgspec.Struct, frozen=True):
+    """``status`` is ``"ok"`` (held until ``expires_at_ms``) or ``"failed"`` (see ``failure``)."""
+
+    status: Literal["ok", "failed"]
+    expires_at_ms: int = 0
+    failure: LimitFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class RedeemResult(msgspec.Struct, frozen=True):
+    """Outcome of :meth:`Store.redeem`.
+
+    - ``"ok"``: everything counted and recorded; ``ledger_id`` is the ledger entry's stream id.
+    - ``"failed"``: a limit would be exceeded, nothing changed; see ``failure``.
+    - ``"replay"``: the idempotency key was used before with the same fingerprint; ``response``
+      is the stored answer; nothing changed.
+    - ``"conflict"``: the idempotency key was used with another fingerprint (answer 409).
+    """
+
+    status: Literal["ok", "failed", "replay", "conflict"]
+    ledger_id: str | None = None
+    failure: LimitFailure | None = None
+    response: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Reversal(msgspec.Struct, frozen=True):
+    """One counter op of a rolled back record: ``delta`` recorded, ``applied`` actually taken
+    back (less when the counter had expired or was lower)."""
+
+    key: str
+    delta: int
+    applied: int
+
+
+class RolledBack(msgspec.Struct, frozen=True):
+    """A redemption record that a rollback reversed; ``data`` is the record's JSON as written."""
+
+    id: str
+    data: bytes
+    ops: list[Reversal]
+
+
+class RollbackResult(msgspec.Struct, frozen=True):
+    """Outcome of :meth:`Store.rollback`.
+
+    - ``"ok"``: rolled back; ``redemptions`` lists the record first, then its children (stacked)
+      that had not been rolled back on their own. ``rollback_id`` / ``at_ms`` / ``reason`` echo
+      the call.
+    - ``"replay"``: the idempotency key was used before with the same fingerprint; the fields are
+      those of that first rollback; nothing changed.
+    - ``"conflict"``: the idempotency key was used with another fingerprint (answer 409).
+    - ``"not_found"``: no such redemption (404).
+    - ``"already_rolled_back"``: nothing changed; ``rollback_id`` is the earlier rollback's (400).
+    - ``"invalid_redemption"``: a single rollback of a redemption that has children (400: use
+      the stacked endpoint).
+    """
+
+    status: Literal[
+        "ok", "replay", "conflict", "not_found", "already_rolled_back", "invalid_redemption"
+    ]
+    rollback_id: str | None = None
+    at_ms: int | None = None
+    reason: str = ""
+    redemptions: list[RolledBack] = msgspec.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when THIS call rolled the redemption back."""
+        return self.status == "ok"
+
+    @property
+    def rolled_back(self) -> bool:
+        """True for ``"ok"`` and ``"replay"``: the fields describe a successful rollback."""
+        return self.status in ("ok", "replay")
+
+
+class Redemption(msgspec.Struct, frozen=True):
+    """A stored redemption record (``P rd:<id>``).
+
+    ``status`` is ``SUCCEEDED`` or ``ROLLED_BACK``; ``ops`` the ``(full key, delta)`` pairs it
+    counted; ``rollback_*`` are set once it is rolled back.
+    """
+
+    id: str
+    status: str
+    data: bytes
+    ops: list[tuple[str, int]]
+    parent: str
+    children: list[str]
+    session: str
+    created_at_ms: int
+    rollback_id: str | None = None
+    rolled_back_at_ms: int | None = None
+    rollback_reason: str | None = None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _b(v: Any) -> bytes:
+    return v if isinstance(v, bytes) else str(v).encode()
+
+
+def _list(v: Any) -> list[Any]:
+    # cjson encodes an empty Lua table as {}: read it as an empty list.
+    return v if isinstance(v, list) else []
+
+
+class _Plan(NamedTuple):
+    keys: list[str]  # distinct full counter keys, in first-seen order
+    args: list[Any]  # 6 ARGV fields per op
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class Store:
+    """Atomic counters, reservations, redemption records and the ledger, in Redis.
+
+    ``Store(redis)`` takes a ``redis.asyncio.Redis`` (bytes replies, ``decode_responses=False``,
+    is expected; :meth:`from_url` builds a suitable one). Options:
+
+    ``prefix``           key prefix; default ``$PROMOGATE_KEY_PREFIX`` or ``pg:``.
+    ``timeout``          seconds a call may take before :class:`StoreUnavailable`; default 2.0.
+    ``ledger_maxlen``    approximate length kept of the ledger stream; 0 = unbounded;
+                         default 1,000,000.
+    ``idempotency_ttl``  seconds an idempotent answer is kept; default 86,400 (24 h).
+    ``pipeline``         an :class:`AutoPipeline` to share (default: a new one on ``redis``).
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        prefix: str | None = None,
+        timeout: float = 2.0,
+        ledger_maxlen: int = 1_000_000,
+        idempotency_ttl: int = 86_400,
+        pipeline: AutoPipeline | None = None,
+    ) -> None:
+        self.redis = redis
+        self.prefix = (
+            prefix if prefix is not None else os.environ.get("PROMOGATE_KEY_PREFIX", DEFAULT_PREFIX)
+        )
+        self.ledger_maxlen = int(ledger_maxlen)
+        self.idempotency_ttl = int(idempotency_ttl)
+        self.pipe = pipeline or AutoPipeline(redis, timeout=timeout)
+        self.scripts = load_scripts()
+        self.ledger_key = self.prefix + "ledger"
+        self._owns_client = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Store:
+        """A Store on a new client for ``url``: no silent retries, short connect timeout.
+
+        redis-py's own retries are switched off: the auto-pipeliner bounds every call and never
+        re-sends a write whose outcome is unknown.
+        """
+        import redis.asyncio as aredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        timeout = float(options.get("timeout", 2.0))
+        client = aredis.Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=min(1.0, timeout),
+            health_check_interval=0,
+        )
+        store = cls(client, **options)
+        store._owns_client = True
+        return store
+
+    async def aclose(self) -> None:
+        """Wait for in-flight calls; close the client if :meth:`from_url` made it."""
+        await self.pipe.drain()
+        if self._owns_client:
+            await self.redis.aclose()
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def key(self, logical: str) -> str:
+        """Full Redis key of a logical key (adds the prefix)."""
+        return self.prefix + logical
+
+    def record_key(self, redemption_id: str) -> str:
+        return f"{self.prefix}rd:{redemption_id}"
+
+    def session_index_key(self, session_key: str) -> str:
+        return f"{self.prefix}sess:{session_key}"
+
+    def idempotency_key(self, kind: Literal["redeem", "rollback"], key: str) -> str:
+        return f"{self.prefix}idem:{kind}:{key}"
+
+    # -- calls -----------------------------------------------------------------------------
+
+    async def load_scripts(self) -> None:
+        """Register every script now (SCRIPT LOAD). Optional: NOSCRIPT loads them on demand."""
+        await self.pipe.load(*self.scripts.values())
+
+    async def ping(self) -> bool:
+        """True when Redis answers (for ``/ready``); raises :class:`StoreUnavailable` if not."""
+        return bool(await self.pipe.execute_command("PING"))
+
+    async def check(
+        self, keys: Sequence[str], now_ms: int, exclude_session: str | None = None
+    ) -> list[int]:
+        """Live value of each logical key plus what live sessions OTHER than ``exclude_session``
+        hold on it (expired holds are purged). One script call; ``[]`` for no keys."""
+        if not keys:
+            return []
+        reply = await self.pipe.evalsha(
+            self.scripts["check"],
+            [self.prefix + k for k in keys],
+            (int(now_ms), exclude_session or ""),
+        )
+        return [int(v) for v in reply]
+
+    async def lock(
+        self, session_key: str, ops: Iterable[Sequence[Any]], ttl_ms: int, now_ms: int
+    ) -> LockResult:
+        """Reserve the ``hold == 1`` ops' deltas for ``session_key`` until ``now_ms + ttl_ms``.
+
+        Every op's limit is checked first (counting other sessions' live holds for hold ops); if
+        one fails nothing is written (``status="failed"``). Else the session's previous holds are
+        replaced by these. Ops with ``hold == 0`` are checked but not reserved.
+        """
+        _need_session(session_key)
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive")
+        plan = self._plan(ops)
+        reply = await self.pipe.evalsha(
+            self.scripts["lock"],
+            [self.session_index_key(session_key), *plan.keys],
+            (int(now_ms), session_key, int(ttl_ms), len(plan.args) // 6, *plan.args),
+        )
+        tag = _s(reply[0])
+        if tag == "ok":
+            return LockResult("ok", expires_at_ms=int(reply[1]))
+        return LockResult("failed", failure=_failure(reply))
+
+    async def release(self, session_key: str, now_ms: int) -> int:
+        """Drop every hold of ``session_key``; returns how many keys it held (0 if none, so
+        releasing twice is harmless)."""
+        _need_session(session_key)
+        reply = await self.pipe.evalsha(
+            self.scripts["release"],
+            [self.session_index_key(session_key)],
+            (session_key, int(now_ms)),
+        )
+        return int(reply)
+
+    async def redeem(
+        self,
+        ops: Iterable[Sequence[Any]],
+        records: Sequence[RecordSpec | Sequence[Any]],
+        now_ms: int,
+        *,
+        session_key: str | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+        response: bytes | str = b"",
+        ledger: bytes | str = b"",
+    ) -> RedeemResult:
+        """Check every op against live values (+ other sessions' holds); only if all pass,
+        count them, consume ``session_key``'s holds, write ``records``, append a ledger entry
+        (with ``ledger``, extra JSON, as its ``data`` field) and, with ``idempotency_key``, store
+        ``{fingerprint, response}`` for ``idempotency_ttl`` seconds.
+
+        With an ``idempotency_key`` seen before: same ``fingerprint`` -> ``"replay"`` with the
+        stored response, a different one -> ``"conflict"``; nothing changes either way. A
+        refused plan (``"failed"``) stores nothing under the key, so a retry is evaluated anew.
+        Raises ``ValueError`` if a record id already exists (ids must be fresh).
+        """
+        specs = [r if isinstance(r, RecordSpec) else RecordSpec(*r) for r in records]
+        plan = self._plan(ops)
+        n_ops = len(plan.args) // 6
+        owned = [list(r.ops) for r in specs]
+        seen: set[int] = set()
+        for lst in owned:
+            for i in lst:
+                if not 0 <= int(i) < n_ops or int(i) in seen:
+                    raise ValueError(f"op index {i} out of range or owned twice")
+                seen.add(int(i))
+        if specs and not seen:
+            owned[0] = list(range(n_ops))
+        if idempotency_key is not None and not fingerprint:
+            raise ValueError("an idempotency_key needs a fingerprint")
+        if session_key is not None:
+            _need_session(session_key)
+        keys = [
+            self.ledger_key,
+            self.idempotency_key("redeem", idempotency_key) if idempotency_key else self.ledger_key,
+            self.session_index_key(session_key) if session_key else self.ledger_key,
+            *plan.keys,
+            *(self.record_key(r.id) for r in specs),
+        ]
+        args: list[Any] = [
+            int(now_ms),
+            session_key or "",
+            fingerprint if idempotency_key else "",
+            self.idempotency_ttl,
+            self.ledger_maxlen,
+            response,
+            ledger,
+            len(plan.keys),
+            n_ops,
+            len(specs),
+            *plan.args,
+        ]
+        for r, lst in zip(specs, owned, strict=True):
+            children = orjson.dumps(list(r.children)) if r.children else b""
+            args += [r.id, r.data, r.parent, children, " ".join(str(int(i)) for i in lst)]
+        reply = await self.pipe.evalsha(self.scripts["redeem"], keys, args)
+        tag = _s(reply[0])
+        if tag == "ok":
+            return RedeemResult("ok", ledger_id=_s(reply[1]))
+        if tag == "fail":
+            return RedeemResult("failed", failure=_failure(reply))
+        if tag == "replay":
+            return RedeemResult("replay", response=_b(reply[1]))
+        if tag == "conflict":
+            return RedeemResult("conflict")
+        if tag == "duplicate":
+            raise ValueError(f"redemption record {_s(reply[1])} already exists")
+        raise RuntimeError(f"redeem.lua: unexpected reply {reply!r}")  # pragma: no cover
+
+    async def rollback(
+        self,
+        redemption_id: str,
+        rollback_id: str,
+        now_ms: int,
+        *,
+        reason: str = "",
+        stacked: bool = False,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+        ledger: bytes | str = b"",
+    ) -> RollbackResult:
+        """Reverse exactly what redemption ``redemption_id`` counted, once.
+
+        ``stacked=False`` (``POST /v1/redemptions/{id}/rollback``) refuses a record with children
+        (``"invalid_redemption"``); ``stacked=True`` (``.../{parent_id}/rollbacks``) rolls back
+        the record and each child not already rolled back. A counter that has expired since is
+        not recreated, and no counter goes below zero. With an ``idempotency_key``, a repeat
+        with the same ``fingerprint`` gets ``"replay"`` with the first result (without one, the
+        repeat gets ``"already_rolled_back"``).
+        """
+        if idempotency_key is not None and not fingerprint:
+            raise ValueError("an idempotency_key needs a fingerprint")
+        keys = [
+            self.ledger_key,
+            self.idempotency_key("rollback", idempotency_key)
+            if idempotency_key
+            else self.ledger_key,
+            self.record_key(redemption_id),
+        ]
+        args = [
+            rollback_id,
+            int(now_ms),
+            reason,
+            fingerprint if idempotency_key else "",
+            self.idempotency_ttl,
+            self.ledger_maxlen,
+            "1" if stacked else "0",
+            self.prefix + "rd:",
+            ledger,
+        ]
+        reply = await self.pipe.evalsha(self.scripts["rollback"], keys, args)
+        tag = _s(reply[0])
+        if tag in ("ok", "replay"):
+            return _rollback_payload(tag, reply[1])
+        if tag == "already_rolled_back":
+            return RollbackResult(tag, rollback_id=_s(reply[1]) or None)
+        if tag in ("conflict", "not_found", "invalid_redemption"):
+            return RollbackResult(tag)  # type: ignore[arg-type]
+        raise RuntimeError(f"rollback.lua: unexpected reply {reply!r}")  # pragma: no cover
+
+    async def get_redemption(self, redemption_id: str) -> Redemption | None:
+        """The stored record of ``redemption_id``, or None. One HGETALL."""
+        h = await self.pipe.execute_command("HGETALL", self.record_key(redemption_id))
+        if not h:
+            return None
+        f = {_s(k): v for k, v in h.items()}
+
+        def opt(name: str) -> str | None:
+            return _s(f[name]) if name in f else None
+
+        rb_at = opt("rolled_back_at")
+        return Redemption(
+            id=_s(f["id"]),
+            status=_s(f["status"]),
+            data=_b(f["data"]),
+            ops=[(str(k), int(d)) for k, d in _list(orjson.loads(f.get("ops") or b"[]"))],
+            parent=_s(f.get("parent", b"")),
+            children=[str(c) for c in _list(orjson.loads(f.get("children") or b"[]"))],
+            session=_s(f.get("session", b"")),
+            created_at_ms=int(f.get("created_at") or 0),
+            rollback_id=opt("rollback_id"),
+            rolled_back_at_ms=int(rb_at) if rb_at else None,
+            rollback_reason=opt("rollback_reason"),
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _plan(self, ops: Iterable[Sequence[Any]]) -> _Plan:
+        index: dict[str, int] = {}
+        keys: list[str] = []
+        args: list[Any] = []
+        for op in ops:
+            key, delta, limit, error, ttl, hold = op
+            delta, limit, ttl = int(delta), int(limit), int(ttl)
+            if delta <= 0:
+                raise ValueError(f"op on {key}: delta must be a positive integer, got {delta}")
+            if limit < -1 or ttl < 0:
+                raise ValueError(f"op on {key}: bad limit {limit} or ttl {ttl}")
+            full = self.prefix + key
+            i = index.get(full)
+            if i is None:
+                keys.append(full)
+                i = index[full] = len(keys)
+            args += [i, delta, limit, error or "", ttl, 1 if hold else 0]
+        return _Plan(keys, args)
+
+
+def _need_session(session_key: str) -> None:
+    if not session_key:
+        raise ValueError("a session key must be a non-empty string")
+
+
+def _failure(reply: list[Any]) -> LimitFailure:
+    return LimitFailure(
+        index=int(reply[1]), current=int(reply[2]), held=int(reply[3]), error=_s(reply[4])
+    )
+
+
+def _rollback_payload(tag: str, raw: Any) -> RollbackResult:
+    doc = orjson.loads(raw)
+    return RollbackResult(
+        tag,  # type: ignore[arg-type]
+        rollback_id=doc["rollback_id"],
+        at_ms=int(doc["at"]),
+        reason=doc.get("reason", ""),
+        redemptions=[
+            RolledBack(
+                id=str(r.get("id", "")),
+                data=_b(r.get("data", "")),
+                ops=[Reversal(str(k), int(d), int(a)) for k, d, a in _list(r.get("ops"))],
+            )
+            for r in _list(doc.get("redemptions"))
+        ],
+    )

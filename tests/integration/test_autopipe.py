@@ -1,0 +1,145 @@
+"""gateway.autopipe against a real Redis: batching, per-caller results and errors, NOSCRIPT,
+bounded failure on an unreachable server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aredis
+from redis import exceptions as rexc
+
+from gateway.autopipe import AutoPipeline, Script, StoreUnavailable, _unavailable_reply
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def client(redis_url: str) -> AsyncIterator[aredis.Redis]:
+    c = aredis.Redis.from_url(redis_url)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+async def test_one_turn_is_one_pipeline(client: aredis.Redis, key_prefix: str):
+    pipe = AutoPipeline(client)
+    k = key_prefix + "n"
+    replies = await asyncio.gather(*(pipe.execute_command("INCR", k) for _ in range(200)))
+    assert sorted(replies) == list(range(1, 201))
+    assert replies == list(range(1, 201))  # sent in call order on one connection
+    assert pipe.flushes == 1 and pipe.commands == 200
+
+
+async def test_tasks_started_together_share_a_pipeline(client: aredis.Redis, key_prefix: str):
+    pipe = AutoPipeline(client)
+    k = key_prefix + "n"
+
+    async def work() -> int:
+        await asyncio.sleep(0)
+        return int(await pipe.execute_command("INCR", k))
+
+    assert len(await asyncio.gather(*(work() for _ in range(300)))) == 300
+    assert pipe.flushes == 1
+
+
+async def test_batches_split_and_inflight_bounded(client: aredis.Redis, key_prefix: str):
+    pipe = AutoPipeline(client, max_batch=64, max_inflight=1)
+    k = key_prefix + "n"
+    replies = await asyncio.gather(*(pipe.execute_command("INCR", k) for _ in range(1000)))
+    assert replies == list(range(1, 1001))
+    assert pipe.flushes == 16  # ceil(1000 / 64), one at a time
+
+
+async def test_each_caller_gets_its_own_reply_or_error(client: aredis.Redis, key_prefix: str):
+    pipe = AutoPipeline(client)
+    h = key_prefix + "h"
+    await client.hset(h, mapping={"a": "1", "b": "2"})
+    ok1, bad, ok2, raw = await asyncio.gather(
+        pipe.execute_command("HGETALL", h),
+        pipe.execute_command("INCR", h),  # WRONGTYPE: only this caller fails
+        pipe.execute_command("HGET", h, "b"),
+        pipe.evalsha(Script("return redis.call('HLEN', KEYS[1])"), [h]),
+        return_exceptions=True,
+    )
+    assert ok1 == {b"a": b"1", b"b": b"2"}  # the client's response callback applied
+    assert isinstance(bad, rexc.ResponseError) and "WRONGTYPE" in str(bad)
+    assert ok2 == b"2"
+    assert raw == 2
+    err = Script("return redis.call('NOPE')", "broken")
+    with pytest.raises(rexc.ResponseError):
+        await pipe.evalsha(err)
+
+
+async def test_cancelled_caller_is_not_sent(client: aredis.Redis, key_prefix: str):
+    pipe = AutoPipeline(client)
+    k = key_prefix + "n"
+    fut = pipe.execute_command("INCR", k)
+    fut.cancel()
+    assert await pipe.execute_command("INCR", k) == 1
+
+
+async def test_noscript_loads_and_retries(private_redis):
+    c = aredis.Redis.from_url(private_redis.url)
+    try:
+        pipe = AutoPipeline(c)
+        s = Script("return tonumber(ARGV[1]) * 2", "double")
+        assert await asyncio.gather(*(pipe.evalsha(s, [], [i]) for i in range(10))) == [
+            i * 2 for i in range(10)
+        ]
+        assert pipe.script_loads == 1  # one load for the whole batch
+        await c.script_flush()
+        assert await pipe.evalsha(s, [], [21]) == 42
+        assert pipe.script_loads == 2
+    finally:
+        await c.aclose()
+
+
+async def test_unreachable_server_fails_fast_then_recovers(private_redis):
+    c = aredis.Redis.from_url(private_redis.url, socket_connect_timeout=0.3)
+    pipe = AutoPipeline(c, timeout=0.5)
+    try:
+        assert await pipe.execute_command("PING") is True
+        private_redis.stop()
+        t0 = time.monotonic()
+        res = await asyncio.gather(
+            *(pipe.execute_command("PING") for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailable) for r in res)
+        assert time.monotonic() - t0 < 1.0
+        private_redis.start()
+        assert await pipe.execute_command("PING") is True
+    finally:
+        await c.aclose()
+
+
+async def test_silent_server_times_out():
+    # A listening socket that never answers: connect succeeds, replies never come.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    c = aredis.Redis(host="127.0.0.1", port=port)
+    pipe = AutoPipeline(c, timeout=0.3)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="within 0.3s"):
+            await pipe.execute_command("PING")
+        assert time.monotonic() - t0 < 0.8
+    finally:
+        await c.aclose()
+        srv.close()
+
+
+async def test_unavailable_replies_are_classified():
+    assert _unavailable_reply(rexc.ResponseError("LOADING Redis is loading the dataset"))
+    assert _unavailable_reply(rexc.ResponseError("BUSY Redis is busy running a script"))
+    assert _unavailable_reply(rexc.ReadOnlyError("READONLY You can't write against a replica"))
+    assert _unavailable_reply(rexc.ResponseError("OOM command not allowed"))
+    assert not _unavailable_reply(rexc.ResponseError("WRONGTYPE Operation against a key"))
+    assert not _unavailable_reply(rexc.ResponseError("ERR Error running script"))
