@@ -446,8 +446,8 @@ class StackingRules(_Base):
     applicable_redeemables_limit: Annotated[int, Meta(ge=1, le=30)] = 5
     applicable_redeemables_per_category_limit: Annotated[int, Meta(ge=1, le=30)] = 1
     applicable_redeemables_category_limits: dict[str, Annotated[int, Meta(ge=1, le=30)]] = {}
-    applicable_exclusive_redeemables_limit: Annotated[int, Meta(ge=1, le=30)] = 1
-    applicable_exclusive_redeemables_per_category_limit: Annotated[int, Meta(ge=1, le=30)] = 1
+    applicable_exclusive_redeemables_limit: Annotated[int, Meta(ge=1, le=5)] = 1
+    applicable_exclusive_redeemables_per_category_limit: Annotated[int, Meta(ge=1, le=5)] = 1
     exclusive_categories: list[Ident] = []
     joint_categories: list[Ident] = []
     redeemables_application_mode: Literal["ALL", "PARTIAL"] = "ALL"
