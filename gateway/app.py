@@ -1,0 +1,647 @@
+"""The checkout API: a Voucherify v1 subset on Litestar, every limit counted in one Lua call.
+
+Hot endpoints take the raw body and decode it with msgspec themselves: one decode, errors in
+Voucherify's shape, no framework validation layer in between. Each request uses one ruleset
+snapshot from start to end.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import orjson
+from litestar import Litestar, Request, Response, delete, get, post
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+import core
+from core import model as m
+from core.errors import RequestError
+
+from . import metrics as mx
+from . import render
+from . import schemas as s
+from .autopipe import StoreUnavailable
+from .live import AppKey, Live
+from .settings import Settings
+from .store import RecordSpec, Store
+
+log = logging.getLogger("promogate.gateway")
+E = core.engine
+JSON = "application/json"
+TTL_UNITS_MS = {
+    "DAYS": 86_400_000,
+    "HOURS": 3_600_000,
+    "MINUTES": 60_000,
+    "SECONDS": 1000,
+    "MILLISECONDS": 1,
+    "MICROSECONDS": 0.001,
+    "NANOSECONDS": 0.000001,
+}
+DEFAULT_SESSION_MS = 7 * 86_400_000
+MAX_RETRIES = 3
+
+
+class ApiError(Exception):
+    """An answer in Voucherify's error shape."""
+
+    def __init__(self, status: int, key: str, message: str, details: str = "", **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.key = key
+        self.message = message
+        self.details = details or message
+        self.extra = extra
+
+
+def _rid() -> str:
+    return "v-" + secrets.token_hex(8)
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(10)
+
+
+def _error_response(exc: ApiError, request_id: str | None = None) -> Response:
+    body = render.error_body(exc.status, exc.key, exc.message, exc.details, request_id or _rid(), **exc.extra)
+    return Response(content=s.encode(body), status_code=exc.status, media_type=JSON)
+
+
+def _ok(obj: Any, status: int = 200) -> Response:
+    return Response(content=s.encode(obj), status_code=status, media_type=JSON)
+
+
+def _raw(content: bytes, status: int = 200) -> Response:
+    return Response(content=content, status_code=status, media_type=JSON)
+
+
+class Gateway:
+    """Everything a worker shares between requests."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], int] | None = None) -> None:
+        import redis.asyncio as aredis
+
+        self.settings = settings
+        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.store = Store.from_url(
+            settings.redis_url,
+            prefix=settings.key_prefix,
+            timeout=settings.redis_timeout,
+            ledger_maxlen=settings.ledger_maxlen,
+            idempotency_ttl=settings.idempotency_ttl,
+        )
+        self.redis = aredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+        )
+        self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll)
+        self._stacking: tuple[Any, s.StackingRulesOut] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.store.load_scripts()
+        except StoreUnavailable as exc:
+            log.warning("scripts not loaded at start (Redis unreachable): %s", exc)
+        await self.live.start()
+
+    async def stop(self) -> None:
+        await self.live.stop()
+        await self.store.aclose()
+        await self.redis.aclose()
+
+    def stacking(self, rs: Any) -> s.StackingRulesOut:
+        cached = self._stacking
+        if cached is None or cached[0] is not rs:
+            cached = (rs, s.StackingRulesOut.from_core(rs.stacking))
+            self._stacking = cached
+        return cached[1]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def auth(self, request: Request, role: str = "application") -> AppKey:
+        try:
+            key = await self.live.authenticate(
+                request.headers.get("x-app-id"), request.headers.get("x-app-token")
+            )
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # Redis errors during key lookup: fail closed
+            raise StoreUnavailable(str(exc)) from exc
+        if key is None:
+            raise ApiError(401, "unauthorized", "Unauthorized", "Missing or invalid X-App-Id / X-App-Token")
+        if key.role not in (role, "admin"):
+            raise ApiError(403, "forbidden", "Forbidden", f"This call needs the `{role}` role")
+        return key
+
+    async def vouchers(self, rs: Any, redeemables: list[m.Redeemable]) -> dict[str, Any] | None:
+        codes = [r.id for r in redeemables if r.object == "voucher"]
+        if not codes:
+            return None
+        try:
+            found = await self.live.holders(rs, codes)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return found or None
+
+    async def counters(self, ev: Any, now_ms: int, session: str | None) -> dict[str, int]:
+        keys = E.keys_for(ev.outcomes)
+        if not keys:
+            return {}
+        values = await self.store.check(keys, now_ms, exclude_session=session)
+        return dict(zip(keys, values, strict=True))
+
+    def evaluate(self, rs: Any, req: Any, now_ms: int, vouchers: Any, counters: Any) -> Any:
+        try:
+            return E.evaluate(rs, req.redeemables, req.customer, req.order, now_ms, vouchers, counters)
+        except RequestError as exc:
+            raise ApiError(400, exc.key, exc.message, exc.details) from None
+
+
+def _decode(decoder: Callable[[bytes], Any], body: bytes) -> Any:
+    if not body:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "The request body is empty")
+    try:
+        return decoder(body)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "invalid_payload", "Invalid payload", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_payload", "Invalid payload", f"Malformed JSON: {exc}") from None
+
+
+def _check_order(order: m.Order | None) -> None:
+    if order is None:
+        return
+    items = order.items or ()
+    for i, it in enumerate(items):
+        if it.price is not None and it.quantity is not None and it.amount is not None:
+            if it.amount != it.price * it.quantity:
+                raise ApiError(
+                    400,
+                    "invalid_order",
+                    "Invalid order",
+                    f"order.items[{i}].amount must equal price x quantity",
+                )
+
+
+def _session_ttl_ms(sess: s.Session) -> int:
+    if sess.ttl is None:
+        return DEFAULT_SESSION_MS
+    unit = TTL_UNITS_MS[sess.ttl_unit or "DAYS"]
+    ms = int(sess.ttl * unit)
+    if ms <= 0:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "session.ttl is too short")
+    return min(ms, 365 * 86_400_000)
+
+
+def _fingerprint(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _idem_key(request: Request, key: AppKey, app_id: str) -> str | None:
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    if not raw or len(raw) > 255:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "Idempotency-Key must be 1-255 characters")
+    return f"{app_id}:{raw}"
+
+
+def _gw(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def _timed(endpoint: str):
+    """Count and time a handler in the metrics, whatever its outcome."""
+
+    def wrap(fn):
+        async def handler(request: Request, **kw: Any) -> Response:
+            t0 = time.perf_counter()
+            status = 500
+            try:
+                resp = await fn(request, **kw)
+                status = resp.status_code
+                return resp
+            except ApiError as exc:
+                status = exc.status
+                return _error_response(exc)
+            except StoreUnavailable as exc:
+                status = 503
+                mx.STORE_UNAVAILABLE.inc()
+                return _error_response(
+                    ApiError(503, "service_unavailable", "Service unavailable", f"Redis is unreachable: {exc}")
+                )
+            finally:
+                mx.observe(endpoint, status, time.perf_counter() - t0)
+
+        return functools.wraps(fn)(handler)
+
+    return wrap
+
+
+# ------------------------------------------------------------------------------- validations
+
+
+@post("/v1/validations", summary="Validate stackable redeemables against a cart", tags=["checkout"])
+@_timed("validations")
+async def validations(request: Request) -> Response:
+    """Voucherify ``POST /v1/validations``: HTTP 200 even when ``valid`` is false."""
+    gw = _gw(request)
+    await gw.auth(request)
+    req = _decode(s.decode_validations, await request.body())
+    _check_order(req.order)
+    rs = gw.live.current
+    now = gw.clock()
+    vouchers = await gw.vouchers(rs, req.redeemables)
+    sess_key = None
+    if req.session is not None:
+        sess_key = req.session.key or _new_id("ssn_")
+    ev = gw.evaluate(rs, req, now, vouchers, None)
+    counters = await gw.counters(ev, now, sess_key)
+    ev = gw.evaluate(rs, req, now, vouchers, counters)
+    session_out = None
+    if req.session is not None and ev.valid:
+        ttl_ms = _session_ttl_ms(req.session)
+        locked = await gw.store.lock(sess_key, ev.plan, ttl_ms, now)
+        if not locked.ok:
+            # someone took the last use between our read and the lock: judge again, live
+            counters = await gw.counters(ev, now, sess_key)
+            ev = gw.evaluate(rs, req, now, vouchers, counters)
+        else:
+            session_out = s.Session(
+                type="LOCK", key=sess_key, ttl=req.session.ttl or 7, ttl_unit=req.session.ttl_unit or "DAYS"
+            )
+    resp = render.validation(ev, req, rs, gw.stacking(rs), _new_id("valid_"), session_out)
+    return _ok(resp)
+
+
+# ------------------------------------------------------------------------------- redemptions
+
+
+async def _stored_answer(gw: Gateway, kind: str, key: str, fp: str) -> Response | None:
+    """A stored idempotent answer for ``key``, or None. Raises 409 on a different body."""
+    full = gw.store.idempotency_key(kind, key)  # type: ignore[arg-type]
+    got = await gw.store.pipe.execute_command("HMGET", full, "fp", "resp")
+    if not got or got[0] is None:
+        return None
+    if got[0].decode() != fp:
+        raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
+    return _raw(got[1])
+
+
+def _first_failure(ev: Any) -> Any:
+    for o in ev.outcomes:
+        if o.status == "INAPPLICABLE":
+            return o
+    return None
+
+
+def _redeem_failed(ev: Any) -> ApiError:
+    o = _first_failure(ev)
+    if o is None:
+        return ApiError(400, "invalid_redeemables", "Nothing to redeem", "No redeemable applies to this order")
+    return ApiError(
+        400,
+        o.key,
+        o.message,
+        f"{o.object} {o.id}: {o.details or o.message}",
+        resource_id=o.id,
+        resource_type=o.object,
+    )
+
+
+@post("/v1/redemptions", summary="Redeem stackable redeemables atomically", tags=["checkout"])
+@_timed("redemptions")
+async def redemptions(request: Request) -> Response:
+    """Voucherify ``POST /v1/redemptions``, all-or-nothing in one Lua call; honours
+    ``Idempotency-Key`` (same key and body: the stored answer; other body: 409)."""
+    gw = _gw(request)
+    key = await gw.auth(request)
+    body = await request.body()
+    req = _decode(s.decode_redemptions, body)
+    _check_order(req.order)
+    idem = _idem_key(request, key, request.headers.get("x-app-id", ""))
+    fp = _fingerprint(b"redeem", body) if idem else None
+    rs = gw.live.current
+    now = gw.clock()
+    vouchers = await gw.vouchers(rs, req.redeemables)
+    sess_key = req.session.key if req.session is not None else None
+    ev = gw.evaluate(rs, req, now, vouchers, None)
+    if ev.needs_counters:
+        ev = gw.evaluate(rs, req, now, vouchers, await gw.counters(ev, now, sess_key))
+    for _attempt in range(MAX_RETRIES):
+        if not ev.valid:
+            if idem:
+                stored = await _stored_answer(gw, "redeem", idem, fp)
+                if stored is not None:
+                    return stored
+            mx.REDEMPTIONS.labels("FAILURE").inc()
+            err = _redeem_failed(ev)
+            mx.FAILURES.labels(err.key).inc()
+            raise err
+        applicable = ev.applicable()
+        parent_id = _new_id("r_")
+        child_ids = [_new_id("r_") for _ in applicable]
+        resp, children, parent = render.redemption(ev, req, rs, parent_id, child_ids, now, sess_key)
+        ops: list[tuple] = []
+        records = [RecordSpec(parent_id, s.encode(parent), (), "", tuple(child_ids))]
+        for o, child in zip(applicable, children, strict=True):
+            start = len(ops)
+            ops.extend(o.ops)
+            records.append(RecordSpec(child.id, s.encode(child), tuple(range(start, len(ops))), parent_id, ()))
+        payload = s.encode(resp)
+        ledger = orjson.dumps(
+            {
+                "customer": req.customer.key if req.customer is not None else None,
+                "order_amount": ev.amount,
+                "discount": ev.total_discount_amount,
+                "items": [
+                    {
+                        "redemption": c,
+                        "object": o.object,
+                        "id": o.id,
+                        "campaign": o.holder.campaign.id if o.holder.campaign is not None else None,
+                        "discount": o.total_discount,
+                        "gift": o.gift_credits,
+                        "points": o.points,
+                    }
+                    for o, c in zip(applicable, child_ids, strict=True)
+                ],
+            }
+        )
+        result = await gw.store.redeem(
+            ops,
+            records,
+            now,
+            session_key=sess_key,
+            idempotency_key=idem,
+            fingerprint=fp,
+            response=payload,
+            ledger=ledger,
+        )
+        if result.status == "ok":
+            mx.REDEMPTIONS.labels("SUCCESS").inc()
+            return _raw(payload)
+        if result.status == "replay":
+            return _raw(result.response or b"")
+        if result.status == "conflict":
+            raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
+        # a limit was hit meanwhile: judge again against the live counters
+        ev = gw.evaluate(rs, req, now, vouchers, await gw.counters(ev, now, sess_key))
+    raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry the redemption")
+
+
+# ------------------------------------------------------------------------------- rollbacks
+
+_redemption_dec = msgspec.json.Decoder(s.Redemption)
+
+
+def _rollback_out(rb: Any, rolled: Any, reason: str | None, tracking: str | None, rr_id: str) -> s.RedemptionRollback:
+    red = _redemption_dec.decode(rolled.data)
+    return s.RedemptionRollback(
+        id=rr_id,
+        date=render.ms_to_dt(rb.at_ms or 0),
+        redemption=red.id,
+        customer_id=red.customer_id,
+        tracking_id=tracking or red.tracking_id,
+        metadata=red.metadata,
+        amount=red.amount,
+        reason=reason or rb.reason or None,
+        result="SUCCESS",
+        status="SUCCEEDED",
+        order=red.order,
+        channel=s.Channel(channel_type="API"),
+        customer=red.customer,
+        related_object_type=red.related_object_type,
+        related_object_id=red.related_object_id,
+        voucher=red.voucher,
+        promotion_tier=red.promotion_tier,
+        gift=red.gift,
+        loyalty_card=red.loyalty_card,
+    )
+
+
+async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Response:
+    gw = _gw(request)
+    key = await gw.auth(request)
+    body = await request.body()
+    q = request.query_params
+    req = _decode(
+        lambda b: s.decode_rollback(b, reason=q.get("reason"), tracking_id=q.get("tracking_id")), body or b" "
+    )
+    idem = _idem_key(request, key, request.headers.get("x-app-id", ""))
+    fp = _fingerprint(b"rollback", redemption_id.encode(), b"1" if stacked else b"0", body) if idem else None
+    rb = await gw.store.rollback(
+        redemption_id,
+        _new_id("rr_"),
+        gw.clock(),
+        reason=req.reason or "",
+        stacked=stacked,
+        idempotency_key=idem,
+        fingerprint=fp,
+    )
+    if rb.status == "not_found":
+        raise ApiError(404, "not_found", "Resource not found", f"Cannot find redemption with id {redemption_id}",
+                       resource_id=redemption_id, resource_type="redemption")  # fmt: skip
+    if rb.status == "already_rolled_back":
+        mx.ROLLBACKS.labels("already_rolled_back").inc()
+        raise ApiError(400, "already_rolled_back", "Redemption was already rolled back",
+                       f"Redemption {redemption_id} was rolled back by {rb.rollback_id}",
+                       resource_id=redemption_id, resource_type="redemption")  # fmt: skip
+    if rb.status == "invalid_redemption":
+        raise ApiError(400, "invalid_redemption", "Invalid redemption",
+                       f"Redemption {redemption_id} is stacked: use /v1/redemptions/{redemption_id}/rollbacks",
+                       resource_id=redemption_id, resource_type="redemption")  # fmt: skip
+    if rb.status == "conflict":
+        raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
+    mx.ROLLBACKS.labels("SUCCESS").inc()
+    base = rb.rollback_id or _new_id("rr_")
+    outs = [
+        _rollback_out(rb, r, req.reason, req.tracking_id, base if i == 0 else f"{base}_{i}")
+        for i, r in enumerate(rb.redemptions)
+    ]
+    if not stacked:
+        return _ok(outs[0])
+    parent = outs[0]
+    if parent.order is not None:
+        parent.order.status = "CANCELED"
+    return _ok(s.RollbacksResponse(rollbacks=outs[1:], parent_rollback=parent, order=parent.order))
+
+
+@post("/v1/redemptions/{redemption_id:str}/rollback", summary="Roll back one redemption", tags=["checkout"])
+@_timed("rollback")
+async def rollback_one(request: Request, redemption_id: str) -> Response:
+    """Voucherify ``POST /v1/redemptions/{id}/rollback``; ``already_rolled_back`` the second time."""
+    return await _rollback(request, redemption_id, stacked=False)
+
+
+@post("/v1/redemptions/{redemption_id:str}/rollbacks", summary="Roll back a stacked redemption", tags=["checkout"])
+@_timed("rollbacks")
+async def rollback_stacked(request: Request, redemption_id: str) -> Response:
+    """Voucherify ``POST /v1/redemptions/{parent_id}/rollbacks``: the parent and all children."""
+    return await _rollback(request, redemption_id, stacked=True)
+
+
+@get("/v1/redemptions/{redemption_id:str}", summary="Get a redemption", tags=["checkout"])
+@_timed("get_redemption")
+async def get_redemption(request: Request, redemption_id: str) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    rec = await gw.store.get_redemption(redemption_id)
+    if rec is None:
+        raise ApiError(404, "not_found", "Resource not found", f"Cannot find redemption with id {redemption_id}",
+                       resource_id=redemption_id, resource_type="redemption")  # fmt: skip
+    red = _redemption_dec.decode(rec.data)
+    if rec.status == "ROLLED_BACK":
+        red.status = "ROLLED_BACK"
+    if rec.children:
+        red = msgspec.structs.replace(red)
+    return _ok(red)
+
+
+# ------------------------------------------------------------------------------- qualifications
+
+
+@post("/v1/qualifications", summary="Which promotions and codes apply to this cart", tags=["checkout"])
+@_timed("qualifications")
+async def qualifications(request: Request) -> Response:
+    """Voucherify ``POST /v1/qualifications``, honouring live limits (Voucherify's does not)."""
+    gw = _gw(request)
+    await gw.auth(request)
+    req = _decode(s.decode_qualifications, await request.body())
+    _check_order(req.order)
+    rs = gw.live.current
+    now = gw.clock()
+    sorting = req.options.sorting_rule if req.options is not None and req.options.sorting_rule else "DEFAULT"
+    first = E.qualify(rs, req.customer, req.order, now, None, None, sorting)
+    counters = {}
+    keys = E.keys_for(first)
+    if keys:
+        values = await gw.store.check(keys, now)
+        counters = dict(zip(keys, values, strict=True))
+    found = E.qualify(rs, req.customer, req.order, now, None, counters, sorting)
+    if req.options is not None and req.options.starting_after is not None:
+        after = req.options.starting_after
+        found = [o for o in found if render.ms_to_dt(1_600_000_000_000 + int(o.holder.seq)) > after]
+    base_amount = 0
+    if req.order is not None:
+        if req.order.amount is not None:
+            base_amount = req.order.amount
+        elif req.order.items:
+            base_amount = sum(
+                (it.amount if it.amount is not None else (it.price or 0) * (it.quantity or 1)) for it in req.order.items
+            )
+    return _ok(render.qualification(found, req, rs, gw.stacking(rs), (base_amount,)))
+
+
+# ------------------------------------------------------------------------------- sessions
+
+
+@delete("/v1/vouchers/{code:str}/sessions/{session_key:str}", status_code=200, summary="Release a reservation",
+        tags=["checkout"])  # fmt: skip
+@_timed("release_session")
+async def release_session(request: Request, code: str, session_key: str) -> Response:
+    """Voucherify ``DELETE /v1/vouchers/{code}/sessions/{key}``: 204, also when nothing was held."""
+    gw = _gw(request)
+    await gw.auth(request)
+    await gw.store.release(session_key, gw.clock())
+    return Response(content=b"", status_code=204)
+
+
+# ------------------------------------------------------------------------------- operations
+
+
+@get("/health", summary="Liveness", tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", summary="Readiness: Redis reachable and ruleset loaded", tags=["ops"])
+async def ready(request: Request) -> Response:
+    gw = _gw(request)
+    try:
+        await gw.store.ping()
+    except StoreUnavailable as exc:
+        return _raw(orjson.dumps({"ready": False, "reason": f"redis: {exc}"}), 503)
+    if not gw.live.ready:
+        try:
+            await gw.live.reload()
+        except Exception as exc:
+            return _raw(orjson.dumps({"ready": False, "reason": f"ruleset: {exc}"}), 503)
+    return _raw(orjson.dumps({"ready": True, "ruleset_version": gw.live.version}))
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], media_type="text/plain")
+async def metrics(request: Request) -> Response:
+    gw = _gw(request)
+    mx.set_ruleset(gw.live)
+    content, ctype = mx.render()
+    return Response(content=content, media_type=ctype)
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def _http_exception(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    key = {404: "not_found", 405: "method_not_allowed", 413: "invalid_payload", 415: "invalid_payload"}.get(
+        status, "invalid_payload" if status < 500 else "internal_error"
+    )
+    return _error_response(ApiError(status, key, str(exc.detail or "Error"), str(exc.detail or "")))
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return _error_response(exc)
+    if isinstance(exc, StoreUnavailable):
+        return _error_response(ApiError(503, "service_unavailable", "Service unavailable", str(exc)))
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _error_response(
+        ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "An unexpected error occurred")
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], int] | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    gw = Gateway(settings, clock)
+
+    async def on_startup(app: Litestar) -> None:
+        app.state.gateway = gw
+        await gw.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await gw.stop()
+
+    return Litestar(
+        route_handlers=[
+            validations,
+            redemptions,
+            rollback_one,
+            rollback_stacked,
+            get_redemption,
+            qualifications,
+            release_session,
+            health,
+            ready,
+            metrics,
+        ],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        request_max_body_size=settings.max_body,
+        debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
+    )

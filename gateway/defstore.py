@@ -1,0 +1,92 @@
+"""Where definitions and application keys live in Redis, shared by admin (writer) and gateway.
+
+Keys (``P`` = key prefix):
+
+=========================  ===========================================================
+``Pdefs``                  the definitions document (JSON of ``core.model.Definitions``)
+``Pdefs:version``          integer, bumped on every accepted change
+``Pdefs:changed``          pub/sub channel: ``<version>`` or ``code:<CODE>`` notices
+``Pcode:<CODE>``           a code kept outside the definitions document (bulk / unique
+                           codes): JSON of ``core.model.Voucher``
+``Pappkey:<id>``           hash ``{token_sha256, role, name}``: an API key
+=========================  ===========================================================
+
+Definitions are written with a version bump and a notice in one MULTI/EXEC, so a reader that
+sees the notice also sees the document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from core import model as m
+
+ROLES = ("admin", "marketer", "support", "analyst", "application")
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.defs = prefix + "defs"
+        self.version = prefix + "defs:version"
+        self.channel = prefix + "defs:changed"
+
+    def code(self, code: str) -> str:
+        return f"{self.prefix}code:{code}"
+
+    def appkey(self, key_id: str) -> str:
+        return f"{self.prefix}appkey:{key_id}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_enc = msgspec.json.Encoder()
+
+
+def publish_definitions_sync(client: Any, prefix: str, defs: m.Definitions) -> int:
+    """Store ``defs`` as the next version and notify gateways (sync client). Returns the version."""
+    k = Keys(prefix)
+    version = int(client.incr(k.version))
+    doc = _enc.encode(msgspec.structs.replace(defs, version=version))
+    pipe = client.pipeline(transaction=True)
+    pipe.set(k.defs, doc)
+    pipe.publish(k.channel, str(version))
+    pipe.execute()
+    return version
+
+
+async def publish_definitions(client: Any, prefix: str, defs: m.Definitions) -> int:
+    """Async twin of :func:`publish_definitions_sync`."""
+    k = Keys(prefix)
+    version = int(await client.incr(k.version))
+    doc = _enc.encode(msgspec.structs.replace(defs, version=version))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set(k.defs, doc)
+        pipe.publish(k.channel, str(version))
+        await pipe.execute()
+    return version
+
+
+def put_codes_sync(client: Any, prefix: str, vouchers: list[m.Voucher]) -> None:
+    """Store codes kept outside the definitions document and tell gateways to drop stale copies."""
+    k = Keys(prefix)
+    pipe = client.pipeline(transaction=False)
+    for v in vouchers:
+        pipe.set(k.code(v.code), _enc.encode(v))
+        pipe.publish(k.channel, "code:" + v.code)
+    pipe.execute()
+
+
+def put_app_key_sync(client: Any, prefix: str, key_id: str, token: str, role: str, name: str = "") -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    client.hset(
+        Keys(prefix).appkey(key_id),
+        mapping={"token_sha256": token_hash(token), "role": role, "name": name or key_id},
+    )
+    client.publish(Keys(prefix).channel, "appkey:" + key_id)

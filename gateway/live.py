@@ -1,0 +1,209 @@
+"""What every gateway worker holds in memory: the compiled ruleset, code and key caches.
+
+A new definitions version is compiled off to the side and swapped in only when it compiles;
+a version that fails keeps the old ruleset and is counted (``compile_errors``). Changes arrive
+by pub/sub; a periodic version check is the safety net for a missed notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any
+
+import msgspec
+
+import core
+from core import model as m
+from core.errors import CompileError
+
+from .defstore import Keys, token_hash
+
+log = logging.getLogger("promogate.gateway")
+E = core.engine
+
+_voucher_dec = msgspec.json.Decoder(m.Voucher)
+_defs_dec = msgspec.json.Decoder(m.Definitions)
+MISS_TTL = 2.0  # seconds an unknown code is remembered as unknown (a notice clears it sooner)
+
+
+class AppKey(msgspec.Struct, frozen=True):
+    token_sha256: str
+    role: str
+    name: str
+
+
+class Live:
+    def __init__(self, redis: Any, prefix: str, poll: float = 5.0) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.poll = poll
+        self.ruleset: Any = None
+        self.version = -1
+        self.loaded_at = 0.0
+        self.compile_errors = 0
+        self.last_error = ""
+        self._codes: dict[str, Any] = {}  # code -> Holder | (None, expiry)
+        self._appkeys: dict[str, AppKey | None] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._reload_lock = asyncio.Lock()
+        self.empty = E.compile_ruleset(m.Definitions())
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self.reload()
+        except Exception as exc:  # Redis down at start: serve 503s until it comes back
+            log.warning("initial ruleset load failed: %s", exc)
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="ruleset-listen"),
+            asyncio.create_task(self._poll(), name="ruleset-poll"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    @property
+    def ready(self) -> bool:
+        return self.ruleset is not None
+
+    @property
+    def current(self) -> Any:
+        """The ruleset snapshot a request uses from start to end."""
+        return self.ruleset if self.ruleset is not None else self.empty
+
+    async def reload(self) -> bool:
+        """Load and compile the stored definitions if their version is newer. True if swapped."""
+        async with self._reload_lock:
+            raw_version = await self.redis.get(self.keys.version)
+            version = int(raw_version or 0)
+            if version == self.version and self.ruleset is not None:
+                return False
+            doc = await self.redis.get(self.keys.defs)
+            try:
+                defs = _defs_dec.decode(doc) if doc else m.Definitions()
+                rs = await asyncio.to_thread(E.compile_ruleset, defs)
+            except (msgspec.ValidationError, msgspec.DecodeError, CompileError) as exc:
+                self.compile_errors += 1
+                self.last_error = str(exc)
+                self.version = version  # do not retry the same broken version in a loop
+                log.error("definitions version %s rejected, keeping the old ruleset: %s", version, exc)
+                if self.ruleset is None:
+                    self.ruleset = self.empty
+                return False
+            self.ruleset = rs
+            self.version = version
+            self.loaded_at = time.time()
+            self._codes.clear()  # holders point at campaigns of the old ruleset
+            log.info("ruleset version %s loaded (%s definitions)", version, rs.size)
+            return True
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.channel)
+                # after (re)subscribing, catch up with anything missed meanwhile
+                await self.reload()
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    data = msg["data"]
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    if text.startswith("code:"):
+                        self._codes.pop(text[5:], None)
+                    elif text.startswith("appkey:"):
+                        self._appkeys.pop(text[7:], None)
+                    else:
+                        await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("definitions listener lost its connection: %s", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    pass
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("version check failed: %s", exc)
+
+    # -- codes -------------------------------------------------------------------------------
+
+    async def holders(self, rs: Any, codes: list[str]) -> dict[str, Any]:
+        """Holders for codes not in the ruleset's own vouchers, from the cache or Redis.
+
+        Steady state: no Redis call (a code's campaign never changes once created; a change of
+        the code itself arrives as a notice that drops it from the cache).
+        """
+        out: dict[str, Any] = {}
+        missing: list[str] = []
+        now = time.monotonic()
+        for code in codes:
+            if code in rs.vouchers:
+                continue
+            hit = self._codes.get(code)
+            if hit is None:
+                missing.append(code)
+            elif isinstance(hit, tuple):
+                if hit[1] < now:
+                    missing.append(code)
+            else:
+                out[code] = hit
+        if missing:
+            raws = await self.redis.mget([self.keys.code(c) for c in missing])
+            for code, raw in zip(missing, raws, strict=True):
+                h = None
+                if raw:
+                    try:
+                        h = E.holder_for_voucher(rs, _voucher_dec.decode(raw))
+                    except (msgspec.ValidationError, msgspec.DecodeError, CompileError) as exc:
+                        log.error("code %s is stored but unusable: %s", code, exc)
+                if h is None:
+                    self._codes[code] = (None, now + MISS_TTL)
+                else:
+                    if rs is self.ruleset:
+                        self._codes[code] = h
+                    out[code] = h
+        return out
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def app_key(self, key_id: str) -> AppKey | None:
+        if key_id in self._appkeys:
+            return self._appkeys[key_id]
+        raw = await self.redis.hgetall(self.keys.appkey(key_id))
+        key = None
+        if raw:
+            f = {k.decode(): v.decode() for k, v in raw.items()}
+            key = AppKey(f.get("token_sha256", ""), f.get("role", ""), f.get("name", ""))
+        if len(self._appkeys) > 10_000:
+            self._appkeys.clear()
+        self._appkeys[key_id] = key
+        return key
+
+    async def authenticate(self, key_id: str | None, token: str | None) -> AppKey | None:
+        if not key_id or not token:
+            return None
+        key = await self.app_key(key_id)
+        if key is None or not hmac.compare_digest(key.token_sha256, token_hash(token)):
+            return None
+        return key

@@ -1,0 +1,54 @@
+"""Settings of the gateway and admin services, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+
+def _env(name: str, default: str) -> str:
+    v = os.environ.get(name)
+    return v if v not in (None, "") else default
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    #: Redis URL (REDIS_URL). A private server is started by `make run` if none answers.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: prefix of every Redis key (PROMOGATE_KEY_PREFIX)
+    key_prefix: str = "pg:"
+    #: gateway bind address (GATEWAY_HOST, GATEWAY_PORT)
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    #: gateway worker processes (GATEWAY_WORKERS)
+    gateway_workers: int = 2
+    #: admin bind address (ADMIN_HOST, ADMIN_PORT)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8001
+    #: seconds a Redis call may take before the gateway answers 503 (PROMOGATE_REDIS_TIMEOUT)
+    redis_timeout: float = 1.0
+    #: seconds between safety-net checks of the definitions version (PROMOGATE_RULESET_POLL)
+    ruleset_poll: float = 5.0
+    #: largest request body accepted, bytes (PROMOGATE_MAX_BODY)
+    max_body: int = 1_048_576
+    #: seconds an idempotent answer is kept (PROMOGATE_IDEMPOTENCY_TTL)
+    idempotency_ttl: int = 86_400
+    #: approximate length kept of the redemption ledger stream (PROMOGATE_LEDGER_MAXLEN)
+    ledger_maxlen: int = 1_000_000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            redis_url=_env("REDIS_URL", cls.redis_url),
+            key_prefix=_env("PROMOGATE_KEY_PREFIX", cls.key_prefix),
+            gateway_host=_env("GATEWAY_HOST", cls.gateway_host),
+            gateway_port=int(_env("GATEWAY_PORT", str(cls.gateway_port))),
+            gateway_workers=int(_env("GATEWAY_WORKERS", str(cls.gateway_workers))),
+            admin_host=_env("ADMIN_HOST", cls.admin_host),
+            admin_port=int(_env("ADMIN_PORT", str(cls.admin_port))),
+            redis_timeout=float(_env("PROMOGATE_REDIS_TIMEOUT", str(cls.redis_timeout))),
+            ruleset_poll=float(_env("PROMOGATE_RULESET_POLL", str(cls.ruleset_poll))),
+            max_body=int(_env("PROMOGATE_MAX_BODY", str(cls.max_body))),
+            idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(cls.idempotency_ttl))),
+            ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(cls.ledger_maxlen))),
+        )
