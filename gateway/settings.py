@@ -38,17 +38,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls) -> Settings:
+        d = cls()
         return cls(
-            redis_url=_env("REDIS_URL", cls.redis_url),
-            key_prefix=_env("PROMOGATE_KEY_PREFIX", cls.key_prefix),
-            gateway_host=_env("GATEWAY_HOST", cls.gateway_host),
-            gateway_port=int(_env("GATEWAY_PORT", str(cls.gateway_port))),
-            gateway_workers=int(_env("GATEWAY_WORKERS", str(cls.gateway_workers))),
-            admin_host=_env("ADMIN_HOST", cls.admin_host),
-            admin_port=int(_env("ADMIN_PORT", str(cls.admin_port))),
-            redis_timeout=float(_env("PROMOGATE_REDIS_TIMEOUT", str(cls.redis_timeout))),
-            ruleset_poll=float(_env("PROMOGATE_RULESET_POLL", str(cls.ruleset_poll))),
-            max_body=int(_env("PROMOGATE_MAX_BODY", str(cls.max_body))),
-            idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(cls.idempotency_ttl))),
-            ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(cls.ledger_maxlen))),
+            redis_url=_env("REDIS_URL", d.redis_url),
+            key_prefix=_env("PROMOGATE_KEY_PREFIX", d.key_prefix),
+            gateway_host=_env("GATEWAY_HOST", d.gateway_host),
+            gateway_port=int(_env("GATEWAY_PORT", str(d.gateway_port))),
+            gateway_workers=int(_env("GATEWAY_WORKERS", str(d.gateway_workers))),
+            admin_host=_env("ADMIN_HOST", d.admin_host),
+            admin_port=int(_env("ADMIN_PORT", str(d.admin_port))),
+            redis_timeout=float(_env("PROMOGATE_REDIS_TIMEOUT", str(d.redis_timeout))),
+            ruleset_poll=float(_env("PROMOGATE_RULESET_POLL", str(d.ruleset_poll))),
+            max_body=int(_env("PROMOGATE_MAX_BODY", str(d.max_body))),
+            idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(d.idempotency_ttl))),
+            ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(d.ledger_maxlen))),
         )

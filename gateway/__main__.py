@@ -1,0 +1,37 @@
+"""Serve the checkout gateway: ``python -m gateway`` (uvicorn + uvloop + httptools).
+
+Reads GATEWAY_HOST, GATEWAY_PORT, GATEWAY_WORKERS and the rest of gateway.settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import uvicorn
+
+from .settings import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    workers = max(1, settings.gateway_workers)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # every worker writes its metrics here; /metrics on any worker sums them
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="promogate-metrics-")
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=os.environ.get("PROMOGATE_LOG_LEVEL", "warning"),
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
