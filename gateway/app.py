@@ -20,6 +20,7 @@ import msgspec
 import orjson
 from litestar import Litestar, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 import core
@@ -184,14 +185,11 @@ def _check_order(order: m.Order | None) -> None:
         return
     items = order.items or ()
     for i, it in enumerate(items):
-        if it.price is not None and it.quantity is not None and it.amount is not None:
-            if it.amount != it.price * it.quantity:
-                raise ApiError(
-                    400,
-                    "invalid_order",
-                    "Invalid order",
-                    f"order.items[{i}].amount must equal price x quantity",
-                )
+        priced = it.price is not None and it.quantity is not None and it.amount is not None
+        if priced and it.amount != it.price * it.quantity:
+            raise ApiError(
+                400, "invalid_order", "Invalid order", f"order.items[{i}].amount must equal price x quantity"
+            )
 
 
 def _session_ttl_ms(sess: s.Session) -> int:
@@ -484,21 +482,21 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
 
 @post("/v1/redemptions/{redemption_id:str}/rollback", summary="Roll back one redemption", tags=["checkout"])
 @_timed("rollback")
-async def rollback_one(request: Request, redemption_id: str) -> Response:
+async def rollback_one(request: Request, redemption_id: FromPath[str]) -> Response:
     """Voucherify ``POST /v1/redemptions/{id}/rollback``; ``already_rolled_back`` the second time."""
     return await _rollback(request, redemption_id, stacked=False)
 
 
 @post("/v1/redemptions/{redemption_id:str}/rollbacks", summary="Roll back a stacked redemption", tags=["checkout"])
 @_timed("rollbacks")
-async def rollback_stacked(request: Request, redemption_id: str) -> Response:
+async def rollback_stacked(request: Request, redemption_id: FromPath[str]) -> Response:
     """Voucherify ``POST /v1/redemptions/{parent_id}/rollbacks``: the parent and all children."""
     return await _rollback(request, redemption_id, stacked=True)
 
 
 @get("/v1/redemptions/{redemption_id:str}", summary="Get a redemption", tags=["checkout"])
 @_timed("get_redemption")
-async def get_redemption(request: Request, redemption_id: str) -> Response:
+async def get_redemption(request: Request, redemption_id: FromPath[str]) -> Response:
     gw = _gw(request)
     await gw.auth(request)
     rec = await gw.store.get_redemption(redemption_id)
@@ -554,7 +552,7 @@ async def qualifications(request: Request) -> Response:
 @delete("/v1/vouchers/{code:str}/sessions/{session_key:str}", status_code=200, summary="Release a reservation",
         tags=["checkout"])  # fmt: skip
 @_timed("release_session")
-async def release_session(request: Request, code: str, session_key: str) -> Response:
+async def release_session(request: Request, code: FromPath[str], session_key: FromPath[str]) -> Response:
     """Voucherify ``DELETE /v1/vouchers/{code}/sessions/{key}``: 204, also when nothing was held."""
     gw = _gw(request)
     await gw.auth(request)

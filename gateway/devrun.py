@@ -59,12 +59,13 @@ def main() -> int:
     if have_admin:
         procs.append(subprocess.Popen([sys.executable, "-m", "admin"], env=env))
     gw = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    admin = f"http://{settings.admin_host}:{settings.admin_port}" if have_admin else "(not built yet)"
     ok = _wait(gw + "/ready")
     print(
         f"""
 promogate {'is up' if ok else 'did not become ready in 30 s (see the log above)'}
   gateway  {gw}   ({settings.gateway_workers} workers)
-  admin    {'http://%s:%s' % (settings.admin_host, settings.admin_port) if have_admin else '(not built yet)'}
+  admin    {admin}
   redis    {url}  (prefix {prefix!r})
 
   checkout key:  X-App-Id: {app_id}   X-App-Token: {app_token}

@@ -9,7 +9,7 @@ from core import model as m
 
 from . import schemas as s
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 APPLICABLE = "APPLICABLE"
 INAPPLICABLE = "INAPPLICABLE"
 SKIPPED = "SKIPPED"

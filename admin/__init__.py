@@ -1,0 +1,1 @@
+"""promogate admin: management API and marketer web UI."""

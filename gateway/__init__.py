@@ -1,0 +1,1 @@
+"""promogate gateway: the checkout API (Litestar + uvloop), Redis Lua scripts, definitions cache."""

@@ -1,0 +1,1 @@
+"""promogate load tests: locust scenarios and the runner that seeds data and reports."""
