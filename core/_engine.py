@@ -18,7 +18,6 @@ import datetime as _dt
 import cython
 
 from core import logic as _logic
-from core import model as _m
 from core.errors import CompileError, RequestError
 
 ENGINE = "promogate"
@@ -498,13 +497,13 @@ def compile_ruleset(defs) -> Ruleset:
     """
     rs = Ruleset()
     rs.version = defs.version
-    for i, cat in enumerate(defs.categories):
+    for cat in defs.categories:
         rs.category_hierarchy[cat.id] = cat.hierarchy
     for i, vr in enumerate(defs.validation_rules):
         if vr.id in rs.rules:
             raise CompileError(f"validation_rules[{i}].id", f"duplicate id {vr.id!r}")
         rs.rules[vr.id] = _compile_rule(vr, f"validation_rules[{i}]")
-    for i, p in enumerate(defs.products):
+    for p in defs.products:
         info = (frozenset(p.categories), frozenset(p.collections), p.price, p.id)
         rs.products[p.id] = info
         if p.source_id:
@@ -840,7 +839,6 @@ class Outcome:
         self.amount_after = 0
         self.discount_after = 0
         self.items_discount_after = 0
-        self.items_after = None  # qualifications: the lines after this redeemable alone
 
     @property
     def total_discount(self) -> int:
@@ -889,25 +887,55 @@ class Evaluation:
 # ----------------------------------------------------------------------------- context
 
 
+class Clock:
+    """Calendar facts of one minute: window keys and their TTLs (counted from the minute)."""
+
+    def __init__(self, minute_ms):
+        t = _dt.datetime.fromtimestamp(minute_ms // 1000, tz=_dt.UTC)
+        self.minute = t.hour * 60 + t.minute
+        self.weekday = (t.weekday() + 1) % 7  # 0 = Sunday
+        iso = t.isocalendar()
+        self.day = f"{t.year:04d}{t.month:02d}{t.day:02d}"
+        self.week = f"{iso[0]:04d}W{iso[1]:02d}"
+        self.month = f"{t.year:04d}{t.month:02d}"
+        midnight = (minute_ms // DAY_MS) * DAY_MS
+        self.day_ttl = (midnight + DAY_MS - minute_ms) // 1000 + 86_400
+        self.week_ttl = (midnight + (7 - t.weekday()) * DAY_MS - minute_ms) // 1000 + 86_400
+        nxt = (
+            _dt.datetime(t.year + 1, 1, 1, tzinfo=_dt.UTC)
+            if t.month == 12
+            else _dt.datetime(t.year, t.month + 1, 1, tzinfo=_dt.UTC)
+        )
+        self.month_ttl = int(nxt.timestamp()) - minute_ms // 1000 + 86_400
+
+
+_clocks = {}
+
+
+def clock_for(now_ms) -> Clock:
+    """The Clock of ``now_ms``'s minute (memoized: a pure function of its argument)."""
+    minute_ms = (now_ms // 60_000) * 60_000
+    c = _clocks.get(minute_ms)
+    if c is None:
+        if len(_clocks) > 64:
+            _clocks.clear()
+        c = Clock(minute_ms)
+        _clocks[minute_ms] = c
+    return c
+
+
 def _build_ctx(rs, customer, order, now_ms) -> Ctx:
     ctx = Ctx()
     ctx.now_ms = now_ms
-    t = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc)
-    ctx.minute = t.hour * 60 + t.minute
-    ctx.weekday = (t.weekday() + 1) % 7  # 0 = Sunday
-    iso = t.isocalendar()
-    ctx.day = f"{t.year:04d}{t.month:02d}{t.day:02d}"
-    ctx.week = f"{iso[0]:04d}W{iso[1]:02d}"
-    ctx.month = f"{t.year:04d}{t.month:02d}"
-    midnight = (now_ms // DAY_MS) * DAY_MS
-    ctx.day_ttl = (midnight + DAY_MS - now_ms) // 1000 + 86_400
-    ctx.week_ttl = (midnight + (7 - t.weekday()) * DAY_MS - now_ms) // 1000 + 86_400
-    nxt = (
-        _dt.datetime(t.year + 1, 1, 1, tzinfo=_dt.timezone.utc)
-        if t.month == 12
-        else _dt.datetime(t.year, t.month + 1, 1, tzinfo=_dt.timezone.utc)
-    )
-    ctx.month_ttl = int(nxt.timestamp()) - now_ms // 1000 + 86_400
+    ck: Clock = clock_for(now_ms)
+    ctx.minute = ck.minute
+    ctx.weekday = ck.weekday
+    ctx.day = ck.day
+    ctx.week = ck.week
+    ctx.month = ck.month
+    ctx.day_ttl = ck.day_ttl
+    ctx.week_ttl = ck.week_ttl
+    ctx.month_ttl = ck.month_ttl
     if customer is not None:
         ctx.customer = customer
         ctx.customer_key = customer.source_id or customer.id or ""
@@ -1279,7 +1307,10 @@ def _counter_value(counters, key):
 
 
 def _add_op(o: Outcome, key, delta, limit, error, ttl, hold):
-    """Add an op, merging with one already on the same key (the tightest limit wins)."""
+    """Add an op, merging with one already on the same key (the tightest limit wins).
+    A zero delta can neither count nor break a limit, so it is left out."""
+    if delta <= 0:
+        return
     for i, op in enumerate(o.ops):
         if op[0] == key:
             lim = op[2]
@@ -1431,7 +1462,7 @@ def _slices(h: Holder, ctx: Ctx):
         eff = tt.effect
         if eff != T_EVERY:
             desc = eff == T_MOST_EXPENSIVE or eff == T_FROM_MOST_EXPENSIVE
-            matched.sort(key=lambda x: (-x.price if desc else x.price, x.index))
+            matched.sort(key=_dear_first if desc else _cheap_first)
         budget = tt.agg_qty_limit
         if eff == T_CHEAPEST or eff == T_MOST_EXPENSIVE:
             budget = tt.qty_limit if tt.qty_limit != NO_LIMIT else 1
@@ -1452,6 +1483,30 @@ def _slices(h: Holder, ctx: Ctx):
                 budget -= units
             out.append((item, units, tt))
     return out
+
+
+def _cheap_first(item):
+    return (item.price, item.index)
+
+
+def _dear_first(item):
+    return (-item.price, item.index)
+
+
+def _hierarchy_key(o):
+    return (o.holder.hierarchy if o.holder is not None else 1 << 30, o.index)
+
+
+def _best_key(o):
+    return (-o.total_discount, o.holder.seq, o.id)
+
+
+def _least_key(o):
+    return (o.total_discount, o.holder.seq, o.id)
+
+
+def _default_key(o):
+    return (o.holder.seq, o.id)
 
 
 def _line_base(item: Item, units) -> cython.longlong:
@@ -1521,6 +1576,11 @@ def _item_discount(h: Holder, d: Disc, ctx: Ctx, o: Outcome):
         s = sum(parts)
         if s > d.amount_limit:
             parts = split(d.amount_limit, parts)
+    # never more than what is left of the order: an order-level discount may have come first
+    s = sum(parts)
+    room = ctx.remaining()
+    if s > room:
+        parts = split(room if room > 0 else 0, parts)
     merged = {}
     for i in range(n):
         if parts[i] > 0:
@@ -1590,6 +1650,9 @@ def _unit_discount(h: Holder, d: Disc, ctx: Ctx, rs: Ruleset, o: Outcome):
     rem = target.amount - target.discount
     if cents > rem:
         cents = rem
+    rem = ctx.remaining()  # nor more than what is left of the order
+    if cents > rem:
+        cents = rem
     if cents > 0:
         target.discount += cents
         ctx.items_discount += cents
@@ -1611,7 +1674,8 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
         if r is not None and r.gift is not None and r.gift.credits is not None:
             credits = r.gift.credits
         if credits >= 0:
-            if known and credits > balance:
+            # without live counters the card's whole amount still bounds what can be asked
+            if credits > balance or credits > h.gift_amount:
                 return "gift_amount_exceeded"
             want = credits
         else:
@@ -1632,8 +1696,8 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
         left = h.points
         if counters is not None:
             left -= _counter_value(counters, h.tag + ":v:" + h.code + ":points")
-            if pts > left:
-                return "loyalty_card_points_exceeded"
+        if pts > left:
+            return "loyalty_card_points_exceeded"
         value = pts * h.point_value
         rem = ctx.remaining()
         use = value if value < rem else rem
@@ -1749,9 +1813,7 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
             ev.needs_counters = True
     order_seq = outcomes
     if rs.sort_hierarchy:
-        order_seq = sorted(
-            outcomes, key=lambda x: (x.holder.hierarchy if x.holder is not None else 1 << 30, x.index)
-        )
+        order_seq = sorted(outcomes, key=_hierarchy_key)
     any_bad = False
     for o in outcomes:
         if o.status == INAPPLICABLE:
@@ -1791,22 +1853,22 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
         if cat and per_cat.get(cat, 0) >= _category_limit(rs, cat):
             _skip(o, "applicable_redeemables_per_category_limit_exceeded")
             continue
-        saved = _save(ctx)
+        n_items = len(ctx.items)
         err = _apply(h, o, ctx, rs, redeemables[o.index], counters)
         if err:
-            _restore(ctx, saved, o)
+            _undo(ctx, o, n_items)
             _fail(o, err)
             continue
         _plan(h, o, ctx, ctx.initial_amount)
         if counters is not None:
             bad = _limits_fail(o, counters, pending)
             if bad is not None:
-                _restore(ctx, saved, o)
+                _undo(ctx, o, n_items)
                 o.ops = []
                 _fail(o, bad[3])
                 continue
         if rs.skip_no_effect and o.total_discount == 0 and not o.added:
-            _restore(ctx, saved, o)
+            _undo(ctx, o, n_items)
             o.ops = []
             _skip(o, "no_effect")
             continue
@@ -1837,27 +1899,25 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
     return ev
 
 
-def _save(ctx: Ctx):
-    return (
-        ctx.amount,
-        ctx.items_discount,
-        ctx.order_discount,
-        len(ctx.items),
-        [(it.discount, it.added, it.amount) for it in ctx.items],
-    )
-
-
-def _restore(ctx: Ctx, saved, o: Outcome):
-    ctx.amount = saved[0]
-    ctx.items_discount = saved[1]
-    ctx.order_discount = saved[2]
-    del ctx.items[saved[3] :]
-    for i, st in enumerate(saved[4]):
-        it: Item = ctx.items[i]
-        it.discount = st[0]
-        it.added = st[1]
-        it.amount = st[2]
+def _undo(ctx: Ctx, o: Outcome, n_items):
+    """Take back what ``_apply`` did for ``o`` and forget its figures."""
+    _revert(ctx, o, n_items)
     _clear(o)
+
+
+def _revert(ctx: Ctx, o: Outcome, n_items):
+    """Take back from ``ctx`` what ``_apply`` did for ``o`` (discounts, added units and lines)."""
+    for entry in o.item_discounts:
+        item: Item = ctx.items[entry[0]]
+        item.discount -= entry[1]
+        ctx.items_discount -= entry[1]
+    for entry in o.added:
+        item2: Item = ctx.items[entry[0]]
+        item2.added -= entry[1]
+        item2.amount -= entry[1] * item2.price
+        ctx.amount -= entry[1] * item2.price
+    ctx.order_discount -= o.order_discount
+    del ctx.items[n_items:]
 
 
 def _clear(o: Outcome):
@@ -1950,32 +2010,35 @@ def qualify(rs: Ruleset, customer, order, now_ms, vouchers=None, counters=None, 
     ``counters`` is given.
     """
     out = []
+    ctx = _build_ctx(rs, customer, order, now_ms)
+    n_items = len(ctx.items)
     for h in candidates(rs, customer, order, vouchers):
         if h.points != NO_LIMIT:
             continue  # pay-with-points needs an explicit reward request
         o = Outcome(len(out), "voucher" if h.kind == H_VOUCHER else "promotion_tier", h.code or h.id)
         o.holder = h
-        ctx = _build_ctx(rs, customer, order, now_ms)
         if _check(h, o, ctx) is not None:
             continue
         if _needs_customer(h) and not ctx.customer_key:
             continue
         if _apply(h, o, ctx, rs, None, counters):
+            _undo(ctx, o, n_items)
             continue
         _plan(h, o, ctx, ctx.initial_amount)
-        if counters is not None and _limits_fail(o, counters, {}) is not None:
-            continue
-        if o.total_discount == 0 and not o.added:
+        if (counters is not None and _limits_fail(o, counters, {}) is not None) or (
+            o.total_discount == 0 and not o.added
+        ):
+            _undo(ctx, o, n_items)
             continue
         _snapshot(o, ctx)
-        o.items_after = ctx.items
+        _revert(ctx, o, n_items)  # each candidate is judged alone, on the untouched cart
         out.append(o)
     if sorting == "BEST_DEAL":
-        out.sort(key=lambda x: (-x.total_discount, x.holder.seq, x.id))
+        out.sort(key=_best_key)
     elif sorting == "LEAST_DEAL":
-        out.sort(key=lambda x: (x.total_discount, x.holder.seq, x.id))
+        out.sort(key=_least_key)
     else:
-        out.sort(key=lambda x: (x.holder.seq, x.id))
+        out.sort(key=_default_key)
     return out
 
 

@@ -123,7 +123,7 @@ class Discount(_Base):
         elif t == "PERCENT":
             if self.percent_off is None:
                 raise ValueError("PERCENT discount needs `percent_off`")
-            if round(self.percent_off * 100) != self.percent_off * 100:
+            if abs(self.percent_off * 100 - round(self.percent_off * 100)) > 1e-6:
                 raise ValueError("`percent_off` takes at most two decimals")
             if eff not in _PERCENT_EFFECTS:
                 raise ValueError(f"effect {eff} is not valid for a PERCENT discount")

@@ -18,7 +18,6 @@ import typing
 
 import msgspec
 import pytest
-
 import voucherify as v  # noqa: E402  (in the test extra: a missing SDK must fail, not skip)
 from pydantic import ValidationError  # noqa: E402  (comes with the SDK)
 from voucherify import exceptions as vexc  # noqa: E402  (exceptions are not re-exported)
