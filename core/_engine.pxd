@@ -84,6 +84,11 @@ cdef class Campaign:
     cdef public long long point_value
     cdef public long long quantity
     cdef public long long code_per_customer
+    cdef public str k_uses
+    cdef public str k_disc
+    cdef public str k_ordval
+    cdef public str k_spent
+    cdef public str k_cust
 
 
 cdef class Holder:
@@ -107,6 +112,9 @@ cdef class Holder:
     cdef public str tag
     cdef public long long seq
     cdef public object model
+    cdef public str k_uses
+    cdef public str k_base
+    cpdef Holder keyed(self)
 
 
 cdef class Ruleset:
@@ -242,10 +250,10 @@ cdef str _window_error(Window w, Ctx ctx, bint tier)
 
 cdef object _check(Holder h, Outcome o, Ctx ctx)
 
-@cython.locals(i=Py_ssize_t, op=tuple, lim=cython.longlong)
+@cython.locals(i=Py_ssize_t, n=Py_ssize_t, op=tuple, lim=cython.longlong, ops=list)
 cdef _add_op(Outcome o, str key, long long delta, long long limit, str error, long long ttl, int hold)
 
-@cython.locals(disc=cython.longlong, rr=RuleSet_, cust=str, tag=str, base=str)
+@cython.locals(disc=cython.longlong, rr=RuleSet_, cust=str, base=str, ck=str, camp=Campaign, kind=int, limit=cython.longlong, lim=tuple)
 cdef _plan(Holder h, Outcome o, Ctx ctx, long long order_value)
 
 cdef bint _needs_customer(Holder h)
@@ -261,7 +269,7 @@ cdef list _slices(Holder h, Ctx ctx)
 @cython.locals(q=cython.longlong, rem=cython.longlong)
 cdef long long _line_base(Item item, long long units)
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, eff=int, dtype=int, p=cython.longlong, s=cython.longlong)
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, eff=int, dtype=int, p=cython.longlong, s=cython.longlong, item=Item)
 cdef _item_discount(Holder h, Disc d, Ctx ctx, Outcome o)
 
 cdef long long _order_base(Holder h, Ctx ctx)

@@ -342,6 +342,12 @@ class Campaign:
         self.category = category
         self.hierarchy = hierarchy
         self.tag = "{c:" + c.id + "}"
+        # counter keys, built once here rather than on every request
+        self.k_uses = self.tag + ":uses"
+        self.k_disc = self.tag + ":disc"
+        self.k_ordval = self.tag + ":ordval"
+        self.k_spent = self.tag + ":spent"
+        self.k_cust = self.tag + ":cust:"
         lim = c.limits
         self.lim_redemptions = _lim(lim.redemptions)
         self.lim_per_day = _lim(lim.redemptions_per_day)
@@ -393,6 +399,17 @@ class Holder:
         self.tag = ""
         self.seq = 0
         self.model = None
+        self.k_uses = ""  # this code's (or tier's) use counter
+        self.k_base = ""  # prefix of this code's other counters
+
+    def keyed(self):
+        """Build the counter keys once ``tag``, ``code`` / ``id`` and ``kind`` are set."""
+        if self.kind == H_VOUCHER:
+            self.k_base = self.tag + ":v:" + self.code
+        else:
+            self.k_base = self.tag + ":t:" + self.id
+        self.k_uses = self.k_base + ":uses"
+        return self
 
 
 class Ruleset:
@@ -541,6 +558,7 @@ def compile_ruleset(defs) -> Ruleset:
                 h.tag = camp.tag
                 h.seq = camp.seq * 100_000 + t.hierarchy * 100 + j
                 h.model = t
+                h.keyed()
                 rs.tiers[t.id] = h
                 _index_tier(rs, h)
     for i, v in enumerate(defs.vouchers):
@@ -603,7 +621,7 @@ def holder_for_voucher(rs: Ruleset, v, path="voucher") -> Holder:
     h.hierarchy = rs.category_hierarchy.get(h.category, 0)
     h.tag = camp.tag if camp is not None else "{v:" + v.code + "}"
     h.seq = camp.seq * 100_000 if camp is not None else 0
-    return h
+    return h.keyed()
 
 
 def _rule_refs(rs, ids, path):
@@ -1311,23 +1329,25 @@ def _add_op(o: Outcome, key, delta, limit, error, ttl, hold):
     A zero delta can neither count nor break a limit, so it is left out."""
     if delta <= 0:
         return
-    for i, op in enumerate(o.ops):
+    ops = o.ops
+    n = len(ops)
+    for i in range(n):
+        op = ops[i]
         if op[0] == key:
             lim = op[2]
             if limit != NO_LIMIT and (lim == NO_LIMIT or limit < lim):
-                o.ops[i] = (key, op[1], limit, error, ttl, hold or op[5])
+                ops[i] = (key, op[1], limit, error, ttl, hold or op[5])
             return
-    o.ops.append((key, delta, limit, error, ttl, hold))
+    ops.append((key, delta, limit, error, ttl, hold))
 
 
 def _plan(h: Holder, o: Outcome, ctx: Ctx, order_value):
     """The counter ops a redemption of ``h`` must check and apply."""
     camp = h.campaign
-    tag = h.tag
     cust = ctx.customer_key
     if h.kind == H_VOUCHER:
-        base = tag + ":v:" + h.code
-        _add_op(o, base + ":uses", 1, h.quantity, "quantity_exceeded", 0, 1)
+        base = h.k_base
+        _add_op(o, h.k_uses, 1, h.quantity, "quantity_exceeded", 0, 1)
         if h.per_customer != NO_LIMIT:
             _add_op(o, base + ":c:" + cust, 1, h.per_customer, "quantity_exceeded", 0, 0)
         if o.gift_credits > 0:
@@ -1335,49 +1355,51 @@ def _plan(h: Holder, o: Outcome, ctx: Ctx, order_value):
         if o.points > 0:
             _add_op(o, base + ":points", o.points, h.points, "loyalty_card_points_exceeded", 0, 1)
     else:
-        _add_op(o, tag + ":t:" + h.id + ":uses", 1, NO_LIMIT, "quantity_exceeded", 0, 0)
+        _add_op(o, h.k_uses, 1, NO_LIMIT, "quantity_exceeded", 0, 0)
     if camp is None:
         return
-    _add_op(o, tag + ":uses", 1, camp.lim_redemptions, "quantity_exceeded", 0, 0)
+    _add_op(o, camp.k_uses, 1, camp.lim_redemptions, "quantity_exceeded", 0, 0)
     if camp.lim_per_day != NO_LIMIT:
-        _add_op(o, tag + ":uses:d:" + ctx.day, 1, camp.lim_per_day, "quantity_exceeded", ctx.day_ttl, 0)
+        _add_op(o, camp.k_uses + ":d:" + ctx.day, 1, camp.lim_per_day, "quantity_exceeded", ctx.day_ttl, 0)
     disc = o.total_discount
-    if disc > 0 or camp.lim_discounted != NO_LIMIT:
-        _add_op(o, tag + ":disc", disc, camp.lim_discounted, "redemption_rules_violated", 0, 0)
-    _add_op(o, tag + ":ordval", order_value, camp.lim_order_value, "redemption_rules_violated", 0, 0)
+    _add_op(o, camp.k_disc, disc, camp.lim_discounted, "redemption_rules_violated", 0, 0)
+    _add_op(o, camp.k_ordval, order_value, camp.lim_order_value, "redemption_rules_violated", 0, 0)
     if o.gift_credits > 0 and camp.lim_gift_credits != NO_LIMIT:
-        _add_op(o, tag + ":spent", o.gift_credits, camp.lim_gift_credits, "gift_amount_exceeded", 0, 0)
+        _add_op(o, camp.k_spent, o.gift_credits, camp.lim_gift_credits, "gift_amount_exceeded", 0, 0)
     if cust:
-        _add_op(o, tag + ":cust:" + cust, 1, camp.lim_per_customer, "redemption_rules_violated", 0, 0)
+        ck = camp.k_cust + cust
+        _add_op(o, ck, 1, camp.lim_per_customer, "redemption_rules_violated", 0, 0)
         if camp.lim_per_customer_day != NO_LIMIT:
-            _add_op(o, tag + ":cust:" + cust + ":d:" + ctx.day, 1, camp.lim_per_customer_day,
+            _add_op(o, ck + ":d:" + ctx.day, 1, camp.lim_per_customer_day,
                     "redemption_rules_violated", ctx.day_ttl, 0)  # fmt: skip
         if camp.lim_per_customer_week != NO_LIMIT:
-            _add_op(o, tag + ":cust:" + cust + ":w:" + ctx.week, 1, camp.lim_per_customer_week,
+            _add_op(o, ck + ":w:" + ctx.week, 1, camp.lim_per_customer_week,
                     "redemption_rules_violated", ctx.week_ttl, 0)  # fmt: skip
         if camp.lim_per_customer_month != NO_LIMIT:
-            _add_op(o, tag + ":cust:" + cust + ":m:" + ctx.month, 1, camp.lim_per_customer_month,
+            _add_op(o, ck + ":m:" + ctx.month, 1, camp.lim_per_customer_month,
                     "redemption_rules_violated", ctx.month_ttl, 0)  # fmt: skip
     for r in h.rules:
         rr: RuleSet_ = r
-        for kind, limit, _msg in rr.limits:
+        if not rr.limits:
+            continue
+        ck = camp.k_cust + cust
+        for lim in rr.limits:
+            kind = lim[0]
+            limit = lim[1]
             if kind == P_CAMPAIGN_DISCOUNTED:
-                _add_op(o, tag + ":disc", disc, limit, "redemption_rules_violated", 0, 0)
+                _add_op(o, camp.k_disc, disc, limit, "redemption_rules_violated", 0, 0)
             elif kind == P_CAMPAIGN_ORDER_VALUE:
-                _add_op(o, tag + ":ordval", order_value, limit, "redemption_rules_violated", 0, 0)
+                _add_op(o, camp.k_ordval, order_value, limit, "redemption_rules_violated", 0, 0)
             elif kind == P_CAMPAIGN_REDEMPTIONS:
-                _add_op(o, tag + ":uses", 1, limit, "redemption_rules_violated", 0, 0)
+                _add_op(o, camp.k_uses, 1, limit, "redemption_rules_violated", 0, 0)
             elif kind == P_COUNT_PER_CUSTOMER:
-                _add_op(o, tag + ":cust:" + cust, 1, limit, "redemption_rules_violated", 0, 0)
+                _add_op(o, ck, 1, limit, "redemption_rules_violated", 0, 0)
             elif kind == P_COUNT_PER_CUSTOMER_DAY:
-                _add_op(o, tag + ":cust:" + cust + ":d:" + ctx.day, 1, limit,
-                        "redemption_rules_violated", ctx.day_ttl, 0)  # fmt: skip
+                _add_op(o, ck + ":d:" + ctx.day, 1, limit, "redemption_rules_violated", ctx.day_ttl, 0)
             elif kind == P_COUNT_PER_CUSTOMER_WEEK:
-                _add_op(o, tag + ":cust:" + cust + ":w:" + ctx.week, 1, limit,
-                        "redemption_rules_violated", ctx.week_ttl, 0)  # fmt: skip
+                _add_op(o, ck + ":w:" + ctx.week, 1, limit, "redemption_rules_violated", ctx.week_ttl, 0)
             else:
-                _add_op(o, tag + ":cust:" + cust + ":m:" + ctx.month, 1, limit,
-                        "redemption_rules_violated", ctx.month_ttl, 0)  # fmt: skip
+                _add_op(o, ck + ":m:" + ctx.month, 1, limit, "redemption_rules_violated", ctx.month_ttl, 0)
 
 
 def _needs_customer(h: Holder) -> cython.bint:
@@ -1556,8 +1578,13 @@ def _item_discount(h: Holder, d: Disc, ctx: Ctx, o: Outcome):
             p = bases[i] - d.fixed_amount * slices[i][1]
             parts[i] = p if p > 0 else 0
     elif eff == E_ITEMS:
+        # once per line, even when overlapping targets cut one line into several slices
+        lines = set()
         for i in range(n):
-            parts[i] = d.amount_off
+            item: Item = slices[i][0]
+            if item.index not in lines:
+                lines.add(item.index)
+                parts[i] = d.amount_off
     elif eff == E_ITEMS_QTY:
         for i in range(n):
             parts[i] = d.amount_off * slices[i][1]
@@ -1669,7 +1696,7 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
         balance = h.gift_amount
         known = counters is not None
         if known:
-            balance -= _counter_value(counters, h.tag + ":v:" + h.code + ":spent")
+            balance -= _counter_value(counters, h.k_base + ":spent")
         credits = -1
         if r is not None and r.gift is not None and r.gift.credits is not None:
             credits = r.gift.credits
@@ -1695,7 +1722,7 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
         pts = r.reward.points
         left = h.points
         if counters is not None:
-            left -= _counter_value(counters, h.tag + ":v:" + h.code + ":points")
+            left -= _counter_value(counters, h.k_base + ":points")
         if pts > left:
             return "loyalty_card_points_exceeded"
         value = pts * h.point_value

@@ -443,3 +443,24 @@ def test_gift_credits_above_the_card_amount_fail_even_without_counters(engine) -
     ev = engine.evaluate(rs, [r], None, m.Order(amount=10000), NOW_MS)
     assert [(o.status, o.key) for o in ev.outcomes] == [("INAPPLICABLE", "gift_amount_exceeded")]
     assert ev.total_amount == 10000
+
+
+def test_amount_per_line_applies_once_when_targets_overlap(engine) -> None:
+    d = defs(
+        vouchers=[voucher("C", amount_off(100, "APPLY_TO_ITEMS"), validation_rules=["r"])],
+        validation_rules=[{
+            "id": "r",
+            "applicable_to": {"included": [
+                {"object": "product", "id": "p3", "quantity_limit": 1},
+                {"object": "category", "id": "cat_a"},
+            ]},
+        }],
+        products=[{"id": "p3", "categories": ["cat_a"]}],
+    )  # fmt: skip
+    rs = engine.compile_ruleset(d)
+    ev = engine.evaluate(
+        rs, [m.Redeemable(object="voucher", id="C")], None,
+        m.Order(items=[m.OrderItem(product_id="p3", quantity=2, price=1000)]), NOW_MS,
+    )  # fmt: skip
+    assert ev.items_discount_amount == 100
+    assert [(o.status, o.item_discounts) for o in ev.outcomes] == [("APPLICABLE", [(0, 100)])]
