@@ -1,0 +1,228 @@
+"""The admin service: a Litestar app beside the gateway (default 127.0.0.1:8001).
+
+``create_app(settings, clock)`` builds it; ``python -m admin`` serves it. Every route
+authenticates the caller's API key (``X-App-Id`` / ``X-App-Token``), checks its role
+(admin.auth), and answers errors in Voucherify's shape. The API is documented in admin/API.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import orjson
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions import HTTPException
+
+from gateway.settings import Settings
+
+from . import actions as act
+from . import audit
+from .auth import authenticate, require
+from .errors import JSON, ApiError, error_response, invalid, request_id
+from .keys import AdminKeys
+from .repo import Repo
+from .shapes import strip_nulls
+
+log = logging.getLogger("promogate.admin")
+
+
+class Admin:
+    """What every request shares: settings, clock, Redis, the definitions repo, the runner."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], int] | None = None) -> None:
+        import redis.asyncio as aredis
+
+        self.settings = settings
+        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.redis = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+        self.keys = AdminKeys(settings.key_prefix)
+        self.repo = Repo(self.redis, self.keys, self.clock)
+        self.runner = act.Runner(
+            self.redis, settings.redis_url, self.keys, self.clock, self._doc_codes_sync
+        )
+        from .transfer import register_import
+
+        register_import(self)
+
+    def _doc_codes_sync(self, client: Any) -> tuple[set[str], int]:
+        from core import model as m
+
+        v, doc = client.mget(self.keys.version, self.keys.defs)
+        defs = msgspec.json.decode(doc, type=m.Definitions) if doc else m.Definitions()
+        return {x.code for x in defs.vouchers}, int(v or 0)
+
+    async def start(self) -> None:
+        try:
+            await self.runner.resume()
+        except Exception as exc:  # Redis down at start: /ready says so
+            log.warning("could not resume async actions: %s", exc)
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        await self.redis.aclose()
+
+
+class Ctx:
+    """One authenticated call."""
+
+    __slots__ = ("admin", "actor", "rid", "request")
+
+    def __init__(self, admin: Admin, actor: audit.Actor, rid: str, request: Request) -> None:
+        self.admin = admin
+        self.actor = actor
+        self.rid = rid
+        self.request = request
+
+    @property
+    def repo(self) -> Repo:
+        return self.admin.repo
+
+    @property
+    def k(self) -> AdminKeys:
+        return self.admin.keys
+
+    @property
+    def r(self) -> Any:
+        return self.admin.redis
+
+    def now(self) -> int:
+        return self.admin.clock()
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        v = self.request.query_params.get(name)
+        return default if v in (None, "") else v
+
+    def qint(self, name: str, default: int, lo: int = 1, hi: int = 100) -> int:
+        v = self.q(name)
+        if v is None:
+            return default
+        try:
+            n = int(v)
+        except ValueError:
+            raise invalid(f"`{name}` must be an integer, got {v!r}") from None
+        if not lo <= n <= hi:
+            raise invalid(f"`{name}` must be between {lo} and {hi}, got {n}")
+        return n
+
+    def qbool(self, name: str) -> bool | None:
+        v = self.q(name)
+        if v is None:
+            return None
+        return v.lower() in ("1", "true", "yes")
+
+
+async def begin(request: Request, permission: str) -> Ctx:
+    """Authenticate the caller and check that its role holds ``permission``."""
+    adm: Admin = request.app.state.admin
+    actor = await authenticate(
+        adm.redis, adm.keys, request.headers.get("x-app-id"), request.headers.get("x-app-token")
+    )
+    require(actor, permission)
+    return Ctx(adm, actor, request.headers.get("x-request-id") or request_id(), request)
+
+
+async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw or not raw.strip():
+        if required:
+            raise invalid("The request body is empty")
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"Malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    return strip_nulls(body)
+
+
+def ok(obj: Any, status: int = 200) -> Response:
+    return Response(content=orjson.dumps(obj), status_code=status, media_type=JSON)
+
+
+def no_content() -> Response:
+    return Response(content=b"", status_code=204)
+
+
+# ------------------------------------------------------------------------------- operations
+
+
+@get("/health", tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["ops"])
+async def ready(request: Request) -> Response:
+    adm: Admin = request.app.state.admin
+    try:
+        await adm.redis.ping()
+        st = await adm.repo.state()
+    except Exception as exc:
+        return ok({"ready": False, "reason": f"redis: {exc}"}, 503)
+    return ok({"ready": True, "definitions_version": st.version})
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def _api_error(request: Request, exc: ApiError) -> Response:
+    return error_response(exc, request.headers.get("x-request-id"))
+
+
+def _http_exception(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    key = {404: "not_found", 405: "method_not_allowed"}.get(
+        status, "invalid_payload" if status < 500 else "internal_error"
+    )
+    return error_response(ApiError(status, key, str(exc.detail or "Error"), str(exc.detail or "")))
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(
+        ApiError(500, "internal_error", "Internal error", "An unexpected error occurred")
+    )
+
+
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], int] | None = None
+) -> Litestar:
+    from . import routes_defs, routes_ledger, routes_ops, routes_people
+
+    settings = settings or Settings.from_env()
+    adm = Admin(settings, clock)
+
+    async def on_startup(app: Litestar) -> None:
+        app.state.admin = adm
+        await adm.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await adm.stop()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            ready,
+            *routes_defs.HANDLERS,
+            *routes_people.HANDLERS,
+            *routes_ledger.HANDLERS,
+            *routes_ops.HANDLERS,
+        ],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_exception,
+            Exception: _unexpected,
+        },
+        request_max_body_size=max(settings.max_body, 64 * 1024 * 1024),
+        debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
+    )

@@ -1,0 +1,327 @@
+"""The definitions document: read, modify, compile, publish, under an optimistic lock.
+
+Every change runs :meth:`Repo.mutate`:
+
+1. ``WATCH Pdefs:version`` (plus any key the change depends on, e.g. ``Pcode:<CODE>`` when a
+   code is created in the document), read the document, its version and the admin metadata;
+2. apply the change to a fresh copy;
+3. validate it with msgspec and compile it with ``core`` (a change that does not compile is
+   refused with a 400 naming the object and field; nothing is written);
+4. ``MULTI``: the document as version ``v + 1``, the version, the metadata, the audit entry,
+   ``PUBLISH Pdefs:changed v+1``; ``EXEC``.
+
+If anything watched changed meanwhile, EXEC fails and the change is re-applied on the new
+document, so two concurrent admin writes never lose each other. Codes kept outside the
+document (``Pcode:<CODE>``) change through :meth:`Repo.mutate_code`, the same way with their
+own key watched and a ``code:<CODE>`` notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+from redis.exceptions import WatchError
+
+import core
+from core import model as m
+from core.errors import CompileError
+
+from . import audit
+from .errors import ApiError, from_compile, from_validation
+from .keys import AdminKeys
+
+E = core.engine
+MAX_RETRIES = 50
+
+
+class CampaignMeta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    created_at: int = 0
+    updated_at: int = 0
+    description: str | None = None
+    #: the Voucherify ``type`` as sent (``STANDALONE`` has no core equivalent)
+    type: str | None = None
+    #: codes generated for the campaign outside the document (requested count)
+    vouchers_count: int = 0
+    creation_status: str = "DONE"
+    async_action_id: str | None = None
+
+
+class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the admin API shows beside the definitions (``Padmin:meta``)."""
+
+    campaigns: dict[str, CampaignMeta] = {}
+    #: ``<kind>:<id>`` -> [created_at ms, updated_at ms]
+    times: dict[str, list[int]] = {}
+    #: campaign creation counter (``Campaign.created_seq``)
+    seq: int = 0
+
+
+_defs_dec = msgspec.json.Decoder(m.Definitions)
+_meta_dec = msgspec.json.Decoder(Meta)
+_voucher_dec = msgspec.json.Decoder(m.Voucher)
+_enc = msgspec.json.Encoder()
+
+
+class State:
+    """One read of the document: definitions, metadata, version; lookups by id."""
+
+    def __init__(
+        self,
+        defs: m.Definitions,
+        meta: Meta,
+        version: int,
+        watched: dict[str, bytes | None] | None = None,
+    ) -> None:
+        self.defs = defs
+        self.meta = meta
+        self.version = version
+        self.watched = watched or {}
+
+    # lookups (None when absent)
+
+    def campaign(self, ident: str) -> m.Campaign | None:
+        for c in self.defs.campaigns:
+            if c.id == ident:
+                return c
+        for c in self.defs.campaigns:
+            if c.name == ident:
+                return c
+        return None
+
+    def voucher(self, ident: str) -> m.Voucher | None:
+        for v in self.defs.vouchers:
+            if v.code == ident or v.id == ident:
+                return v
+        return None
+
+    def tier(self, tier_id: str) -> tuple[m.Campaign, m.PromotionTier] | None:
+        for c in self.defs.campaigns:
+            if c.promotion is not None:
+                for t in c.promotion.tiers:
+                    if t.id == tier_id:
+                        return c, t
+        return None
+
+    def rule(self, rule_id: str) -> m.ValidationRule | None:
+        for r in self.defs.validation_rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    def product(self, ident: str) -> m.Product | None:
+        for p in self.defs.products:
+            if p.id == ident:
+                return p
+        for p in self.defs.products:
+            if p.source_id == ident:
+                return p
+        return None
+
+    def sku(self, ident: str) -> tuple[m.Product, m.Sku] | None:
+        for p in self.defs.products:
+            for s in p.skus:
+                if s.id == ident or s.source_id == ident:
+                    return p, s
+        return None
+
+    def codes(self) -> set[str]:
+        return {v.code for v in self.defs.vouchers}
+
+    def touch(self, kind: str, ident: str, now: int, created: bool = False) -> None:
+        key = f"{kind}:{ident}"
+        t = self.meta.times.get(key)
+        if created or t is None:
+            self.meta.times[key] = [now, now]
+        else:
+            t[1] = now
+
+    def times(self, kind: str, ident: str) -> list[int] | None:
+        return self.meta.times.get(f"{kind}:{ident}")
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What a change function returns to :meth:`Repo.mutate`."""
+
+    result: Any = None
+    changes: list[audit.Change] = []
+    #: extra writes queued inside the same MULTI (called with the pipeline)
+    extra: Callable[[Any], None] | None = None
+    #: False: nothing to write (e.g. enabling an enabled campaign)
+    write: bool = True
+
+
+_PATH = re.compile(r"^(campaigns|vouchers|validation_rules|products)\[(\d+)\]")
+
+
+def _name_path(defs: m.Definitions, exc: CompileError) -> CompileError:
+    """``campaigns[3].x`` -> ``campaigns[camp_123].x``: name the object, not its position."""
+    mt = _PATH.match(exc.path)
+    if not mt:
+        return exc
+    coll, idx = mt.group(1), int(mt.group(2))
+    items = getattr(defs, coll)
+    if idx < len(items):
+        obj = items[idx]
+        ident = getattr(obj, "id", None) or getattr(obj, "code", None)
+        return CompileError(f"{coll}[{ident}]" + exc.path[mt.end() :], exc.reason)
+    return exc
+
+
+def compile_defs(defs: m.Definitions) -> Any:
+    """Validate (msgspec round trip) and compile; ApiError 400 naming the field if it fails."""
+    try:
+        # re-validate: structs mutated in place skip __post_init__ checks
+        checked = msgspec.convert(msgspec.to_builtins(defs), m.Definitions)
+    except msgspec.ValidationError as exc:
+        raise from_validation(exc, "definitions") from None
+    try:
+        return E.compile_ruleset(checked)
+    except CompileError as exc:
+        raise from_compile(_name_path(checked, exc)) from None
+
+
+class Repo:
+    def __init__(self, redis: Any, keys: AdminKeys, clock: Callable[[], int]) -> None:
+        self.r = redis
+        self.k = keys
+        self.clock = clock
+        self._cache: tuple[int, State] | None = None
+        self._rs: tuple[int, Any] | None = None
+
+    # -- reads -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(version: bytes | None, doc: bytes | None, meta: bytes | None) -> State:
+        defs = _defs_dec.decode(doc) if doc else m.Definitions()
+        md = _meta_dec.decode(meta) if meta else Meta()
+        return State(defs, md, int(version or 0))
+
+    async def state(self) -> State:
+        """A read-only snapshot (shared between requests: do not modify it)."""
+        version = int(await self.r.get(self.k.version) or 0)
+        if self._cache is not None and self._cache[0] == version:
+            return self._cache[1]
+        v, doc, meta = await self.r.mget(self.k.version, self.k.defs, self.k.meta)
+        st = self._decode(v, doc, meta)
+        self._cache = (st.version, st)
+        return st
+
+    async def ruleset(self) -> tuple[State, Any]:
+        st = await self.state()
+        if self._rs is None or self._rs[0] != st.version:
+            rs = await asyncio.to_thread(compile_defs, st.defs)
+            self._rs = (st.version, rs)
+        return st, self._rs[1]
+
+    async def code(self, code: str) -> m.Voucher | None:
+        raw = await self.r.get(self.k.code(code))
+        return _voucher_dec.decode(raw) if raw else None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def mutate(
+        self,
+        actor: audit.Actor,
+        rid: str,
+        fn: Callable[[State], Outcome],
+        watch: Iterable[str] = (),
+    ) -> Any:
+        watch = list(watch)
+        for _ in range(MAX_RETRIES):
+            async with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self.k.version, *watch)
+                    v, doc, meta = await pipe.mget(self.k.version, self.k.defs, self.k.meta)
+                    watched = (
+                        dict(zip(watch, await pipe.mget(*watch), strict=True)) if watch else {}
+                    )
+                    st = self._decode(v, doc, meta)
+                    st.watched = watched
+                    out = fn(st)
+                    if not out.write:
+                        await pipe.unwatch()
+                        return out.result
+                    rs = await asyncio.to_thread(compile_defs, st.defs)
+                    version = st.version + 1
+                    now = self.clock()
+                    pipe.multi()
+                    pipe.set(self.k.version, version)
+                    pipe.set(
+                        self.k.defs, _enc.encode(msgspec.structs.replace(st.defs, version=version))
+                    )
+                    pipe.set(self.k.meta, _enc.encode(st.meta))
+                    if out.extra is not None:
+                        out.extra(pipe)
+                    for ch in out.changes:
+                        audit.add(pipe, self.k.audit, actor, ch, now, rid)
+                    pipe.publish(self.k.channel, str(version))
+                    await pipe.execute()
+                except WatchError:
+                    continue
+            st.defs = msgspec.structs.replace(st.defs, version=version)
+            st.version = version
+            st.watched = {}
+            self._cache = (version, st)
+            self._rs = (version, rs)
+            return out.result
+        raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry")
+
+    async def mutate_code(
+        self,
+        actor: audit.Actor,
+        rid: str,
+        code: str,
+        fn: Callable[[m.Voucher, State], tuple[m.Voucher, Any, list[audit.Change]]],
+    ) -> Any:
+        """Change a code kept outside the document (``Pcode:<CODE>``); 404 if absent."""
+        key = self.k.code(code)
+        for _ in range(MAX_RETRIES):
+            st, rs = await self.ruleset()
+            async with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key, self.k.version)
+                    raw = await pipe.get(key)
+                    if int(await pipe.get(self.k.version) or 0) != st.version:
+                        continue
+                    if raw is None:
+                        return None
+                    cur = _voucher_dec.decode(raw)
+                    new, result, changes = fn(cur, st)
+                    try:
+                        checked = msgspec.convert(msgspec.to_builtins(new), m.Voucher)
+                    except msgspec.ValidationError as exc:
+                        raise from_validation(exc, "voucher") from None
+                    try:
+                        E.holder_for_voucher(rs, checked)
+                    except CompileError as exc:
+                        raise from_compile(exc) from None
+                    now = self.clock()
+                    pipe.multi()
+                    pipe.set(key, _enc.encode(checked))
+                    for ch in changes:
+                        audit.add(pipe, self.k.audit, actor, ch, now, rid)
+                    pipe.publish(self.k.channel, "code:" + code)
+                    await pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+        raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry")
+
+    async def record(
+        self,
+        actor: audit.Actor,
+        rid: str,
+        changes: list[audit.Change],
+        extra: Callable[[Any], None],
+    ) -> None:
+        """Writes outside the document (customers, keys...) with their audit entries, atomically."""
+        now = self.clock()
+        async with self.r.pipeline(transaction=True) as pipe:
+            extra(pipe)
+            for ch in changes:
+                audit.add(pipe, self.k.audit, actor, ch, now, rid)
+            await pipe.execute()

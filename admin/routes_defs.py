@@ -1,0 +1,1422 @@
+"""Definitions API: campaigns, vouchers (codes), promotion tiers, validation rules and their
+assignments, stacking rules, products and SKUs, in Voucherify's shapes.
+
+Every change goes through :meth:`admin.repo.Repo.mutate` (compiled by core before it is
+accepted, published to the gateways, audited) or, for codes kept outside the document,
+:meth:`admin.repo.Repo.mutate_code`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath
+
+from core import model as m
+
+from . import actions as act
+from . import shapes
+from .app import Ctx, begin, json_body, no_content, ok
+from .audit import Change
+from .codes import CodeConfigError, CodeMaker, check_config
+from .errors import ApiError, invalid, not_found
+from .repo import CampaignMeta, Outcome, State
+from .reports import counters_for
+
+MAX_VOUCHERS_COUNT = 10_000_000
+
+
+def new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+def b(obj: Any) -> Any:
+    return msgspec.to_builtins(obj)
+
+
+def duplicate(kind: str, ident: str) -> ApiError:
+    return ApiError(
+        409,
+        "duplicate_found",
+        "Duplicated resource found",
+        f"A {kind} with id {ident} already exists",
+        resource_id=ident,
+        resource_type=kind,
+    )
+
+
+def _campaign(st: State, ident: str) -> m.Campaign:
+    c = st.campaign(ident)
+    if c is None:
+        raise not_found("campaign", ident)
+    return c
+
+
+def _count(v: Any) -> int:
+    if v is None or v == "":
+        return 0
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise invalid(f"`vouchers_count` must be an integer, got {v!r}") from None
+    if not 0 <= n <= MAX_VOUCHERS_COUNT:
+        raise invalid(f"`vouchers_count` must be between 0 and {MAX_VOUCHERS_COUNT}")
+    return n
+
+
+def _code_config(camp: m.Campaign, count: int, root: str = "campaign") -> m.CodeConfig:
+    if camp.voucher is None:
+        raise invalid(f"`vouchers_count` needs a `voucher` template - at `{root}.voucher`")
+    cfg = camp.voucher.code_config or m.CodeConfig()
+    try:
+        check_config(cfg, count, f"{root}.voucher.code_config")
+    except CodeConfigError as exc:
+        raise invalid(f"{exc.message} - at `{exc.path}`") from None
+    return cfg
+
+
+async def campaign_view(ctx: Ctx, st: State, c: m.Campaign) -> dict[str, Any]:
+    meta = st.meta.campaigns.get(c.id)
+    tier_times = {}
+    if c.promotion is not None:
+        tier_times = {t.id: st.times("promotion_tier", t.id) for t in c.promotion.tiers}
+    out = shapes.campaign_out(c, meta, {k: v for k, v in tier_times.items() if v})
+    if meta is not None and meta.async_action_id:
+        status = await ctx.admin.runner.status(meta.async_action_id)
+        s = {"ENQUEUED": "IN_PROGRESS", "IN_PROGRESS": "IN_PROGRESS", "FAILED": "FAILED"}.get(
+            status or "", "DONE"
+        )
+        out["creation_status"] = out["vouchers_generation_status"] = s
+    return out
+
+
+# =============================================================================== campaigns
+
+
+@post("/v1/campaigns", tags=["campaigns"])
+async def create_campaign(request: Request) -> Response:
+    """Create a campaign; with ``vouchers_count`` its codes are generated as an async action."""
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    count = _count(body.get("vouchers_count"))
+    cid = new_id("camp_")
+    action_id = act.new_id() if count else None
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        name = body.get("name")
+        if name and any(c.name == name for c in st.defs.campaigns):
+            raise ApiError(409, "duplicate_found", "Duplicated resource found",
+                           f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
+        seq = st.meta.seq + 1
+        camp = shapes.convert(
+            shapes.campaign_in(body, cid, seq, lambda: new_id("promo_")), m.Campaign, "campaign"
+        )
+        cfg = _code_config(camp, count) if count else None
+        if count and camp.campaign_type == "PROMOTION":
+            raise invalid(
+                "a PROMOTION campaign has tiers, not codes - at `campaign.vouchers_count`"
+            )
+        st.defs.campaigns.append(camp)
+        st.meta.seq = seq
+        st.meta.campaigns[cid] = CampaignMeta(
+            created_at=now,
+            updated_at=now,
+            description=body.get("description"),
+            type=body.get("type"),
+            vouchers_count=count,
+            creation_status="IN_PROGRESS" if count else "DONE",
+            async_action_id=action_id,
+        )
+        if camp.promotion is not None:
+            for t in camp.promotion.tiers:
+                st.touch("promotion_tier", t.id, now, created=True)
+        extra = None
+        if count:
+            params = {"campaign_id": cid, "code_config": b(cfg)}
+
+            def extra(pipe: Any) -> None:
+                act.queue_create(pipe, ctx.k, action_id, act.GENERATION, count, params, now)
+
+        return Outcome(
+            result=camp,
+            changes=[
+                Change(action="campaign.create", object_type="campaign", object_id=cid, after=camp)
+            ],
+            extra=extra,
+        )
+
+    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    if action_id:
+        ctx.admin.runner.start(action_id)
+    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
+
+
+@get("/v1/campaigns", tags=["campaigns"])
+async def list_campaigns(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=100_000)
+    ctype = ctx.q("campaign_type")
+    status = ctx.q("campaign_status")
+    name = ctx.q("name")
+    active = ctx.qbool("active")
+    order = ctx.q("order", "-created_at")
+    if order not in ("created_at", "-created_at", "updated_at", "-updated_at", "name", "-name"):
+        raise invalid(f"`order` cannot be {order!r}")
+    items = []
+    for c in st.defs.campaigns:
+        meta = st.meta.campaigns.get(c.id) or CampaignMeta()
+        if ctype and c.campaign_type != ctype:
+            continue
+        if name and name.lower() not in c.name.lower():
+            continue
+        if active is not None and c.active != active:
+            continue
+        items.append((c, meta))
+    field = order.lstrip("-")
+    items.sort(
+        key=lambda cm: (
+            cm[0].name if field == "name" else getattr(cm[1], field) or cm[0].created_seq
+        ),
+        reverse=order.startswith("-"),
+    )
+    views = []
+    for c, _meta in items:
+        v = await campaign_view(ctx, st, c)
+        if status and v.get("creation_status") != status:
+            continue
+        views.append(v)
+    total = len(views)
+    views = views[(page - 1) * limit : page * limit]
+    return ok({"object": "list", "data_ref": "campaigns", "campaigns": views, "total": total,
+               "has_more": page * limit < total})  # fmt: skip
+
+
+@get("/v1/campaigns/{campaign_id:str}", tags=["campaigns"])
+async def get_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    return ok(await campaign_view(ctx, st, _campaign(st, campaign_id)))
+
+
+@put("/v1/campaigns/{campaign_id:str}", tags=["campaigns"])
+async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c = _campaign(st, campaign_id)
+        i = st.defs.campaigns.index(c)
+        before = b(c)
+        d = shapes.campaign_update_in(before, body)
+        d["id"], d["campaign_type"], d["created_seq"] = c.id, c.campaign_type, c.created_seq
+        new = shapes.convert(d, m.Campaign, "campaign")
+        st.defs.campaigns[i] = new
+        meta = st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now))
+        meta.updated_at = now
+        if "description" in body:
+            meta.description = body["description"]
+        if body.get("type") in ("STATIC", "AUTO_UPDATE", "STANDALONE"):
+            meta.type = body["type"]
+        return Outcome(
+            result=new,
+            changes=[
+                Change(
+                    action="campaign.update",
+                    object_type="campaign",
+                    object_id=c.id,
+                    before=before,
+                    after=new,
+                )
+            ],
+        )
+
+    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
+
+
+async def _campaign_active(request: Request, campaign_id: FromPath[str], active: bool) -> Response:
+    ctx = await begin(request, "write")
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c = _campaign(st, campaign_id)
+        if c.active == active:
+            return Outcome(result=c, write=False)
+        before = b(c)
+        c.active = active
+        st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now)).updated_at = now
+        verb = "enable" if active else "disable"
+        return Outcome(
+            result=c,
+            changes=[
+                Change(
+                    action=f"campaign.{verb}",
+                    object_type="campaign",
+                    object_id=c.id,
+                    before=before,
+                    after=c,
+                )
+            ],
+        )
+
+    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
+
+
+@post("/v1/campaigns/{campaign_id:str}/enable", tags=["campaigns"])
+async def enable_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    return await _campaign_active(request, campaign_id, True)
+
+
+@post("/v1/campaigns/{campaign_id:str}/disable", tags=["campaigns"])
+async def disable_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    return await _campaign_active(request, campaign_id, False)
+
+
+@delete("/v1/campaigns/{campaign_id:str}", status_code=200, tags=["campaigns"])
+async def delete_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    """Remove the campaign and its codes: the gateways stop serving them at once (the campaign
+    leaves the ruleset); codes kept outside the document are removed by an async action."""
+    ctx = await begin(request, "write")
+    action_id = act.new_id()
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c = _campaign(st, campaign_id)
+        st.defs.campaigns.remove(c)
+        gone = [v for v in st.defs.vouchers if v.campaign_id == c.id]
+        st.defs.vouchers = [v for v in st.defs.vouchers if v.campaign_id != c.id]
+        st.meta.campaigns.pop(c.id, None)
+        for v in gone:
+            st.meta.times.pop("voucher:" + v.code, None)
+
+        def extra(pipe: Any) -> None:
+            act.queue_create(pipe, ctx.k, action_id, act.DELETE, 0, {"campaign_id": c.id}, now)
+
+        return Outcome(
+            result=c,
+            changes=[
+                Change(action="campaign.delete", object_type="campaign", object_id=c.id, before=c)
+            ],
+            extra=extra,
+        )
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    ctx.admin.runner.start(action_id)
+    return ok({"async_action_id": action_id})
+
+
+@post("/v1/campaigns/{campaign_id:str}/vouchers", tags=["campaigns"])
+async def add_vouchers(request: Request, campaign_id: FromPath[str]) -> Response:
+    """``?vouchers_count=N`` (N > 1): N more codes as an async action; else one new code."""
+    ctx = await begin(request, "write")
+    body = await json_body(request, required=False)
+    count = _count(ctx.q("vouchers_count") or body.get("vouchers_count") or 1)
+    if count <= 1:
+        st = await ctx.repo.state()
+        camp = _campaign(st, campaign_id)
+        v = await issue_code(ctx, camp, body, action="voucher.create")
+        return ok(await voucher_view(ctx, v))
+    action_id = act.new_id()
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c = _campaign(st, campaign_id)
+        meta = st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now))
+        cfg = _code_config(c, meta.vouchers_count + count)
+        meta.vouchers_count += count
+        meta.updated_at = now
+        meta.async_action_id = action_id
+        params = {"campaign_id": c.id, "code_config": b(cfg)}
+
+        def extra(pipe: Any) -> None:
+            act.queue_create(pipe, ctx.k, action_id, act.GENERATION, count, params, now)
+
+        return Outcome(result=c, extra=extra, changes=[Change(action="campaign.vouchers.generate", object_type="campaign",
+                       object_id=c.id, after={"vouchers_count": count, "async_action_id": action_id})])  # fmt: skip
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    ctx.admin.runner.start(action_id)
+    return ok({"async_action_id": action_id}, 202)
+
+
+@post("/v1/campaigns/{campaign_id:str}/vouchers/{code:str}", tags=["campaigns"])
+async def add_voucher_with_code(
+    request: Request, campaign_id: FromPath[str], code: FromPath[str]
+) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request, required=False)
+    body["campaign_id"] = campaign_id
+    v = await create_doc_voucher(ctx, code, body)
+    return ok(await voucher_view(ctx, v))
+
+
+# =============================================================================== vouchers
+
+
+async def create_doc_voucher(ctx: Ctx, code: str, body: dict[str, Any]) -> m.Voucher:
+    """A code created one by one: kept in the definitions document."""
+    code_key = ctx.k.code(code)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        if st.voucher(code) is not None or st.watched.get(code_key) is not None:
+            raise duplicate("voucher", code)
+        ref = body.get("campaign_id") or body.get("campaign")
+        camp = _campaign(st, ref) if ref else None
+        v = shapes.convert(
+            shapes.voucher_in(body, code, camp.id if camp else None, new_id("v_")),
+            m.Voucher,
+            "voucher",
+        )
+        st.defs.vouchers.append(v)
+        st.touch("voucher", code, now, created=True)
+        return Outcome(
+            result=v,
+            changes=[
+                Change(action="voucher.create", object_type="voucher", object_id=code, after=v)
+            ],
+        )
+
+    return await ctx.repo.mutate(ctx.actor, ctx.rid, fn, watch=[code_key])
+
+
+async def issue_code(
+    ctx: Ctx,
+    camp: m.Campaign,
+    body: dict[str, Any],
+    action: str = "voucher.issue",
+    customer: str | None = None,
+) -> m.Voucher:
+    """A new random code of ``camp`` (its code_config), kept outside the document."""
+    if camp.voucher is None:
+        raise invalid(f"campaign {camp.id} has no voucher template: it cannot issue codes")
+    maker = CodeMaker(camp.voucher.code_config or m.CodeConfig())
+    st, rs = await ctx.repo.ruleset()
+    d = shapes.voucher_in(body, "X", camp.id, None)
+    if customer:
+        d["customer_id"] = customer
+    for _ in range(100):
+        code = maker.sample(1)[0]
+        if st.voucher(code) is not None:
+            continue
+        d["code"] = code
+        v = shapes.convert(d, m.Voucher, "voucher")
+        try:
+            import core
+
+            core.engine.holder_for_voucher(rs, v)
+        except Exception as exc:
+            from core.errors import CompileError
+
+            from .errors import from_compile
+
+            if isinstance(exc, CompileError):
+                raise from_compile(exc) from None
+            raise
+        raw = msgspec.json.encode(v)
+        if not await ctx.r.set(ctx.k.code(code), raw, nx=True):
+            continue
+        # a code created in the document meanwhile? (see admin.codes)
+        st2 = await ctx.repo.state()
+        if st2.version != st.version and st2.voucher(code) is not None:
+            await ctx.r.delete(ctx.k.code(code))
+            st = st2
+            continue
+        now = ctx.now()
+        async with ctx.r.pipeline(transaction=True) as pipe:
+            pipe.rpush(ctx.k.list_codes(camp.id), code)
+            if v.customer_id:
+                pipe.sadd(ctx.k.customer_codes(v.customer_id), code)
+            pipe.publish(ctx.k.channel, "code:" + code)
+            from . import audit
+
+            audit.add(
+                pipe,
+                ctx.k.audit,
+                ctx.actor,
+                Change(action=action, object_type="voucher", object_id=code, after=v),
+                now,
+                ctx.rid,
+            )
+            await pipe.execute()
+        return v
+    raise ApiError(
+        409,
+        "multiple_requests",
+        "No free code",
+        f"campaign {camp.id}: no free code found in 100 tries",
+    )
+
+
+async def find_voucher(ctx: Ctx, code: str) -> tuple[State, m.Voucher, bool]:
+    """(state, voucher, in_document); 404 if there is no such code."""
+    st = await ctx.repo.state()
+    v = st.voucher(code)
+    if v is not None:
+        return st, v, True
+    v = await ctx.repo.code(code)
+    if v is None:
+        raise not_found("voucher", code)
+    return st, v, False
+
+
+async def voucher_view(ctx: Ctx, v: m.Voucher, st: State | None = None) -> dict[str, Any]:
+    st = st or await ctx.repo.state()
+    camp = st.campaign(v.campaign_id) if v.campaign_id else None
+    (counters,) = await counters_for(ctx.r, ctx.k, [v])
+    return shapes.voucher_out(
+        v, camp, counters, st.times("voucher", v.code) or (_camp_times(st, camp))
+    )
+
+
+def _camp_times(st: State, camp: m.Campaign | None) -> list[int] | None:
+    if camp is None:
+        return None
+    meta = st.meta.campaigns.get(camp.id)
+    return [meta.created_at, meta.updated_at] if meta else None
+
+
+@post("/v1/vouchers/{code:str}", tags=["vouchers"])
+async def create_voucher(request: Request, code: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request, required=False)
+    v = await create_doc_voucher(ctx, code, body)
+    return ok(await voucher_view(ctx, v))
+
+
+@get("/v1/vouchers/{code:str}", tags=["vouchers"])
+async def get_voucher(request: Request, code: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st, v, _ = await find_voucher(ctx, code)
+    return ok(await voucher_view(ctx, v, st))
+
+
+async def change_voucher(ctx: Ctx, code: str, action: str, apply: Any) -> m.Voucher:
+    """Apply ``apply(dict) -> dict`` to a code wherever it lives; audited and published."""
+    _, _, in_doc = await find_voucher(ctx, code)
+    now = ctx.now()
+    if in_doc:
+
+        def fn(st: State) -> Outcome:
+            v = st.voucher(code)
+            if v is None:
+                raise not_found("voucher", code)
+            i = st.defs.vouchers.index(v)
+            new = shapes.convert(apply(b(v)), m.Voucher, "voucher")
+            if msgspec.to_builtins(new) == msgspec.to_builtins(v):
+                return Outcome(result=v, write=False)
+            st.defs.vouchers[i] = new
+            st.touch("voucher", new.code, now)
+            return Outcome(
+                result=new,
+                changes=[
+                    Change(
+                        action=action,
+                        object_type="voucher",
+                        object_id=new.code,
+                        before=v,
+                        after=new,
+                    )
+                ],
+            )
+
+        return await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+
+    def fn_code(cur: m.Voucher, st: State) -> tuple[m.Voucher, Any, list[Change]]:
+        d = apply(b(cur))
+        if list(d.get("validation_rules") or []) != list(cur.validation_rules):
+            raise invalid("validation rules are assigned to codes created one by one, or to the campaign "
+                          f"of a generated code - at `voucher[{code}].validation_rules`")  # fmt: skip
+        new = shapes.convert(d, m.Voucher, "voucher")
+        return (
+            new,
+            new,
+            [Change(action=action, object_type="voucher", object_id=code, before=cur, after=new)],
+        )
+
+    out = await ctx.repo.mutate_code(ctx.actor, ctx.rid, code, fn_code)
+    if out is None:
+        raise not_found("voucher", code)
+    return out
+
+
+@put("/v1/vouchers/{code:str}", tags=["vouchers"])
+async def update_voucher(request: Request, code: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    body.pop("code", None)
+    body.pop("campaign_id", None)
+    body.pop("campaign", None)
+    v = await change_voucher(
+        ctx, code, "voucher.update", lambda d: shapes.voucher_update_in(d, body)
+    )
+    return ok(await voucher_view(ctx, v))
+
+
+async def _voucher_active(request: Request, code: FromPath[str], active: bool) -> Response:
+    ctx = await begin(request, "code_state")
+
+    def apply(d: dict[str, Any]) -> dict[str, Any]:
+        d["active"] = active
+        return d
+
+    v = await change_voucher(ctx, code, "voucher.enable" if active else "voucher.disable", apply)
+    return ok(await voucher_view(ctx, v))
+
+
+@post("/v1/vouchers/{code:str}/enable", tags=["vouchers"])
+async def enable_voucher(request: Request, code: FromPath[str]) -> Response:
+    return await _voucher_active(request, code, True)
+
+
+@post("/v1/vouchers/{code:str}/disable", tags=["vouchers"])
+async def disable_voucher(request: Request, code: FromPath[str]) -> Response:
+    return await _voucher_active(request, code, False)
+
+
+@delete("/v1/vouchers/{code:str}", status_code=200, tags=["vouchers"])
+async def delete_voucher(request: Request, code: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    _, v, in_doc = await find_voucher(ctx, code)
+    if in_doc:
+
+        def fn(st: State) -> Outcome:
+            cur = st.voucher(code)
+            if cur is None:
+                raise not_found("voucher", code)
+            st.defs.vouchers.remove(cur)
+            st.meta.times.pop("voucher:" + cur.code, None)
+            return Outcome(
+                changes=[
+                    Change(
+                        action="voucher.delete",
+                        object_type="voucher",
+                        object_id=cur.code,
+                        before=cur,
+                    )
+                ]
+            )
+
+        await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+        return no_content()
+
+    def extra(pipe: Any) -> None:
+        pipe.delete(ctx.k.code(code))
+        if v.campaign_id:
+            pipe.lrem(ctx.k.list_codes(v.campaign_id), 1, code)
+        if v.customer_id:
+            pipe.srem(ctx.k.customer_codes(v.customer_id), code)
+        pipe.publish(ctx.k.channel, "code:" + code)
+
+    await ctx.repo.record(
+        ctx.actor,
+        ctx.rid,
+        [Change(action="voucher.delete", object_type="voucher", object_id=code, before=v)],
+        extra,
+    )
+    return no_content()
+
+
+@get("/v1/vouchers", tags=["vouchers"])
+async def list_vouchers(request: Request) -> Response:
+    """Filters: ``campaign_id`` (or ``campaign``: id or name), ``customer``; ``limit``, ``page``."""
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=1_000_000)
+    ref = ctx.q("campaign_id") or ctx.q("campaign")
+    customer = ctx.q("customer")
+    camps = [_campaign(st, ref)] if ref else list(st.defs.campaigns)
+    ids = {c.id for c in camps}
+    doc = [v for v in st.defs.vouchers if (v.campaign_id in ids if ref else True)]
+    if customer:
+        doc = [v for v in doc if v.customer_id == customer]
+        issued = sorted(x.decode() for x in await ctx.r.smembers(ctx.k.customer_codes(customer)))
+        sources: list[tuple[str, Any, int]] = [("doc", doc, len(doc)), ("set", issued, len(issued))]
+    else:
+        sources = [("doc", doc, len(doc))]
+        for c in camps:
+            sources.append(("list", c.id, int(await ctx.r.llen(ctx.k.list_codes(c.id)))))
+    total = sum(n for _, _, n in sources)
+    start, want = (page - 1) * limit, limit
+    picked: list[m.Voucher] = []
+    for kind, src, n in sources:
+        if want <= 0:
+            break
+        if start >= n:
+            start -= n
+            continue
+        if kind == "doc":
+            picked.extend(src[start : start + want])
+        else:
+            codes = (
+                src[start : start + want]
+                if kind == "set"
+                else [
+                    c.decode()
+                    for c in await ctx.r.lrange(ctx.k.list_codes(src), start, start + want - 1)
+                ]
+            )
+            for code in codes:
+                v = await ctx.repo.code(code)
+                if v is not None:
+                    picked.append(v)
+        got = min(want, n - start)
+        want -= got
+        start = 0
+    counters = await counters_for(ctx.r, ctx.k, picked)
+    views = []
+    for v, cnt in zip(picked, counters, strict=True):
+        camp = st.campaign(v.campaign_id) if v.campaign_id else None
+        views.append(
+            shapes.voucher_out(v, camp, cnt, st.times("voucher", v.code) or _camp_times(st, camp))
+        )
+    return ok({"object": "list", "data_ref": "vouchers", "vouchers": views, "total": total})
+
+
+# =============================================================================== promotion tiers
+
+
+def _tier(st: State, tier_id: str) -> tuple[m.Campaign, m.PromotionTier]:
+    found = st.tier(tier_id)
+    if found is None:
+        raise not_found("promotion_tier", tier_id)
+    return found
+
+
+def _tier_view(st: State, c: m.Campaign, t: m.PromotionTier) -> dict[str, Any]:
+    return shapes.tier_out(t, c, st.times("promotion_tier", t.id))
+
+
+def _tiers_list(st: State, pairs: list[tuple[m.Campaign, m.PromotionTier]]) -> dict[str, Any]:
+    tiers = [_tier_view(st, c, t) for c, t in pairs]
+    return {
+        "object": "list",
+        "data_ref": "tiers",
+        "tiers": tiers,
+        "total": len(tiers),
+        "has_more": False,
+    }
+
+
+@get("/v1/promotions/tiers", tags=["promotions"])
+async def list_all_tiers(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=100_000)
+    avail = ctx.qbool("is_available")
+    pairs = [
+        (c, t)
+        for c in st.defs.campaigns
+        if c.promotion is not None
+        for t in c.promotion.tiers
+        if avail is None or (t.active and c.active) == avail
+    ]
+    out = _tiers_list(st, pairs[(page - 1) * limit : page * limit])
+    out["total"] = len(pairs)
+    out["has_more"] = page * limit < len(pairs)
+    return ok(out)
+
+
+@get("/v1/promotions/{campaign_id:str}/tiers", tags=["promotions"])
+async def list_campaign_tiers(request: Request, campaign_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    c = _campaign(st, campaign_id)
+    return ok(_tiers_list(st, [(c, t) for t in (c.promotion.tiers if c.promotion else [])]))
+
+
+@post("/v1/promotions/{campaign_id:str}/tiers", tags=["promotions"])
+async def add_tier(request: Request, campaign_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    tid = new_id("promo_")
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c = _campaign(st, campaign_id)
+        if c.campaign_type != "PROMOTION":
+            raise invalid(f"campaign {c.id} is not a PROMOTION campaign: it has no tiers")
+        t = shapes.convert(
+            shapes.tier_in(body, tid, "promotion_tier"), m.PromotionTier, "promotion_tier"
+        )
+        assert c.promotion is not None
+        c.promotion.tiers.append(t)
+        st.touch("promotion_tier", tid, now, created=True)
+        return Outcome(
+            result=(c, t),
+            changes=[
+                Change(
+                    action="promotion_tier.create",
+                    object_type="promotion_tier",
+                    object_id=tid,
+                    after=t,
+                )
+            ],
+        )
+
+    c, t = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_tier_view(await ctx.repo.state(), c, t))
+
+
+@get("/v1/promotions/tiers/{tier_id:str}", tags=["promotions"])
+async def get_tier(request: Request, tier_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    c, t = _tier(st, tier_id)
+    return ok(_tier_view(st, c, t))
+
+
+async def _change_tier(ctx: Ctx, tier_id: str, action: str, apply: Any) -> Response:
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        c, t = _tier(st, tier_id)
+        assert c.promotion is not None
+        i = c.promotion.tiers.index(t)
+        new = shapes.convert(apply(b(t)), m.PromotionTier, "promotion_tier")
+        c.promotion.tiers[i] = new
+        st.touch("promotion_tier", tier_id, now)
+        return Outcome(
+            result=(c, new),
+            changes=[
+                Change(
+                    action=action,
+                    object_type="promotion_tier",
+                    object_id=tier_id,
+                    before=t,
+                    after=new,
+                )
+            ],
+        )
+
+    c, t = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_tier_view(await ctx.repo.state(), c, t))
+
+
+@put("/v1/promotions/tiers/{tier_id:str}", tags=["promotions"])
+async def update_tier(request: Request, tier_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+
+    def apply(d: dict[str, Any]) -> dict[str, Any]:
+        upd = shapes.tier_in(body, tier_id, "promotion_tier")
+        if "metadata" in upd:
+            md = dict(d.get("metadata") or {})
+            md.update(upd.pop("metadata"))
+            d["metadata"] = md
+        d.update(upd)
+        return d
+
+    return await _change_tier(ctx, tier_id, "promotion_tier.update", apply)
+
+
+@post("/v1/promotions/tiers/{tier_id:str}/enable", tags=["promotions"])
+async def enable_tier(request: Request, tier_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    return await _change_tier(
+        ctx, tier_id, "promotion_tier.enable", lambda d: {**d, "active": True}
+    )
+
+
+@post("/v1/promotions/tiers/{tier_id:str}/disable", tags=["promotions"])
+async def disable_tier(request: Request, tier_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    return await _change_tier(
+        ctx, tier_id, "promotion_tier.disable", lambda d: {**d, "active": False}
+    )
+
+
+@delete("/v1/promotions/tiers/{tier_id:str}", status_code=200, tags=["promotions"])
+async def delete_tier(request: Request, tier_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+
+    def fn(st: State) -> Outcome:
+        c, t = _tier(st, tier_id)
+        assert c.promotion is not None
+        c.promotion.tiers.remove(t)
+        st.meta.times.pop("promotion_tier:" + tier_id, None)
+        return Outcome(
+            changes=[
+                Change(
+                    action="promotion_tier.delete",
+                    object_type="promotion_tier",
+                    object_id=tier_id,
+                    before=t,
+                )
+            ]
+        )
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return no_content()
+
+
+# =============================================================================== validation rules
+
+
+def _rule(st: State, rule_id: str) -> m.ValidationRule:
+    r = st.rule(rule_id)
+    if r is None:
+        raise not_found("validation_rules", rule_id)
+    return r
+
+
+def _assignments(st: State, rule_id: str | None = None) -> list[tuple[str, str, str]]:
+    """(rule id, object type, object id) of every assignment in the document."""
+    out = []
+    for c in st.defs.campaigns:
+        out += [(r, "campaign", c.id) for r in c.validation_rules]
+        if c.promotion is not None:
+            for t in c.promotion.tiers:
+                out += [(r, "promotion_tier", t.id) for r in t.validation_rules]
+    for v in st.defs.vouchers:
+        out += [(r, "voucher", v.id or v.code) for r in v.validation_rules]
+    return [a for a in out if rule_id is None or a[0] == rule_id]
+
+
+def _rule_view(st: State, r: m.ValidationRule) -> dict[str, Any]:
+    return shapes.rule_out(r, st.times("validation_rule", r.id), len(_assignments(st, r.id)))
+
+
+@post("/v1/validation-rules", tags=["validation rules"])
+async def create_rule(request: Request) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    rid = new_id("val_")
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        r = shapes.convert(shapes.rule_in(body, rid), m.ValidationRule, "validation_rule")
+        st.defs.validation_rules.append(r)
+        st.touch("validation_rule", rid, now, created=True)
+        return Outcome(
+            result=r,
+            changes=[
+                Change(
+                    action="validation_rule.create",
+                    object_type="validation_rule",
+                    object_id=rid,
+                    after=r,
+                )
+            ],
+        )
+
+    r = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_rule_view(await ctx.repo.state(), r))
+
+
+@get("/v1/validation-rules", tags=["validation rules"])
+async def list_rules(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=100_000)
+    rules = st.defs.validation_rules
+    data = [_rule_view(st, r) for r in rules[(page - 1) * limit : page * limit]]
+    return ok({"object": "list", "data_ref": "data", "data": data, "total": len(rules)})
+
+
+@get("/v1/validation-rules/{rule_id:str}", tags=["validation rules"])
+async def get_rule(request: Request, rule_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    return ok(_rule_view(st, _rule(st, rule_id)))
+
+
+@put("/v1/validation-rules/{rule_id:str}", tags=["validation rules"])
+async def update_rule(request: Request, rule_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        r = _rule(st, rule_id)
+        i = st.defs.validation_rules.index(r)
+        d = b(r)
+        d.update(shapes.rule_in(body, rule_id))
+        new = shapes.convert(d, m.ValidationRule, "validation_rule")
+        st.defs.validation_rules[i] = new
+        st.touch("validation_rule", rule_id, now)
+        return Outcome(
+            result=new,
+            changes=[
+                Change(
+                    action="validation_rule.update",
+                    object_type="validation_rule",
+                    object_id=rule_id,
+                    before=r,
+                    after=new,
+                )
+            ],
+        )
+
+    r = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_rule_view(await ctx.repo.state(), r))
+
+
+@delete("/v1/validation-rules/{rule_id:str}", status_code=200, tags=["validation rules"])
+async def delete_rule(request: Request, rule_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+
+    def fn(st: State) -> Outcome:
+        r = _rule(st, rule_id)
+        used = _assignments(st, rule_id)
+        if used:
+            names = ", ".join(f"{t} {i}" for _, t, i in used[:10])
+            raise ApiError(409, "resource_in_use", "Validation rule in use",
+                           f"validation rule {rule_id} is assigned to {names}: delete its assignments first",
+                           resource_id=rule_id, resource_type="validation_rules")  # fmt: skip
+        st.defs.validation_rules.remove(r)
+        st.meta.times.pop("validation_rule:" + rule_id, None)
+        return Outcome(
+            changes=[
+                Change(
+                    action="validation_rule.delete",
+                    object_type="validation_rule",
+                    object_id=rule_id,
+                    before=r,
+                )
+            ]
+        )
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return no_content()
+
+
+def _assign_target(st: State, otype: str, oid: str) -> Any:
+    if otype == "campaign":
+        obj = st.campaign(oid)
+    elif otype == "promotion_tier":
+        found = st.tier(oid)
+        obj = found[1] if found else None
+    elif otype == "voucher":
+        obj = st.voucher(oid)
+    else:
+        raise invalid(
+            f"`related_object_type` must be campaign, promotion_tier or voucher, got {otype!r}"
+        )
+    if obj is None:
+        if otype == "voucher":
+            raise invalid(f"voucher {oid} is not a code created one by one: assign the rule to its campaign "
+                          "(generated codes take their campaign's rules)")  # fmt: skip
+        raise not_found(otype, oid)
+    return obj
+
+
+@post("/v1/validation-rules/{rule_id:str}/assignments", tags=["validation rules"])
+async def create_assignment(request: Request, rule_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    otype = body.get("related_object_type") or (
+        "voucher" if body.get("voucher") else "campaign" if body.get("campaign") else ""
+    )
+    oid = (
+        body.get("related_object_id")
+        or body.get("voucher")
+        or body.get("campaign")
+        or body.get("promotion_tier")
+        or ""
+    )
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        _rule(st, rule_id)
+        obj = _assign_target(st, otype, oid)
+        if rule_id in obj.validation_rules:
+            if ctx.qbool("force"):
+                return Outcome(result=shapes.assignment_out(rule_id, otype, _oid(obj)), write=False)
+            raise duplicate(
+                "validation_rules_assignment", shapes.assignment_id(rule_id, otype, _oid(obj))
+            )
+        before = b(obj)
+        obj.validation_rules.append(rule_id)
+        st.meta.times[f"assignment:{shapes.assignment_id(rule_id, otype, _oid(obj))}"] = [now, now]
+        out = shapes.assignment_out(rule_id, otype, _oid(obj), shapes.iso(now))
+        return Outcome(
+            result=out,
+            changes=[
+                Change(
+                    action="validation_rule.assign",
+                    object_type=otype,
+                    object_id=_oid(obj),
+                    before=before,
+                    after=obj,
+                )
+            ],
+        )
+
+    return ok(await ctx.repo.mutate(ctx.actor, ctx.rid, fn))
+
+
+def _oid(obj: Any) -> str:
+    return getattr(obj, "id", None) or obj.code
+
+
+def _assignment_list(st: State, items: list[tuple[str, str, str]]) -> dict[str, Any]:
+    data = []
+    for r, t, i in items:
+        times = st.meta.times.get(f"assignment:{shapes.assignment_id(r, t, i)}")
+        data.append(shapes.assignment_out(r, t, i, shapes.iso(times[0]) if times else None))
+    return {"object": "list", "data_ref": "data", "data": data, "total": len(data)}
+
+
+@get("/v1/validation-rules/{rule_id:str}/assignments", tags=["validation rules"])
+async def list_assignments(request: Request, rule_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    _rule(st, rule_id)
+    return ok(_assignment_list(st, _assignments(st, rule_id)))
+
+
+@get("/v1/validation-rules-assignments", tags=["validation rules"])
+async def list_all_assignments(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    items = _assignments(st, ctx.q("rule"))
+    oid = ctx.q("related_object_id")
+    if oid:
+        items = [a for a in items if a[2] == oid]
+    return ok(_assignment_list(st, items))
+
+
+@delete(
+    "/v1/validation-rules/{rule_id:str}/assignments/{assignment_id:str}",
+    status_code=200,
+    tags=["validation rules"],
+)
+async def delete_assignment(
+    request: Request, rule_id: FromPath[str], assignment_id: FromPath[str]
+) -> Response:
+    ctx = await begin(request, "write")
+
+    def fn(st: State) -> Outcome:
+        for r, t, i in _assignments(st, rule_id):
+            if shapes.assignment_id(r, t, i) == assignment_id:
+                obj = _assign_target(st, t, i)
+                before = b(obj)
+                obj.validation_rules.remove(rule_id)
+                st.meta.times.pop(f"assignment:{assignment_id}", None)
+                return Outcome(
+                    changes=[
+                        Change(
+                            action="validation_rule.unassign",
+                            object_type=t,
+                            object_id=i,
+                            before=before,
+                            after=obj,
+                        )
+                    ]
+                )
+        raise not_found("validation_rules_assignment", assignment_id)
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return no_content()
+
+
+# =============================================================================== stacking rules
+
+
+@get("/v1/stacking-rules", tags=["settings"])
+async def get_stacking(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    return ok(msgspec.to_builtins(st.defs.stacking_rules) | {"object": "stacking_rules"})
+
+
+@put("/v1/stacking-rules", tags=["settings"])
+async def put_stacking(request: Request) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    body.pop("object", None)
+
+    def fn(st: State) -> Outcome:
+        before = st.defs.stacking_rules
+        d = b(before)
+        d.update(body)
+        new = shapes.convert(d, m.StackingRules, "stacking_rules")
+        st.defs.stacking_rules = new
+        return Outcome(
+            result=new,
+            changes=[
+                Change(
+                    action="stacking_rules.update",
+                    object_type="stacking_rules",
+                    object_id="project",
+                    before=before,
+                    after=new,
+                )
+            ],
+        )
+
+    new = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(msgspec.to_builtins(new) | {"object": "stacking_rules"})
+
+
+# =============================================================================== products
+
+
+def _product(st: State, ident: str) -> m.Product:
+    p = st.product(ident)
+    if p is None:
+        raise not_found("product", ident)
+    return p
+
+
+def _product_view(st: State, p: m.Product) -> dict[str, Any]:
+    return shapes.product_out(
+        p,
+        st.times("product", p.id),
+        {f"sku:{s.id}": st.times("sku", s.id) for s in p.skus if st.times("sku", s.id)},
+    )
+
+
+@post("/v1/products", tags=["products"])
+async def create_product(request: Request) -> Response:
+    """Create a product; an existing ``source_id`` (or ``id``) is updated instead (upsert)."""
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        cur = st.product(body["id"]) if body.get("id") else None
+        if cur is None and body.get("source_id"):
+            cur = st.product(body["source_id"])
+        if cur is not None:
+            i = st.defs.products.index(cur)
+            d = b(cur)
+            upd = shapes.product_in(body, cur.id)
+            if "metadata" in upd:
+                d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+            d.update(upd)
+            new = shapes.convert(d, m.Product, "product")
+            st.defs.products[i] = new
+            st.touch("product", new.id, now)
+            return Outcome(
+                result=new,
+                changes=[
+                    Change(
+                        action="product.update",
+                        object_type="product",
+                        object_id=new.id,
+                        before=cur,
+                        after=new,
+                    )
+                ],
+            )
+        pid = body.get("id") or new_id("prod_")
+        new = shapes.convert(shapes.product_in(body, pid), m.Product, "product")
+        st.defs.products.append(new)
+        st.touch("product", pid, now, created=True)
+        return Outcome(
+            result=new,
+            changes=[
+                Change(action="product.create", object_type="product", object_id=pid, after=new)
+            ],
+        )
+
+    p = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_product_view(await ctx.repo.state(), p))
+
+
+@get("/v1/products", tags=["products"])
+async def list_products(request: Request) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=100_000)
+    ps = st.defs.products
+    data = [_product_view(st, p) for p in ps[(page - 1) * limit : page * limit]]
+    return ok({"object": "list", "data_ref": "products", "products": data, "total": len(ps)})
+
+
+@get("/v1/products/{product_id:str}", tags=["products"])
+async def get_product(request: Request, product_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    return ok(_product_view(st, _product(st, product_id)))
+
+
+@put("/v1/products/{product_id:str}", tags=["products"])
+async def update_product(request: Request, product_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        cur = _product(st, product_id)
+        i = st.defs.products.index(cur)
+        d = b(cur)
+        upd = shapes.product_in(body, cur.id)
+        if "metadata" in upd:
+            d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+        d.update(upd)
+        new = shapes.convert(d, m.Product, "product")
+        st.defs.products[i] = new
+        st.touch("product", new.id, now)
+        return Outcome(
+            result=new,
+            changes=[
+                Change(
+                    action="product.update",
+                    object_type="product",
+                    object_id=new.id,
+                    before=cur,
+                    after=new,
+                )
+            ],
+        )
+
+    p = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(_product_view(await ctx.repo.state(), p))
+
+
+@delete("/v1/products/{product_id:str}", status_code=200, tags=["products"])
+async def delete_product(request: Request, product_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+
+    def fn(st: State) -> Outcome:
+        cur = _product(st, product_id)
+        st.defs.products.remove(cur)
+        return Outcome(
+            changes=[
+                Change(action="product.delete", object_type="product", object_id=cur.id, before=cur)
+            ]
+        )
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return no_content()
+
+
+def _sku_in(body: dict[str, Any], sku_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": sku_id}
+    for k in ("source_id", "price", "metadata"):
+        if k in body:
+            out[k] = body[k]
+    return out
+
+
+@post("/v1/products/{product_id:str}/skus", tags=["products"])
+async def create_sku(request: Request, product_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        p = _product(st, product_id)
+        sid = body.get("id") or new_id("sku_")
+        if st.sku(sid) is not None or (
+            body.get("source_id") and st.sku(body["source_id"]) is not None
+        ):
+            raise duplicate("sku", body.get("source_id") or sid)
+        s = shapes.convert(_sku_in(body, sid), m.Sku, "sku")
+        p.skus.append(s)
+        st.touch("sku", sid, now, created=True)
+        return Outcome(
+            result=(p, s),
+            changes=[Change(action="sku.create", object_type="sku", object_id=sid, after=s)],
+        )
+
+    p, s = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(shapes.sku_out(s, p, (await ctx.repo.state()).times("sku", s.id)))
+
+
+@get("/v1/products/{product_id:str}/skus", tags=["products"])
+async def list_skus(request: Request, product_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    p = _product(st, product_id)
+    data = [shapes.sku_out(s, p, st.times("sku", s.id)) for s in p.skus]
+    return ok({"object": "list", "data_ref": "skus", "skus": data, "total": len(data)})
+
+
+@get("/v1/skus/{sku_id:str}", tags=["products"])
+async def get_sku(request: Request, sku_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    st = await ctx.repo.state()
+    found = st.sku(sku_id)
+    if found is None:
+        raise not_found("sku", sku_id)
+    p, s = found
+    return ok(shapes.sku_out(s, p, st.times("sku", s.id)))
+
+
+@put("/v1/products/{product_id:str}/skus/{sku_id:str}", tags=["products"])
+async def update_sku(
+    request: Request, product_id: FromPath[str], sku_id: FromPath[str]
+) -> Response:
+    ctx = await begin(request, "write")
+    body = await json_body(request)
+    now = ctx.now()
+
+    def fn(st: State) -> Outcome:
+        p = _product(st, product_id)
+        found = st.sku(sku_id)
+        if found is None or found[0] is not p:
+            raise not_found("sku", sku_id)
+        s = found[1]
+        i = p.skus.index(s)
+        d = b(s)
+        upd = _sku_in(body, s.id)
+        if "metadata" in upd:
+            d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+        d.update(upd)
+        new = shapes.convert(d, m.Sku, "sku")
+        p.skus[i] = new
+        st.touch("sku", s.id, now)
+        return Outcome(
+            result=(p, new),
+            changes=[
+                Change(action="sku.update", object_type="sku", object_id=s.id, before=s, after=new)
+            ],
+        )
+
+    p, s = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return ok(shapes.sku_out(s, p, (await ctx.repo.state()).times("sku", s.id)))
+
+
+@delete("/v1/products/{product_id:str}/skus/{sku_id:str}", status_code=200, tags=["products"])
+async def delete_sku(
+    request: Request, product_id: FromPath[str], sku_id: FromPath[str]
+) -> Response:
+    ctx = await begin(request, "write")
+
+    def fn(st: State) -> Outcome:
+        p = _product(st, product_id)
+        found = st.sku(sku_id)
+        if found is None or found[0] is not p:
+            raise not_found("sku", sku_id)
+        p.skus.remove(found[1])
+        return Outcome(
+            changes=[
+                Change(
+                    action="sku.delete", object_type="sku", object_id=found[1].id, before=found[1]
+                )
+            ]
+        )
+
+    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    return no_content()
+
+
+HANDLERS = [
+    create_campaign, list_campaigns, get_campaign, update_campaign, enable_campaign,
+    disable_campaign, delete_campaign, add_vouchers, add_voucher_with_code,
+    create_voucher, get_voucher, update_voucher, enable_voucher, disable_voucher,
+    delete_voucher, list_vouchers,
+    list_all_tiers, list_campaign_tiers, add_tier, get_tier, update_tier, enable_tier,
+    disable_tier, delete_tier,
+    create_rule, list_rules, get_rule, update_rule, delete_rule, create_assignment,
+    list_assignments, list_all_assignments, delete_assignment,
+    get_stacking, put_stacking,
+    create_product, list_products, get_product, update_product, delete_product,
+    create_sku, list_skus, get_sku, update_sku, delete_sku,
+]  # fmt: skip
