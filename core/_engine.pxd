@@ -142,6 +142,7 @@ cdef class Ruleset:
     cdef public int limit_per_category
     cdef public int limit_exclusive
     cdef public int limit_exclusive_per_category
+    cdef public bint needs_segments
 
 
 cdef class Item:

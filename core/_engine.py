@@ -440,6 +440,7 @@ class Ruleset:
         self.limit_per_category = 1
         self.limit_exclusive = 1
         self.limit_exclusive_per_category = 1
+        self.needs_segments = False  # a rule reads customer.segment: the gateway must look it up
 
     @property
     def size(self) -> int:
@@ -520,6 +521,9 @@ def compile_ruleset(defs) -> Ruleset:
         if vr.id in rs.rules:
             raise CompileError(f"validation_rules[{i}].id", f"duplicate id {vr.id!r}")
         rs.rules[vr.id] = _compile_rule(vr, f"validation_rules[{i}]")
+        for c in rs.rules[vr.id].conds:
+            if c.kind == P_CUSTOMER_SEGMENT:
+                rs.needs_segments = True
     for p in defs.products:
         info = (frozenset(p.categories), frozenset(p.collections), p.price, p.id)
         rs.products[p.id] = info

@@ -162,6 +162,17 @@ class Gateway:
         values = await self.store.check(keys, now_ms, exclude_session=session)
         return dict(zip(keys, values, strict=True))
 
+    async def customer(self, rs: Any, req: Any) -> None:
+        """Fill ``customer.segments`` from admin's records when a rule needs them."""
+        c = req.customer
+        if rs.needs_segments and c is not None and c.segments is None and (c.source_id or c.id):
+            try:
+                c.segments = await self.live.segments(c)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(str(exc)) from exc
+
     def evaluate(self, rs: Any, req: Any, now_ms: int, vouchers: Any, counters: Any) -> Any:
         try:
             return E.evaluate(rs, req.redeemables, req.customer, req.order, now_ms, vouchers, counters)
@@ -178,6 +189,10 @@ def _decode(decoder: Callable[[bytes], Any], body: bytes) -> Any:
         raise ApiError(400, "invalid_payload", "Invalid payload", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_payload", "Invalid payload", f"Malformed JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec raises it (not DecodeError) for invalid UTF-8 in a string
+        raise ApiError(400, "invalid_payload", "Invalid payload", f"Malformed JSON: {exc}") from None
+    except RecursionError:  # msgspec raises it for a too deeply nested document
+        raise ApiError(400, "invalid_payload", "Invalid payload", "Malformed JSON: nested too deeply") from None
 
 
 def _check_order(order: m.Order | None) -> None:
@@ -265,6 +280,7 @@ async def validations(request: Request) -> Response:
     rs = gw.live.current
     now = gw.clock()
     vouchers = await gw.vouchers(rs, req.redeemables)
+    await gw.customer(rs, req)
     sess_key = None
     if req.session is not None:
         sess_key = req.session.key or _new_id("ssn_")
@@ -322,6 +338,28 @@ def _redeem_failed(ev: Any) -> ApiError:
     )
 
 
+def _failure_entry(req: Any, ev: Any, err: ApiError) -> bytes:
+    return orjson.dumps(
+        {
+            "customer": req.customer.key if req.customer is not None else None,
+            "order_amount": ev.amount,
+            "key": err.key,
+            "message": err.message,
+            "items": [
+                {
+                    "object": o.object,
+                    "id": o.id,
+                    "campaign": o.holder.campaign.id
+                    if o.holder is not None and o.holder.campaign is not None
+                    else None,
+                    "key": o.key or None,
+                }
+                for o in ev.outcomes
+            ],
+        }
+    )
+
+
 @post("/v1/redemptions", summary="Redeem stackable redeemables atomically", tags=["checkout"])
 @_timed("redemptions")
 async def redemptions(request: Request) -> Response:
@@ -337,6 +375,7 @@ async def redemptions(request: Request) -> Response:
     rs = gw.live.current
     now = gw.clock()
     vouchers = await gw.vouchers(rs, req.redeemables)
+    await gw.customer(rs, req)
     sess_key = req.session.key if req.session is not None else None
     ev = gw.evaluate(rs, req, now, vouchers, None)
     if ev.needs_counters:
@@ -350,6 +389,7 @@ async def redemptions(request: Request) -> Response:
             mx.REDEMPTIONS.labels("FAILURE").inc()
             err = _redeem_failed(ev)
             mx.FAILURES.labels(err.key).inc()
+            await gw.store.record_failure(now, _failure_entry(req, ev, err))
             raise err
         applicable = ev.applicable()
         parent_id = _new_id("r_")
@@ -524,6 +564,7 @@ async def qualifications(request: Request) -> Response:
     _check_order(req.order)
     rs = gw.live.current
     now = gw.clock()
+    await gw.customer(rs, req)
     sorting = req.options.sorting_rule if req.options is not None and req.options.sorting_rule else "DEFAULT"
     first = E.qualify(rs, req.customer, req.order, now, None, None, sorting)
     counters = {}

@@ -27,6 +27,7 @@ E = core.engine
 _voucher_dec = msgspec.json.Decoder(m.Voucher)
 _defs_dec = msgspec.json.Decoder(m.Definitions)
 MISS_TTL = 2.0  # seconds an unknown code is remembered as unknown (a notice clears it sooner)
+SEGMENTS_TTL = 5.0  # seconds a customer's static segments are cached per worker
 
 
 class AppKey(msgspec.Struct, frozen=True):
@@ -41,12 +42,14 @@ class Live:
         self.keys = Keys(prefix)
         self.poll = poll
         self.ruleset: Any = None
-        self.version = -1
+        self.version = -1  # the version of the ruleset in use
+        self.rejected = -1  # the last version that failed to compile (not retried)
         self.loaded_at = 0.0
         self.compile_errors = 0
         self.last_error = ""
         self._codes: dict[str, Any] = {}  # code -> Holder | (None, expiry)
         self._appkeys: dict[str, AppKey | None] = {}
+        self._segments: dict[str, tuple[list[str], float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._reload_lock = asyncio.Lock()
         self.empty = E.compile_ruleset(m.Definitions())
@@ -86,7 +89,7 @@ class Live:
         async with self._reload_lock:
             raw_version = await self.redis.get(self.keys.version)
             version = int(raw_version or 0)
-            if version == self.version and self.ruleset is not None:
+            if self.ruleset is not None and version in (self.version, self.rejected):
                 return False
             doc = await self.redis.get(self.keys.defs)
             try:
@@ -95,7 +98,7 @@ class Live:
             except (msgspec.ValidationError, msgspec.DecodeError, CompileError) as exc:
                 self.compile_errors += 1
                 self.last_error = str(exc)
-                self.version = version  # do not retry the same broken version in a loop
+                self.rejected = version  # do not retry the same broken version in a loop
                 log.error("definitions version %s rejected, keeping the old ruleset: %s", version, exc)
                 if self.ruleset is None:
                     self.ruleset = self.empty
@@ -184,6 +187,37 @@ class Live:
                         self._codes[code] = h
                     out[code] = h
         return out
+
+    # -- customers ---------------------------------------------------------------------------
+
+    async def segments(self, customer: m.Customer) -> list[str]:
+        """Static segments of a known customer (admin stores them), cached for SEGMENTS_TTL.
+
+        Only called when the ruleset has a ``customer.segment`` rule and the client did not send
+        ``customer.segments`` itself.
+        """
+        key = customer.source_id or customer.id or ""
+        now = time.monotonic()
+        hit = self._segments.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        cid = customer.id
+        if customer.source_id:
+            raw_id = await self.redis.get(f"{self.keys.prefix}customer:src:{customer.source_id}")
+            if raw_id:
+                cid = raw_id.decode()
+        segs: list[str] = []
+        if cid:
+            doc = await self.redis.get(f"{self.keys.prefix}customer:{cid}")
+            if doc:
+                try:
+                    segs = [str(x) for x in (msgspec.json.decode(doc).get("segments") or [])]
+                except (msgspec.DecodeError, AttributeError):
+                    log.error("customer %s is stored but unreadable", cid)
+        if len(self._segments) > 100_000:
+            self._segments.clear()
+        self._segments[key] = (segs, now + SEGMENTS_TTL)
+        return segs
 
     # -- keys --------------------------------------------------------------------------------
 

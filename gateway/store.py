@@ -512,6 +512,15 @@ class Store:
             return RollbackResult(tag)  # type: ignore[arg-type]
         raise RuntimeError(f"rollback.lua: unexpected reply {reply!r}")  # pragma: no cover
 
+    async def record_failure(self, now_ms: int, data: bytes | str) -> None:
+        """Append a refused redemption to the ledger (``type=failure``, ``at``, ``data`` JSON),
+        so reports count failures by campaign and key. Nothing is counted."""
+        args: list[Any] = ["XADD", self.ledger_key]
+        if self.ledger_maxlen > 0:
+            args += ["MAXLEN", "~", self.ledger_maxlen]
+        args += ["*", "type", "failure", "at", int(now_ms), "data", data]
+        await self.pipe.execute_command(*args)
+
     async def get_redemption(self, redemption_id: str) -> Redemption | None:
         """The stored record of ``redemption_id``, or None. One HGETALL."""
         h = await self.pipe.execute_command("HGETALL", self.record_key(redemption_id))
