@@ -14,6 +14,7 @@ split by the largest-remainder method so the parts always add up exactly
 from __future__ import annotations
 
 import datetime as _dt
+import zlib
 
 import cython
 
@@ -569,7 +570,7 @@ def compile_ruleset(defs) -> Ruleset:
         path = f"vouchers[{i}]"
         if v.code in rs.vouchers:
             raise CompileError(path + ".code", f"duplicate code {v.code!r}")
-        h = holder_for_voucher(rs, v, path)
+        h = holder_for_voucher(rs, v, path, i)
         rs.vouchers[v.code] = h
         if v.id:
             rs.vouchers[v.id] = h
@@ -581,7 +582,7 @@ def compile_ruleset(defs) -> Ruleset:
     return rs
 
 
-def holder_for_voucher(rs: Ruleset, v, path="voucher") -> Holder:
+def holder_for_voucher(rs: Ruleset, v, path="voucher", ordinal=-1) -> Holder:
     """Resolve a ``core.model.Voucher`` against its campaign (which must be in ``rs``)."""
     camp = None
     if v.campaign_id is not None:
@@ -624,7 +625,9 @@ def holder_for_voucher(rs: Ruleset, v, path="voucher") -> Holder:
     h.category = v.category or (camp.category if camp is not None else "")
     h.hierarchy = rs.category_hierarchy.get(h.category, 0)
     h.tag = camp.tag if camp is not None else "{v:" + v.code + "}"
-    h.seq = camp.seq * 100_000 if camp is not None else 0
+    # a distinct, stable position among the campaign's codes (the qualifications paging key)
+    ordinal = (ordinal if ordinal >= 0 else zlib.crc32(v.code.encode())) % 99_999 + 1
+    h.seq = (camp.seq * 100_000 if camp is not None else 0) + ordinal
     return h.keyed()
 
 

@@ -99,10 +99,17 @@ class Gateway:
             ledger_maxlen=settings.ledger_maxlen,
             idempotency_ttl=settings.idempotency_ttl,
         )
-        self.redis = aredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout,
-            socket_connect_timeout=settings.redis_timeout,
+        # A blocking pool: a burst of concurrent cache misses (app keys, unique codes) waits up
+        # to redis_timeout for a connection; the default pool refuses at once past 100 with
+        # "Too many connections", which turned a cold-worker burst into spurious 503s.
+        self.redis = aredis.Redis.from_pool(  # owns the pool: aclose() closes it
+            aredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=100,
+                timeout=settings.redis_timeout,
+                socket_timeout=settings.redis_timeout,
+                socket_connect_timeout=settings.redis_timeout,
+            )
         )
         self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll)
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
@@ -574,8 +581,11 @@ async def qualifications(request: Request) -> Response:
         counters = dict(zip(keys, values, strict=True))
     found = E.qualify(rs, req.customer, req.order, now, None, counters, sorting)
     if req.options is not None and req.options.starting_after is not None:
+        # resume after the cursor's entry in THIS order (BEST_DEAL pages are not in created order)
         after = req.options.starting_after
-        found = [o for o in found if render.ms_to_dt(1_600_000_000_000 + int(o.holder.seq)) > after]
+        stamps = [render.created_at(o.holder) for o in found]
+        pos = next((i for i, t in enumerate(stamps) if t == after), None)
+        found = found[pos + 1 :] if pos is not None else [o for o, t in zip(found, stamps, strict=True) if t > after]
     base_amount = 0
     if req.order is not None:
         if req.order.amount is not None:
