@@ -44,10 +44,11 @@ $(VENV_STAMP): pyproject.toml setup.py
 
 build: $(ENGINE_SO)
 
+# The .so is stamped with the time the build STARTED: a source edited during the build stays
+# newer than it, so the next `make build` compiles again instead of keeping a stale engine.
 $(ENGINE_SO): $(ENGINE_SRC) $(VENV_STAMP) $(if $(wildcard $(DEBUG_MARK)),FORCE)
-	$(VPY) setup.py build_ext --inplace
+	started=$$(date +%s) && $(VPY) setup.py build_ext --inplace && touch -d "@$$started" $@
 	rm -f $(DEBUG_MARK)
-	touch $@
 
 annotate: $(VENV_STAMP)
 	PROMOGATE_CYTHON_DEBUG=1 $(VPY) setup.py build_ext --inplace --force

@@ -296,3 +296,9 @@ cdef _finish(Evaluation ev, Ctx ctx, list outcomes)
 
 @cython.locals(o=Outcome, h=Holder, ctx=Ctx, n_items=Py_ssize_t)
 cpdef list qualify(Ruleset rs, object customer, object order, long long now_ms, object vouchers=*, object counters=*, object sorting=*)
+
+@cython.locals(oo=Outcome, h=Holder)
+cpdef bint counters_change_nothing(Evaluation ev, object counters)
+cpdef list within_limits(object outcomes, object counters)
+@cython.locals(oo=Outcome, h=Holder)
+cpdef bint shows_balance(object outcomes)

@@ -2076,6 +2076,45 @@ def qualify(rs: Ruleset, customer, order, now_ms, vouchers=None, counters=None, 
     return out
 
 
+def counters_change_nothing(ev: Evaluation, counters) -> cython.bint:
+    """True when judging ``ev`` again with ``counters`` would give the same answer: every
+    applicable redeemable's limits hold (counting this request's earlier ops) and none spends a
+    balance whose live value would show in the answer (gift cards, loyalty cards)."""
+    pending = {}
+    for o in ev.outcomes:
+        oo: Outcome = o
+        if oo.status != APPLICABLE:
+            continue
+        h: Holder = oo.holder
+        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT:
+            return False
+        if _limits_fail(oo, counters, pending) is not None:
+            return False
+        for op in oo.ops:
+            pending[op[0]] = pending.get(op[0], 0) + op[1]
+    return True
+
+
+def within_limits(outcomes, counters) -> list:
+    """The qualified ``outcomes`` whose limits the live ``counters`` still allow, each judged
+    alone (what ``qualify`` with ``counters`` returns, when no outcome shows a live balance)."""
+    out = []
+    for o in outcomes:
+        if _limits_fail(o, counters, {}) is None:
+            out.append(o)
+    return out
+
+
+def shows_balance(outcomes) -> cython.bint:
+    """True when some outcome spends a gift or loyalty card, whose live balance shapes it."""
+    for o in outcomes:
+        oo: Outcome = o
+        h: Holder = oo.holder
+        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT:
+            return True
+    return False
+
+
 def keys_for(outcomes) -> list:
     """Distinct counter keys of some outcomes' plans (what to read before a second pass)."""
     seen = {}

@@ -49,6 +49,7 @@ class Live:
         self.last_error = ""
         self._codes: dict[str, Any] = {}  # code -> Holder | (None, expiry)
         self._appkeys: dict[str, AppKey | None] = {}
+        self._verified: dict[tuple[str, str], AppKey] = {}  # (id, token) pairs already checked
         self._segments: dict[str, tuple[list[str], float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._reload_lock = asyncio.Lock()
@@ -126,6 +127,7 @@ class Live:
                         self._codes.pop(text[5:], None)
                     elif text.startswith("appkey:"):
                         self._appkeys.pop(text[7:], None)
+                        self._verified.clear()
                     else:
                         await self.reload()
             except asyncio.CancelledError:
@@ -237,7 +239,13 @@ class Live:
     async def authenticate(self, key_id: str | None, token: str | None) -> AppKey | None:
         if not key_id or not token:
             return None
+        hit = self._verified.get((key_id, token))
+        if hit is not None:
+            return hit
         key = await self.app_key(key_id)
         if key is None or not hmac.compare_digest(key.token_sha256, token_hash(token)):
             return None
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[(key_id, token)] = key  # dropped with the key's change notice
         return key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from unit_helpers import (
+    NOW_MS,
     amount_off,
     campaign,
     customer,
@@ -10,6 +11,7 @@ from unit_helpers import (
     gift_campaign,
     item,
     ms,
+    normalize,
     order,
     percent_off,
     promotion,
@@ -22,6 +24,8 @@ from unit_helpers import (
     voucher,
     vrule,
 )
+
+from core import model as m
 
 CART = order(item("a", 10000))
 NO = -1
@@ -249,3 +253,20 @@ def test_keys_for(engine) -> None:
     assert len(keys) == len(set(keys))
     assert keys[:3] == ["{c:c}:v:A:uses", "{c:c}:v:A:c:cu", "{c:c}:uses"]
     assert "{c:c}:v:B:uses" in keys
+
+
+def test_counters_change_nothing_only_when_every_limit_holds_and_no_balance_shows(engine) -> None:
+    d = defs(
+        campaigns=[campaign("c", amount_off(100), limits={"redemptions": 5}), gift_campaign("g", 5000)],
+        vouchers=[voucher("A", campaign_id="c"), voucher("G", campaign_id="g")],
+    )
+    rs = engine.compile_ruleset(d)
+    a = [m.Redeemable(object="voucher", id="A")]
+    ev = engine.evaluate(rs, a, None, m.Order(amount=1000), NOW_MS)
+    assert engine.counters_change_nothing(ev, {"{c:c}:uses": 4})
+    assert not engine.counters_change_nothing(ev, {"{c:c}:uses": 5})
+    # judging again gives the same answer exactly when it says so
+    again = engine.evaluate(rs, a, None, m.Order(amount=1000), NOW_MS, counters={"{c:c}:uses": 4})
+    assert normalize(again) == normalize(ev)
+    g = engine.evaluate(rs, [m.Redeemable(object="voucher", id="G")], None, m.Order(amount=1000), NOW_MS)
+    assert not engine.counters_change_nothing(g, {})  # a gift card shows its live balance

@@ -158,3 +158,19 @@ def test_qualify_category_targets_through_the_catalogue(engine) -> None:
     got = engine.qualify(rs, customer(), order(m.OrderItem(sku_id="boot_42", price=5000)), NOW_MS)
     assert [(o.id, o.total_discount) for o in got] == [("promo_fw", 1000)]
     assert engine.qualify(rs, customer(), order(item("hat", 5000)), NOW_MS) == []
+
+
+def test_within_limits_matches_a_second_qualify_with_counters(engine) -> None:
+    d = defs(
+        campaigns=[campaign("c1", amount_off(100), limits={"redemptions": 2}),
+                   campaign("c2", amount_off(200), limits={"redemptions": 9})],
+        vouchers=[voucher("A", campaign_id="c1"), voucher("B", campaign_id="c2")],
+    )  # fmt: skip
+    rs = engine.compile_ruleset(d)
+    o = m.Order(amount=1000)
+    first = engine.qualify(rs, None, o, NOW_MS)
+    assert not engine.shows_balance(first)
+    counters = {"{c:c1}:uses": 2, "{c:c2}:uses": 3}
+    kept = [x.id for x in engine.within_limits(first, counters)]
+    again = [x.id for x in engine.qualify(rs, None, o, NOW_MS, None, counters)]
+    assert kept == again == ["B"]
