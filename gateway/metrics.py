@@ -40,9 +40,20 @@ RULESET_AGE = Gauge("promogate_ruleset_age_seconds", "Seconds since the ruleset 
 COMPILE_ERRORS = Gauge("promogate_ruleset_compile_errors", "Definitions versions refused", **_gauge_mode)
 
 
+_requests: dict[tuple[str, int], Any] = {}
+_latency: dict[str, Any] = {}
+
+
 def observe(endpoint: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint, str(status)).inc()
-    LATENCY.labels(endpoint).observe(seconds)
+    # labelled children are looked up once: labels() costs more than the increment itself
+    c = _requests.get((endpoint, status))
+    if c is None:
+        c = _requests[(endpoint, status)] = REQUESTS.labels(endpoint, str(status))
+    c.inc()
+    h = _latency.get(endpoint)
+    if h is None:
+        h = _latency[endpoint] = LATENCY.labels(endpoint)
+    h.observe(seconds)
 
 
 def set_ruleset(live: Any) -> None:
