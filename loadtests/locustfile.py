@@ -10,7 +10,11 @@ Run one scenario by naming its user class (``loadtests.run`` does this for you):
 - :class:`FlashSaleUser` (flash sale): thousands of customers race for one generic code
   limited to ``flash_limit`` uses. A redeem that wins is ``redeem [flash won]``; one refused
   with ``quantity_exceeded`` is the expected ``redeem [flash sold out]``. ``loadtests.run``
-  checks afterwards that exactly ``flash_limit`` won.
+  checks afterwards that exactly ``flash_limit`` won. Customers stop buying
+  ``LOADTEST_FLASH_DRAIN`` seconds [5] before the run time (``LOADTEST_FLASH_SECONDS``, set by
+  ``loadtests.run``) ends, so no redeem is in flight when locust stops: with ``--processes``
+  the master writes its statistics before the workers' last answers arrive, and a redeem the
+  gateway served but locust never counted would make the clients' count disagree with admin's.
 - :class:`PosUser` (POS): carts of 1-3 items at a high rate, validate + redeem a POS code.
 
 Failures carry their reason (``<status> <error key>`` or what was wrong in a 200), so the
@@ -22,20 +26,24 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
 
 from locust import FastHttpUser, between, events, task
+from locust.exception import StopUser
 
-from loadtests.seed import Manifest, price_of, sku, unique_code
+from loadtests.seed import Manifest, price_of, sku
 
 MANIFEST: Manifest | None = None
 JSON_HEADERS: dict[str, str] = {}
 _unique_iter = None  # this process's slice of the unique code pool
+_UNIQUE: list[str] = []  # the pool (the seed wrote it beside the manifest)
 
 
 @events.init.add_listener
 def _on_init(environment, **_kw):
     global MANIFEST
     MANIFEST = Manifest.load()
+    _UNIQUE[:] = MANIFEST.load_unique_codes()
     JSON_HEADERS.update(
         {"X-App-Id": MANIFEST.app_id, "X-App-Token": MANIFEST.app_token, "Content-Type": "application/json"}
     )
@@ -52,14 +60,17 @@ def _next_unique() -> str | None:
         # is known once the master has acknowledged the worker, i.e. by the first task)
         procs = max(1, int(os.environ.get("LOADTEST_PROCS", "1")))
         index = getattr(_ENV[0].runner, "worker_index", 0) or 0
-        _unique_iter = iter(range(index % procs, MANIFEST.unique_codes, procs))
+        _unique_iter = iter(_UNIQUE[index % procs :: procs])
     try:
-        return unique_code(next(_unique_iter))
+        return next(_unique_iter)
     except (StopIteration, TypeError):
         return None
 
 
 FLASH_VALIDATE = float(os.environ.get("LOADTEST_FLASH_VALIDATE", "0.25"))
+FLASH_SECONDS = float(os.environ.get("LOADTEST_FLASH_SECONDS", "0"))  # 0: no deadline
+FLASH_DRAIN = float(os.environ.get("LOADTEST_FLASH_DRAIN", "5"))
+_flash_deadline: list[float] = []  # monotonic time after which no customer starts a purchase
 _customers = itertools.count(random.randrange(10**9))
 
 
@@ -194,6 +205,11 @@ class FlashSaleUser(_Checkout):
 
     @task
     def buy(self) -> None:
+        if FLASH_SECONDS > 0:
+            if not _flash_deadline:  # the first purchase of this process starts the clock
+                _flash_deadline.append(time.monotonic() + max(1.0, FLASH_SECONDS - FLASH_DRAIN))
+            if time.monotonic() > _flash_deadline[0]:
+                raise StopUser()
         body = {
             "customer": {"source_id": f"lt_flash_{next(_customers)}"},
             "order": _cart(1, 3),

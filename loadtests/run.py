@@ -1,24 +1,32 @@
-"""`make loadtest`: seed, start the stack, run the locust scenarios headless, write a report.
+"""`make loadtest`: start the stack, seed it through admin, run the locust scenarios headless,
+write a report.
 
 Environment (defaults in brackets):
 
 ``GATEWAY_URL``            target this gateway instead of starting one [start one on a free port]
-``ADMIN_URL``              admin to seed through, if it is up (see ``loadtests.seed``)
+``ADMIN_URL``              target this admin (seeding, figures) instead of starting one
+                           (``python -m admin`` on a free port); it must use the same
+                           ``REDIS_URL`` and ``PROMOGATE_KEY_PREFIX`` as the gateway
 ``REDIS_URL``              [redis://127.0.0.1:6379/0; a private server if none answers]
 ``PROMOGATE_KEY_PREFIX``   key prefix of the load-test data [pglt:]; deleted afterwards
 ``LOADTEST_SCENARIOS``     comma list of checkout, flash, pos [all three]
 ``LOADTEST_TIME``          run time per scenario, locust syntax [30s]
 ``LOADTEST_FLASH_TIME``    run time of the flash sale [90s]: long enough to sell out here
+``LOADTEST_FLASH_DRAIN``   the flash customers stop buying this many seconds before its end [5]
 ``LOADTEST_USERS``         users of the checkout and POS scenarios [50]
 ``LOADTEST_FLASH_USERS``   concurrent customers of the flash sale [2000]
 ``LOADTEST_PROCS``         locust worker processes [cores - gateway workers, at least 1]
 ``GATEWAY_WORKERS``        gateway worker processes when this starts it [cores // 2, at least 1]
 ``LOADTEST_KEEP``          1: keep the data in Redis afterwards
-``LOADTEST_SEED``          auto | admin | direct (see ``loadtests.seed``) [auto]
+``LOADTEST_SEED``          admin | direct (see ``loadtests.seed``) [admin]
+``LOADTEST_ADMIN_RULESET`` import | calls: the promotions in one definitions import, or one call
+                           each (see ``loadtests.seed``) [import]
 
 Writes ``bench-results/loadtest/``: ``report.md``, ``report.csv`` (per scenario and endpoint:
 requests, failures, rps, p50/p95/p99 ms), ``failures.csv`` (by reason) and locust's own CSVs.
-Exit status 1 if a scenario had failures or the flash sale did not sell exactly its limit.
+Exit status 1 if a scenario had failures or the flash sale did not sell exactly its limit
+(read back from admin's ``GET /v1/reports/campaigns/{id}``, cross-checked with the Redis counter
+and the clients' own count).
 """
 
 from __future__ import annotations
@@ -111,7 +119,11 @@ def run_scenario(name: str, gateway: str, procs: int, env: dict[str, str]) -> Pa
     ]  # fmt: skip
     print(f"\n== {name}: {users} users, {run_time}, {procs} locust process(es) ==", flush=True)
     print(" ".join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=dict(env, LOADTEST_PROCS=str(procs)), start_new_session=True)
+    from locust.util.timespan import parse_timespan
+
+    # the flash customers stop buying LOADTEST_FLASH_DRAIN s before the end (see the locustfile)
+    env = dict(env, LOADTEST_PROCS=str(procs), LOADTEST_FLASH_SECONDS=str(parse_timespan(run_time)))
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
         proc.wait()
     finally:
@@ -126,6 +138,12 @@ def run_scenario(name: str, gateway: str, procs: int, env: dict[str, str]) -> Pa
 
 
 def _flash_check(manifest: seedmod.Manifest, stats: list[dict[str, str]]) -> dict[str, object]:
+    """Exactly ``flash_limit`` redemptions of the flash campaign succeeded?
+
+    The figure of record is admin's campaign report (``GET /v1/reports/campaigns/{id}``, built
+    from the ledger): ``redemptions.succeeded`` there counts redemptions whose record is not
+    rolled back (a rolled-back one is counted in ``rolled_back`` instead), so it is the net count.
+    Cross-checked: the code's Redis counter and the clients' count of winning answers."""
     import redis
 
     won = sum(int(r["Request Count"]) - int(r["Failure Count"]) for r in stats if r["Name"] == "redeem [flash won]")
@@ -133,33 +151,24 @@ def _flash_check(manifest: seedmod.Manifest, stats: list[dict[str, str]]) -> dic
     client = redis.Redis.from_url(manifest.redis_url)
     try:
         counter = int(client.get(manifest.flash_counter_key) or 0)
-        recorded = _ledger_count(client, manifest.prefix + "ledger", manifest.flash_campaign)
     finally:
         client.close()
-    ok = won == manifest.flash_limit and counter == manifest.flash_limit and recorded == manifest.flash_limit
-    return {"limit": manifest.flash_limit, "won_by_clients": won, "refused_sold_out": sold_out,
-            "redis_counter": counter, "ledger_redemptions": recorded, "key": manifest.flash_counter_key,
-            "ok": ok}  # fmt: skip
-
-
-def _ledger_count(client, ledger: str, campaign: str) -> int:
-    """Redemptions of ``campaign`` in the ledger stream that were not rolled back."""
-    import json
-
-    ids: set[str] = set()
-    rolled: set[str] = set()
-    start = "-"
-    while True:
-        batch = client.xrange(ledger, min=start, max="+", count=5000)
-        if not batch:
-            return len(ids - rolled)
-        for entry_id, f in batch:
-            if f.get(b"type") == b"redeem":
-                data = json.loads(f.get(b"data", b"{}"))
-                ids.update(it["redemption"] for it in data.get("items", []) if it.get("campaign") == campaign)
-            elif f.get(b"type") == b"rollback":
-                rolled.update(json.loads(f.get(b"redemptions", b"[]")))
-            start = "(" + entry_id.decode()
+    a = seedmod.AdminClient(manifest.admin_url, manifest.report_key_id, manifest.report_key_token)
+    try:
+        report = a.call("GET", f"/v1/reports/campaigns/{manifest.flash_campaign}")
+        voucher = a.call("GET", f"/v1/vouchers/{manifest.flash_code}")
+    finally:
+        a.close()
+    red = report["redemptions"]
+    net = int(red["succeeded"])
+    limit = manifest.flash_limit
+    ok = net == limit and counter == limit and won == limit
+    return {"limit": limit, "admin_succeeded": net, "admin_rolled_back": int(red["rolled_back"]),
+            "admin_failed": int(red["failed"]), "admin_budget_used": report["budget"]["redemptions"]["used"],
+            "admin_redeemed_quantity": (voucher.get("redemption") or {}).get("redeemed_quantity"),
+            "report_url": f"{manifest.admin_url}/v1/reports/campaigns/{manifest.flash_campaign}",
+            "won_by_clients": won, "refused_sold_out": sold_out, "redis_counter": counter,
+            "key": manifest.flash_counter_key, "ok": ok}  # fmt: skip
 
 
 def write_report(results: dict[str, list[dict[str, str]]], failures: dict[str, list[dict[str, str]]],
@@ -212,15 +221,22 @@ def write_report(results: dict[str, list[dict[str, str]]], failures: dict[str, l
     if flash is not None:
         md += ["", "## Flash sale", ""]
         md.append(
-            f"- limit {flash['limit']}; successful redeems counted by the clients: {flash['won_by_clients']}; "
-            f"Redis counter `{flash['key']}`: {flash['redis_counter']}; redemptions of the campaign in the "
-            f"ledger stream: {flash['ledger_redemptions']}; refused as sold out: {flash['refused_sold_out']}"
+            f"- limit {flash['limit']}; **admin's figures** (`GET {flash['report_url']}`): "
+            f"redemptions succeeded {flash['admin_succeeded']} (net: a rolled-back redemption is counted in "
+            f"`rolled_back`, here {flash['admin_rolled_back']}), failed {flash['admin_failed']} (refused redeems "
+            f"the gateway wrote to the ledger); "
+            f"`budget.redemptions.used` {flash['admin_budget_used']}; the code's `redemption.redeemed_quantity` "
+            f"{flash['admin_redeemed_quantity']}"
         )
-        md.append("- source: the Redis counter and the ledger read directly (admin's campaign figures endpoint is "
-                  "not there yet) and the clients' own count of 200 answers")  # fmt: skip
+        md.append(
+            f"- cross-checks: Redis counter `{flash['key']}`: {flash['redis_counter']}; successful redeems "
+            f"counted by the clients: {flash['won_by_clients']}; refused as sold out: {flash['refused_sold_out']}"
+        )
+        md.append("- the verdict uses admin's `redemptions.succeeded`; the Redis counter and the clients' "
+                  "count must agree with it")  # fmt: skip
         verdict = "PASS: exactly the limit was redeemed" if flash["ok"] else (
             "FAIL: over-redemption" if max(int(flash["won_by_clients"]), int(flash["redis_counter"]),
-                                           int(flash["ledger_redemptions"])) > int(flash["limit"])
+                                           int(flash["admin_succeeded"])) > int(flash["limit"])
             else "NOT SOLD OUT in the run time (raise LOADTEST_FLASH_TIME) or the counts disagree")  # fmt: skip
         md.append(f"- **{verdict}**")
         ok = ok and bool(flash["ok"])
@@ -242,13 +258,21 @@ def main() -> int:
     gw_workers = int(os.environ.get("GATEWAY_WORKERS") or max(1, ncpu // 2))
     procs = int(os.environ.get("LOADTEST_PROCS") or max(1, ncpu - gw_workers))
     scenarios = [s.strip() for s in os.environ.get("LOADTEST_SCENARIOS", "checkout,flash,pos").split(",") if s.strip()]
-    gateway_proc = None
+    gateway_proc = admin_proc = None
     manifest = None
     try:
-        t0 = time.monotonic()
+        admin = os.environ.get("ADMIN_URL")
+        if not admin:
+            port = _free_port()
+            env = dict(os.environ, ADMIN_PORT=str(port), ADMIN_HOST="127.0.0.1")
+            admin_proc = subprocess.Popen([sys.executable, "-m", "admin"], env=env)
+            admin = os.environ["ADMIN_URL"] = f"http://127.0.0.1:{port}"
+        if not _wait_ready(admin):
+            print(f"admin at {admin} is not ready", file=sys.stderr)
+            return 2
         manifest = seedmod.seed()
-        print(f"seeded via {manifest.path} in {time.monotonic() - t0:.1f} s: {manifest.n_promotions} promotions, "
-              f"{manifest.unique_codes} unique codes, prefix {manifest.prefix!r}")  # fmt: skip
+        print(f"seeded via {manifest.path} in {manifest.seed_seconds} s ({manifest.seed_calls} admin calls): "
+              f"{manifest.n_promotions} promotions, {manifest.unique_codes} unique codes, prefix {manifest.prefix!r}")  # fmt: skip
         gateway = os.environ.get("GATEWAY_URL")
         if not gateway:
             port = _free_port()
@@ -271,9 +295,12 @@ def main() -> int:
             "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {ncpu} cores, {platform.python_implementation()} {platform.python_version()}",
             "gateway": f"{gateway} ({'started here, ' + str(gw_workers) + ' worker(s)' if gateway_proc else 'external'})",
+            "admin": f"{admin} ({'started here' if admin_proc else 'external'})",
             "load generator": f"locust, {procs} worker process(es), same machine over loopback",
             "data": f"{manifest.n_promotions} promotions + 5 coupon campaigns, {manifest.unique_codes} unique codes, "
-                    f"seeded via {manifest.path}",
+                    f"seeded via {manifest.path} in {manifest.seed_seconds} s"
+                    + (f" ({manifest.seed_calls} admin API calls, ruleset "
+                       f"{os.environ.get('LOADTEST_ADMIN_RULESET', 'import')})" if manifest.path == "admin" else ""),
             "run time": f"{os.environ.get('LOADTEST_TIME', '30s')} per scenario, flash {os.environ.get('LOADTEST_FLASH_TIME', '90s')}",
         }  # fmt: skip
         path, ok = write_report(results, failures, flash, meta)
@@ -282,6 +309,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         _stop(gateway_proc)
+        _stop(admin_proc)
         if manifest is not None and os.environ.get("LOADTEST_KEEP") != "1":
             n = seedmod.cleanup(manifest.redis_url, manifest.prefix)
             print(f"deleted {n} load-test keys under {manifest.prefix!r}")

@@ -1,44 +1,63 @@
 """The load-test data set, and the one place that writes it.
 
-Two paths, chosen by :func:`seed` (``LOADTEST_SEED=auto|admin|direct``, default ``auto``):
+Two paths, chosen by :func:`seed` (``LOADTEST_SEED=admin|direct``, default ``admin``):
 
-- ``admin``: through the admin service's Voucherify-shaped management API (``ADMIN_URL``),
-  when it is up and answers ``POST /v1/campaigns`` (bulk codes with ``vouchers_count`` +
-  ``voucher.code_config`` are NOT used: the load test needs to know its codes, so they are
-  created one by one with ``POST /v1/vouchers/{code}``, batched in parallel);
-- ``direct``: straight into Redis through :mod:`gateway.defstore` (the same functions admin uses).
+- ``admin`` (default): through the admin service's API (``ADMIN_URL``, which must be up and
+  use the same ``REDIS_URL`` / ``PROMOGATE_KEY_PREFIX``). The seed wipes its prefix, stores a
+  bootstrap admin key with :func:`gateway.defstore.put_app_key_sync` (as ``make run`` does), then:
 
-``auto`` tries admin and falls back to direct. Switching for good is a one-line change of
-``DEFAULT_PATH``. Either way the result is a :class:`Manifest` (written to
-``bench-results/loadtest/manifest.json``) that the locust scenarios and the ceiling benchmark
+  * the 1,000-promotion ruleset (PROMOTION campaigns and their validation rules) in one
+    ``POST /v1/definitions/import`` (the instance is empty at that point);
+    ``LOADTEST_ADMIN_RULESET=calls`` creates them one by one with ``POST /v1/validation-rules``
+    and ``POST /v1/campaigns`` instead (each change recompiles the whole ruleset: about
+    3 minutes for 1,000 promotions);
+  * stacking rules with ``PUT /v1/stacking-rules``;
+  * the coupon campaigns with ``POST /v1/campaigns`` and their own codes (generic, POS, bench,
+    flash) with ``POST /v1/vouchers/{code}``;
+  * the unique-code pool by bulk generation: ``POST /v1/campaigns`` with ``vouchers_count`` and
+    ``voucher.code_config``, ``GET /v1/async-actions/{id}`` polled until ``DONE``, then the
+    codes read back from ``GET /v1/exports/vouchers.csv?campaign_id=...``;
+  * the checkout key with ``POST /v1/keys`` (role ``application``) and a read-only key (role
+    ``analyst``) with which ``loadtests.run`` reads the campaign figures afterwards.
+
+  Campaign and rule ids are assigned by admin; the manifest records the ones used.
+- ``direct``: straight into Redis through :mod:`gateway.defstore` (the same functions admin
+  uses), with fixed ids (``camp_lt_flash``...) and unique codes ``LTU-000000``...
+
+Either way the result is a :class:`Manifest` (written to ``bench-results/loadtest/manifest.json``,
+the unique codes one a line beside it) that the locust scenarios and the ceiling benchmark
 read: codes, ids, the application key.
 
 The data set (sizes are environment-tunable, defaults in brackets):
 
 - ``LOADTEST_PROMOTIONS`` [1000] PROMOTION campaigns, one tier each, each aimed at one of
   ``N_SKUS`` SKUs with a minimum order amount: a cart of 1-20 items qualifies for a few;
-- a unique-code campaign (``camp_lt_unique``, 10 % off, each code usable once) with
-  ``LOADTEST_UNIQUE_CODES`` [30000] codes ``LTU-000000``... kept outside the definitions
-  document (``Pcode:<CODE>``), as admin's bulk codes are;
+- a unique-code campaign (``LT unique codes 10%``, 10 % off, each code usable once) with
+  ``LOADTEST_UNIQUE_CODES`` [30000] codes kept outside the definitions document
+  (``Pcode:<CODE>``), as admin's bulk codes are;
 - generic codes ``LTGEN5`` / ``LTGEN10`` / ``LTGEN15`` (huge limits), ``LTPOS`` for the POS
   scenario, ``LTBENCH`` for the ceiling benchmark;
 - the flash-sale code ``LTFLASH`` limited to ``LOADTEST_FLASH_LIMIT`` [10000] uses;
-- the application key ``PROMOGATE_APP_ID`` / ``PROMOGATE_APP_TOKEN`` [lt_app / random].
+- the application key (direct path: ``PROMOGATE_APP_ID`` / ``PROMOGATE_APP_TOKEN`` [lt_app /
+  random]; admin path: whatever ``POST /v1/keys`` answers).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import secrets
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PATH = "auto"  # "admin" once admin's management API is complete; "direct" to force Redis
+DEFAULT_PATH = "admin"  # LOADTEST_SEED=direct writes Redis straight through gateway.defstore
 DEFAULT_PREFIX = "pglt:"
 N_SKUS = 400
 FLASH_CAMPAIGN = "camp_lt_flash"
@@ -49,6 +68,8 @@ POS_CODE = "LTPOS"
 BENCH_CODE = "LTBENCH"
 HUGE = 10**12
 OUT_DIR = Path("bench-results/loadtest")
+ADMIN_KEY_ID = "lt_admin"  # the bootstrap admin key the seed stores (deleted with the prefix)
+UNIQUE_CONFIG = {"prefix": "LTU-", "length": 8, "charset": "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"}
 
 
 @dataclass
@@ -60,21 +81,32 @@ class Manifest:
     path: str  # "admin" or "direct": how the data got in
     n_promotions: int
     n_skus: int
-    unique_codes: int  # codes are f"LTU-{i:06d}" for i in range(unique_codes)
+    unique_codes: int  # how many; the codes themselves are in ``unique_codes_file``
     generic_codes: list[str] = field(default_factory=lambda: list(GENERIC_CODES))
     pos_code: str = POS_CODE
     bench_code: str = BENCH_CODE
     flash_code: str = FLASH_CODE
-    flash_campaign: str = FLASH_CAMPAIGN
+    flash_campaign: str = FLASH_CAMPAIGN  # the campaign id (admin assigns it on the admin path)
     flash_limit: int = 10_000
+    unique_campaign: str = UNIQUE_CAMPAIGN
+    unique_codes_file: str = ""  # one code a line
+    admin_url: str = ""  # admin that holds the data; the report key reads its figures
+    report_key_id: str = ""  # a read-only (``analyst``) admin key
+    report_key_token: str = ""
+    seed_seconds: float = 0.0
+    seed_calls: int = 0  # admin API calls made by the seed
 
     @property
     def flash_counter_key(self) -> str:
         """The Redis counter of the flash code's uses (core's key layout)."""
         return f"{self.prefix}{{c:{self.flash_campaign}}}:v:{self.flash_code}:uses"
 
+    @staticmethod
+    def default_path() -> Path:
+        return Path(os.environ.get("LOADTEST_MANIFEST") or OUT_DIR / "manifest.json")
+
     def save(self, path: Path | None = None) -> Path:
-        path = Path(path or os.environ.get("LOADTEST_MANIFEST") or OUT_DIR / "manifest.json")
+        path = Path(path or self.default_path())
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2))
         return path
@@ -83,6 +115,11 @@ class Manifest:
     def load(cls, path: Path | None = None) -> Manifest:
         path = Path(os.environ.get("LOADTEST_MANIFEST") or path or OUT_DIR / "manifest.json")
         return cls(**json.loads(path.read_text()))
+
+    def load_unique_codes(self) -> list[str]:
+        if not self.unique_codes or not self.unique_codes_file:
+            return []
+        return Path(self.unique_codes_file).read_text().split()
 
 
 def unique_code(i: int) -> str:
@@ -183,10 +220,17 @@ def definitions_doc(n_promotions: int, flash_limit: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- paths
 
 
-def _delete_prefix(client: Any, prefix: str) -> int:
-    """Delete every key under ``prefix`` (never FLUSHALL: the Redis may be shared)."""
+def _delete_prefix(client: Any, prefix: str, keep_version: bool = False) -> int:
+    """Delete every key under ``prefix`` (never FLUSHALL: the Redis may be shared).
+
+    ``keep_version``: put the definitions version counter back afterwards, so the next publish
+    gets a version no running admin or gateway has cached already (both cache by version)."""
     if not prefix or prefix in ("pg:",) and os.environ.get("LOADTEST_ALLOW_DEFAULT_PREFIX") != "1":
         raise SystemExit(f"refusing to wipe key prefix {prefix!r}; set PROMOGATE_KEY_PREFIX")
+    from gateway.defstore import Keys
+
+    version_key = Keys(prefix).version
+    version = client.get(version_key) if keep_version else None
     n = 0
     batch: list[bytes] = []
     for k in client.scan_iter(match=prefix.replace("[", "\\[").replace("*", "\\*") + "*", count=5000):
@@ -196,6 +240,8 @@ def _delete_prefix(client: Any, prefix: str) -> int:
             batch.clear()
     if batch:
         n += client.unlink(*batch)
+    if version is not None:
+        client.set(version_key, version)
     return n
 
 
@@ -209,6 +255,15 @@ def cleanup(redis_url: str, prefix: str) -> int:
         client.close()
 
 
+def _write_codes(m: Manifest, codes: list[str]) -> None:
+    path = Manifest.default_path()
+    path = path.with_name(path.stem + "-unique-codes.txt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(c + "\n" for c in codes))
+    m.unique_codes_file = str(path.resolve())
+    m.unique_codes = len(codes)
+
+
 def _seed_direct(m: Manifest) -> None:
     import redis
 
@@ -217,103 +272,181 @@ def _seed_direct(m: Manifest) -> None:
 
     client = redis.Redis.from_url(m.redis_url)
     try:
-        _delete_prefix(client, m.prefix)
+        _delete_prefix(client, m.prefix, keep_version=True)
         defs = cm.load_definitions(definitions_doc(m.n_promotions, m.flash_limit))
         defstore.publish_definitions_sync(client, m.prefix, defs)
+        codes = [unique_code(i) for i in range(m.unique_codes)]
         step = 5000
-        for start in range(0, m.unique_codes, step):
-            vs = [
-                cm.Voucher(code=unique_code(i), campaign_id=UNIQUE_CAMPAIGN)
-                for i in range(start, min(m.unique_codes, start + step))
-            ]
+        for start in range(0, len(codes), step):
+            vs = [cm.Voucher(code=c, campaign_id=UNIQUE_CAMPAIGN) for c in codes[start : start + step]]
             defstore.put_codes_sync(client, m.prefix, vs)
         defstore.put_app_key_sync(client, m.prefix, m.app_id, m.app_token, "application", "load test key")
+        if m.admin_url:  # for loadtests.run's read-back of admin's figures
+            m.report_key_id, m.report_key_token = "lt_report", secrets.token_urlsafe(18)
+            defstore.put_app_key_sync(client, m.prefix, m.report_key_id, m.report_key_token, "analyst", "lt report")
     finally:
         client.close()
+    _write_codes(m, codes)
 
 
-def _admin_has_endpoints(admin_url: str, admin_headers: dict[str, str]) -> bool:
-    """Admin is up and knows POST /v1/campaigns (an empty body answers 4xx, not 404/405)."""
+class AdminClient:
+    """The few admin calls the seed and the runner make; any non-2xx raises."""
+
+    def __init__(self, base_url: str, key_id: str, token: str) -> None:
+        import httpx
+
+        self.calls = 0
+        self.c = httpx.Client(base_url=base_url, timeout=120,
+                              headers={"X-App-Id": key_id, "X-App-Token": token})  # fmt: skip
+
+    def close(self) -> None:
+        self.c.close()
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        self.calls += 1
+        r = self.c.request(method, path, **kw)
+        if r.status_code >= 300:
+            raise RuntimeError(f"admin {method} {path}: {r.status_code} {r.text[:500]}")
+        ctype = r.headers.get("content-type", "")
+        return r.json() if r.content and "json" in ctype else r.text
+
+    def wait_action(self, action_id: str, timeout: float = 600.0) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        while True:
+            a = self.call("GET", f"/v1/async-actions/{action_id}")
+            if a["status"] == "DONE":
+                return a
+            if a["status"] == "FAILED" or time.monotonic() > end:
+                raise RuntimeError(f"admin async action {action_id}: {a}")
+            time.sleep(0.2)
+
+
+def _admin_up(admin_url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(admin_url + "/ready", timeout=2) as r:
-            if r.status != 200:
-                return False
+        with urllib.request.urlopen(admin_url + "/ready", timeout=timeout) as r:
+            return r.status == 200
     except (OSError, urllib.error.URLError):
         return False
-    req = urllib.request.Request(
-        admin_url + "/v1/campaigns", data=b"{}", method="POST",
-        headers={"Content-Type": "application/json", **admin_headers},
-    )  # fmt: skip
+
+
+def _bootstrap_admin_key(m: Manifest) -> str:
+    """Wipe the prefix and store a bootstrap admin key (as ``make run`` does); its token."""
+    import redis
+
+    from gateway import defstore
+
+    token = secrets.token_urlsafe(24)
+    client = redis.Redis.from_url(m.redis_url)
     try:
-        urllib.request.urlopen(req, timeout=5)
-        return True
-    except urllib.error.HTTPError as e:
-        return e.code not in (404, 405)
-    except OSError:
-        return False
+        _delete_prefix(client, m.prefix, keep_version=True)
+        defstore.put_app_key_sync(client, m.prefix, ADMIN_KEY_ID, token, "admin", "load test bootstrap admin key")
+    finally:
+        client.close()
+    return token
 
 
-def _seed_admin(m: Manifest, admin_url: str, admin_headers: dict[str, str]) -> None:
-    """Seed through admin's management API (Voucherify shapes). Untested until admin lands:
-    any non-2xx raises, and ``auto`` then falls back to the direct path."""
-    import httpx
-
+def _seed_admin(m: Manifest, admin_url: str) -> None:
+    """Seed through admin's API (see the module docstring)."""
     doc = definitions_doc(m.n_promotions, m.flash_limit)
-    h = {"Content-Type": "application/json", **admin_headers}
-    with httpx.Client(base_url=admin_url, headers=h, timeout=30) as c:
+    promos = [c for c in doc["campaigns"] if c.get("campaign_type") == "PROMOTION"]
+    coupons = [c for c in doc["campaigns"] if c.get("campaign_type") != "PROMOTION"]
+    a = AdminClient(admin_url, ADMIN_KEY_ID, _bootstrap_admin_key(m))
+    try:
+        # 1. the promotion ruleset
+        if os.environ.get("LOADTEST_ADMIN_RULESET", "import") == "calls":
+            rule_ids = {}
+            for vr in doc["validation_rules"]:
+                rule_ids[vr["id"]] = a.call("POST", "/v1/validation-rules", json={"name": vr["id"], **_no_id(vr)})["id"]
+            for camp in promos:
+                body = _no_id(camp)
+                for tier in body["promotion"]["tiers"]:
+                    tier.pop("id")
+                    tier["validation_rules"] = [rule_ids[r] for r in tier["validation_rules"]]
+                a.call("POST", "/v1/campaigns", json=body)
+        else:
+            head = {"format": "promogate-definitions", "format_version": 1,
+                    "definitions": {"campaigns": promos, "validation_rules": doc["validation_rules"]}, "meta": {}}
+            a.call("POST", "/v1/definitions/import", content=json.dumps(head).encode() + b"\n",
+                   headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
+        a.call("PUT", "/v1/stacking-rules", json=doc["stacking_rules"])
 
-        def post(path: str, body: dict[str, Any]) -> Any:
-            r = c.post(path, json=body)
-            if r.status_code >= 300:
-                raise RuntimeError(f"admin {path}: {r.status_code} {r.text[:300]}")
-            return r.json() if r.content else None
-
-        for vr in doc["validation_rules"]:
-            post("/v1/validation-rules", vr)
-        for camp in doc["campaigns"]:
-            post("/v1/campaigns", camp)
+        # 2. coupon campaigns (ids assigned by admin) and their own codes
+        camp_ids: dict[str, str] = {}
+        for camp in coupons:
+            if camp["id"] == UNIQUE_CAMPAIGN:
+                continue
+            camp_ids[camp["id"]] = a.call("POST", "/v1/campaigns", json={"campaign_type": "DISCOUNT_COUPONS",
+                                                                         **_no_id(camp)})["id"]  # fmt: skip
         for v in doc["vouchers"]:
-            post(f"/v1/vouchers/{v['code']}", v)
-        for i in range(m.unique_codes):
-            post(f"/v1/vouchers/{unique_code(i)}", {"campaign_id": UNIQUE_CAMPAIGN})
-        post("/v1/keys", {"id": m.app_id, "token": m.app_token, "role": "application", "name": "load test key"})
+            body = {k: val for k, val in v.items() if k not in ("code", "campaign_id")}
+            a.call("POST", f"/v1/vouchers/{v['code']}", json={"campaign_id": camp_ids[v["campaign_id"]], **body})
+        m.flash_campaign = camp_ids[FLASH_CAMPAIGN]
+
+        # 3. the unique-code pool: bulk generation, then the codes read back
+        (unique,) = [c for c in coupons if c["id"] == UNIQUE_CAMPAIGN]
+        body = {"campaign_type": "DISCOUNT_COUPONS", **_no_id(unique)}
+        codes: list[str] = []
+        if m.unique_codes:
+            body["vouchers_count"] = m.unique_codes
+            body["voucher"] = {**body["voucher"], "code_config": UNIQUE_CONFIG}
+        created = a.call("POST", "/v1/campaigns", json=body)
+        m.unique_campaign = created["id"]
+        if m.unique_codes:
+            action = a.wait_action(created["async_action_id"])
+            text = a.call("GET", "/v1/exports/vouchers.csv", params={"campaign_id": m.unique_campaign})
+            codes = [row["code"] for row in csv.DictReader(io.StringIO(text))]
+            got = action.get("result", {}).get("count")
+            if len(codes) != m.unique_codes or got != m.unique_codes:
+                raise RuntimeError(f"asked admin for {m.unique_codes} codes: action says {got}, export has {len(codes)}")
+        _write_codes(m, codes)
+
+        # 4. keys: checkout (application) and a read-only one for the figures afterwards
+        key = a.call("POST", "/v1/keys", json={"name": "load test checkout key", "role": "application"})
+        m.app_id, m.app_token = key["id"], key["token"]
+        key = a.call("POST", "/v1/keys", json={"name": "load test report reader", "role": "analyst"})
+        m.report_key_id, m.report_key_token = key["id"], key["token"]
+    finally:
+        m.seed_calls = a.calls
+        a.close()
+
+
+def _no_id(obj: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps({k: v for k, v in obj.items() if k != "id"}))
+
+
+def admin_url_from_env() -> str:
+    return os.environ.get("ADMIN_URL") or "http://{}:{}".format(
+        os.environ.get("ADMIN_HOST", "127.0.0.1"), os.environ.get("ADMIN_PORT", "8001")
+    )
 
 
 def seed(path: str | None = None) -> Manifest:
     """Write the data set; return (and save) its manifest."""
     path = path or os.environ.get("LOADTEST_SEED") or DEFAULT_PATH
+    if path not in ("admin", "direct"):
+        raise SystemExit(f"LOADTEST_SEED must be admin or direct, got {path!r}")
+    admin_url = admin_url_from_env()
     m = Manifest(
         prefix=os.environ.get("PROMOGATE_KEY_PREFIX") or DEFAULT_PREFIX,
         redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         app_id=os.environ.get("PROMOGATE_APP_ID") or "lt_app",
         app_token=os.environ.get("PROMOGATE_APP_TOKEN") or secrets.token_urlsafe(18),
-        path="direct",
+        path=path,
         n_promotions=int(os.environ.get("LOADTEST_PROMOTIONS", "1000")),
         n_skus=N_SKUS,
         unique_codes=int(os.environ.get("LOADTEST_UNIQUE_CODES", "30000")),
         flash_limit=int(os.environ.get("LOADTEST_FLASH_LIMIT", "10000")),
     )
-    if path in ("auto", "admin"):
-        admin_url = os.environ.get("ADMIN_URL") or "http://{}:{}".format(
-            os.environ.get("ADMIN_HOST", "127.0.0.1"), os.environ.get("ADMIN_PORT", "8001")
-        )
-        admin_headers = {
-            "X-App-Id": os.environ.get("PROMOGATE_ADMIN_ID", "admin_demo"),
-            "X-App-Token": os.environ.get("PROMOGATE_ADMIN_TOKEN", ""),
-        }
-        if _admin_has_endpoints(admin_url, admin_headers):
-            try:
-                cleanup(m.redis_url, m.prefix)
-                _seed_admin(m, admin_url, admin_headers)
-                m.path = "admin"
-            except Exception as exc:
-                if path == "admin":
-                    raise
-                print(f"seed: admin path failed ({exc}); falling back to direct", file=sys.stderr)
-        elif path == "admin":
-            raise SystemExit(f"seed: admin at {admin_url} is not up or lacks POST /v1/campaigns")
-    if m.path != "admin":
+    t0 = time.monotonic()
+    if path == "admin":
+        if not _admin_up(admin_url, timeout=5):
+            raise SystemExit(f"seed: admin at {admin_url} is not up (start it, set ADMIN_URL, or LOADTEST_SEED=direct)")
+        m.admin_url = admin_url
+        _seed_admin(m, admin_url)
+    else:
+        m.admin_url = admin_url if _admin_up(admin_url) else ""
         _seed_direct(m)
+    m.seed_seconds = round(time.monotonic() - t0, 1)
     m.save()
     return m
 
@@ -324,5 +457,5 @@ if __name__ == "__main__":
         print(f"deleted {cleanup(mf.redis_url, mf.prefix)} keys under {mf.prefix!r}")
     else:
         mf = seed()
-        print(f"seeded via {mf.path}: prefix {mf.prefix!r}, {mf.n_promotions} promotions, "
+        print(f"seeded via {mf.path} in {mf.seed_seconds} s: prefix {mf.prefix!r}, {mf.n_promotions} promotions, "
               f"{mf.unique_codes} unique codes, flash limit {mf.flash_limit}")  # fmt: skip
