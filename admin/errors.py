@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import msgspec
-from litestar import Response
 
 from core.errors import CompileError
-from gateway import schemas as s
+from gateway.errors import JSON, ApiError, error_response, request_id
 
-JSON = "application/json"
-
-
-class ApiError(Exception):
-    """An answer in Voucherify's error shape: ``{code, key, message, details, request_id}``."""
-
-    def __init__(
-        self, status: int, key: str, message: str, details: str = "", **extra: Any
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.key = key
-        self.message = message
-        self.details = details or message
-        self.extra = extra
-
-
-def request_id() -> str:
-    return "v-" + secrets.token_hex(8)
-
-
-def error_response(exc: ApiError, rid: str | None = None) -> Response:
-    body = s.ErrorBody(
-        code=exc.status,
-        key=exc.key,
-        message=exc.message,
-        details=exc.details,
-        request_id=rid or request_id(),
-        **exc.extra,
-    )
-    return Response(content=s.encode(body), status_code=exc.status, media_type=JSON)
+__all__ = [
+    "JSON",
+    "ApiError",
+    "error_response",
+    "request_id",
+    "not_found",
+    "invalid",
+    "from_validation",
+    "from_compile",
+]
 
 
 def not_found(kind: str, ident: str) -> ApiError:

@@ -33,13 +33,14 @@ from . import metrics as mx
 from . import render
 from . import schemas as s
 from .autopipe import StoreUnavailable
+from .errors import JSON, ApiError
+from .errors import error_response as _error_response
 from .live import AppKey, Live
 from .settings import Settings
 from .store import RecordSpec, Store
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine
-JSON = "application/json"
 TTL_UNITS_MS = {
     "DAYS": 86_400_000,
     "HOURS": 3_600_000,
@@ -53,29 +54,8 @@ DEFAULT_SESSION_MS = 7 * 86_400_000
 MAX_RETRIES = 3
 
 
-class ApiError(Exception):
-    """An answer in Voucherify's error shape."""
-
-    def __init__(self, status: int, key: str, message: str, details: str = "", **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.key = key
-        self.message = message
-        self.details = details or message
-        self.extra = extra
-
-
-def _rid() -> str:
-    return "v-" + secrets.token_hex(8)
-
-
 def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(10)
-
-
-def _error_response(exc: ApiError, request_id: str | None = None) -> Response:
-    body = render.error_body(exc.status, exc.key, exc.message, exc.details, request_id or _rid(), **exc.extra)
-    return Response(content=s.encode(body), status_code=exc.status, media_type=JSON)
 
 
 def _ok(obj: Any, status: int = 200) -> Response:

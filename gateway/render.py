@@ -8,6 +8,7 @@ from typing import Any
 from core import model as m
 
 from . import schemas as s
+from .errors import error_body
 
 UTC = dt.UTC
 APPLICABLE = "APPLICABLE"
@@ -126,10 +127,6 @@ def redeemable_result(o: Any) -> s.RedeemableResult:
     if o.status == INAPPLICABLE:
         return s.RedeemableResult(error=error_body(400, o.key, o.message, o.details or o.message))
     return s.SkippedResult(details=s.SkipDetails(key=o.key, message=o.message))
-
-
-def error_body(code: int, key: str, message: str, details: str = "", request_id: str | None = None, **kw: Any) -> s.ErrorBody:
-    return s.ErrorBody(code=code, key=key, message=message, details=details or message, request_id=request_id, **kw)
 
 
 def _redeemable(o: Any, ev: Any, req_order: m.Order | None, rs: Any, cls: type) -> Any:
