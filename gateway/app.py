@@ -169,8 +169,8 @@ class Gateway:
             raise ApiError(400, exc.key, exc.message, exc.details) from None
 
 
-def _decode(decoder: Callable[[bytes], Any], body: bytes) -> Any:
-    if not body:
+def _decode(decoder: Callable[[bytes], Any], body: bytes, optional: bool = False) -> Any:
+    if not body and not optional:
         raise ApiError(400, "invalid_payload", "Invalid payload", "The request body is empty")
     try:
         return decoder(body)
@@ -469,7 +469,9 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
     body = await request.body()
     q = request.query_params
     req = _decode(
-        lambda b: s.decode_rollback(b, reason=q.get("reason"), tracking_id=q.get("tracking_id")), body or b" "
+        lambda b: s.decode_rollback(b, reason=q.get("reason"), tracking_id=q.get("tracking_id")),
+        body,
+        optional=True,  # the SDK sends no body (Content-Length: 0) unless given a body model
     )
     idem = _idem_key(request, key, request.headers.get("x-app-id", ""))
     fp = _fingerprint(b"rollback", redemption_id.encode(), b"1" if stacked else b"0", body) if idem else None
@@ -536,8 +538,6 @@ async def get_redemption(request: Request, redemption_id: FromPath[str]) -> Resp
     red = _redemption_dec.decode(rec.data)
     if rec.status == "ROLLED_BACK":
         red.status = "ROLLED_BACK"
-    if rec.children:
-        red = msgspec.structs.replace(red)
     return _ok(red)
 
 
@@ -571,15 +571,7 @@ async def qualifications(request: Request) -> Response:
         stamps = [render.created_at(o.holder) for o in found]
         pos = next((i for i, t in enumerate(stamps) if t == after), None)
         found = found[pos + 1 :] if pos is not None else [o for o, t in zip(found, stamps, strict=True) if t > after]
-    base_amount = 0
-    if req.order is not None:
-        if req.order.amount is not None:
-            base_amount = req.order.amount
-        elif req.order.items:
-            base_amount = sum(
-                (it.amount if it.amount is not None else (it.price or 0) * (it.quantity or 1)) for it in req.order.items
-            )
-    return _ok(render.qualification(found, req, rs, gw.stacking(rs), (base_amount,)))
+    return _ok(render.qualification(found, req, rs, gw.stacking(rs)))
 
 
 # ------------------------------------------------------------------------------- sessions

@@ -345,8 +345,20 @@ def created_at(h: Any) -> dt.datetime:
     return ms_to_dt(1_600_000_000_000 + int(h.seq))
 
 
+def _order_amount(order: m.Order | None) -> int:
+    """The cart's amount as the evaluator sees it: ``order.amount``, else the sum of its lines."""
+    if order is None:
+        return 0
+    if order.amount is not None:
+        return order.amount
+    return sum(
+        it.amount if it.amount is not None else (it.price or 0) * (it.quantity if it.quantity is not None else 1)
+        for it in order.items or ()
+    )
+
+
 def qualification(
-    found: list[Any], req: s.QualificationsRequest, rs: Any, stacking: s.StackingRulesOut, base_ev_items: Any
+    found: list[Any], req: s.QualificationsRequest, rs: Any, stacking: s.StackingRulesOut
 ) -> s.QualificationsResponse:
     opts = req.options
     limit = opts.effective_limit if opts is not None else s.QUALIFICATIONS_DEFAULT_LIMIT
@@ -386,6 +398,6 @@ def qualification(
             more_starting_after=page[-1].created_at if has_more and page else None,
         ),
         tracking_id=req.tracking_id or _tracking(req.customer),
-        order=order_out(req.order, base_ev_items[0], 0, 0),
+        order=order_out(req.order, _order_amount(req.order), 0, 0),
         stacking_rules=stacking,
     )
