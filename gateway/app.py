@@ -24,6 +24,7 @@ from litestar import Litestar, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ResponseError as RedisResponseError
 
 import core
 from core import model as m
@@ -246,6 +247,14 @@ def _timed(endpoint: str):
                 mx.STORE_UNAVAILABLE.inc()
                 return _error_response(
                     ApiError(503, "service_unavailable", "Service unavailable", f"Redis is unreachable: {exc}")
+                )
+            except RedisResponseError:
+                # a script or command Redis refused: our fault, never the client's; count it
+                status = 500
+                mx.SCRIPT_ERRORS.inc()
+                log.exception("Redis refused a call on %s", endpoint)
+                return _error_response(
+                    ApiError(500, "internal_error", "Internal error", "The store refused the operation")
                 )
             finally:
                 mx.observe(endpoint, status, time.perf_counter() - t0)

@@ -570,3 +570,14 @@ def test_qualifications_pages_cover_every_redeemable_once_in_best_deal_order(gw)
             break
         cursor = page["more_starting_after"]
     assert got == want
+
+
+def test_a_store_error_is_a_counted_500_in_the_error_shape(gw) -> None:
+    # a counter that is not an integer makes Redis refuse the redeem script's INCRBY
+    gw.redis.set(gw.prefix + "{c:camp_gen}:v:GEN5:uses", "not-a-number")
+    before = metric_samples(gw.client.get("/metrics").text)
+    r = gw.redeem(body(voucher("GEN5")))
+    data = assert_error_shape(r, 500, "internal_error")
+    assert "refused" in data["details"]
+    after = metric_samples(gw.client.get("/metrics").text)
+    assert sample(after, "promogate_script_errors_total") == sample(before, "promogate_script_errors_total") + 1
