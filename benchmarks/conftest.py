@@ -8,11 +8,14 @@ compiled engine beside its pure-Python twin with the ``engine`` fixture.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
 import core
+from gateway.redis_server import ensure_redis
 
 _ENGINES = core.engines()
 
@@ -21,3 +24,14 @@ _ENGINES = core.engines()
 def engine(request: pytest.FixtureRequest) -> ModuleType:
     """The evaluator module, once per implementation: ``pure`` and (when built) ``compiled``."""
     return _ENGINES[request.param]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``$REDIS_URL`` or the local server if it answers, else a private one for the session."""
+    url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    try:
+        yield url
+    finally:
+        if private is not None:
+            private.close()

@@ -23,20 +23,10 @@ import redis
 
 from admin.testing import free_port
 from gateway import defstore
-from gateway.redis_server import delete_prefixed, ensure_redis
+from gateway.redis_server import delete_prefixed
 
 FULL = 1_000_000
 SMOKE = 2_000
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
-    try:
-        yield url
-    finally:
-        if private is not None:
-            private.close()
 
 
 @pytest.fixture
