@@ -2116,9 +2116,12 @@ def shows_balance(outcomes) -> cython.bint:
 
 
 def keys_for(outcomes) -> list:
-    """Distinct counter keys of some outcomes' plans (what to read before a second pass)."""
+    """Distinct counter keys some outcomes' plans check against a limit: what a second pass
+    needs to read (a gift or loyalty card's spent counter is limited by the card's amount).
+    Counters without a limit only count, so they are not read."""
     seen = {}
     for o in outcomes:
         for op in o.ops:
-            seen[op[0]] = None
+            if op[2] != NO_LIMIT:
+                seen[op[0]] = None
     return list(seen)

@@ -252,7 +252,16 @@ def test_keys_for(engine) -> None:
     keys = engine.keys_for(ev.outcomes)
     assert len(keys) == len(set(keys))
     assert keys[:3] == ["{c:c}:v:A:uses", "{c:c}:v:A:c:cu", "{c:c}:uses"]
-    assert "{c:c}:v:B:uses" in keys
+    # B has no quantity of its own: its use counter only counts, so it is not read
+    assert "{c:c}:v:B:uses" not in keys
+    assert all(op[0] in keys for o in ev.outcomes for op in o.ops if op[2] != -1)
+
+
+def test_keys_for_an_unlimited_code_is_empty(engine) -> None:
+    d = defs(campaigns=[campaign("u", amount_off(100))], vouchers=[voucher("U", campaign_id="u")])
+    ev = run(engine, d, reds("U"), CART, customer("cu"))
+    assert ev.outcomes[0].ops  # it still counts its uses, discount and order value
+    assert engine.keys_for(ev.outcomes) == []
 
 
 def test_counters_change_nothing_only_when_every_limit_holds_and_no_balance_shows(engine) -> None:
