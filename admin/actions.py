@@ -151,8 +151,30 @@ class Runner:
     async def resume(self) -> None:
         for raw in await self.r.smembers(self.k.actions_running):
             aid = raw.decode()
-            if not await self.r.exists(self.k.action(aid) + ":lease"):
+            if await self.r.exists(self.k.action(aid) + ":lease"):
+                # another process runs it, or one that died left its lease: take over if the
+                # lease lapses while the action is still unfinished
+                if aid not in self.tasks or self.tasks[aid].done():
+                    self.tasks[aid] = asyncio.create_task(
+                        self._when_free(aid), name=f"action-{aid}-wait"
+                    )
+            else:
                 self.start(aid)
+
+    async def _when_free(self, action_id: str) -> None:
+        lease = self.k.action(action_id) + ":lease"
+        while not self.stopping.is_set():
+            try:
+                if not await self.r.sismember(self.k.actions_running, action_id):
+                    return  # finished (by whoever held the lease)
+                ttl = int(await self.r.pttl(lease))
+            except Exception as exc:  # Redis unreachable for now: try again later
+                log.warning("async action %s: lease check failed: %s", action_id, exc)
+                ttl = 1000
+            if ttl > 0 or ttl == -1:
+                await asyncio.sleep(min(ttl if ttl > 0 else LEASE_MS, LEASE_MS) / 1000 + 0.05)
+                continue
+            await self._run(action_id)  # returns at once if someone else took the lease
 
     async def stop(self) -> None:
         """Ask running actions to stop after their current chunk (they resume at next start)."""

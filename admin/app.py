@@ -224,5 +224,7 @@ def create_app(
             Exception: _unexpected,
         },
         request_max_body_size=max(settings.max_body, 64 * 1024 * 1024),
+        # no unauthenticated /schema (Litestar serves its OpenAPI docs there by default)
+        openapi_config=None,
         debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
     )

@@ -18,6 +18,7 @@ The stream is never trimmed and no API edits or deletes an entry (append-only).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import msgspec
@@ -90,7 +91,7 @@ def parse_time(value: str | None, name: str) -> int | None:
     """An ISO 8601 datetime (or ms since the epoch) from a query parameter, as ms."""
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     try:
         d = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -99,6 +100,19 @@ def parse_time(value: str | None, name: str) -> int | None:
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.UTC)
     return int(d.timestamp() * 1000)
+
+
+_ENTRY_ID = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")  # what Redis parses as an id
+
+
+def check_cursor(value: str | None, name: str = "starting_after", row: bool = False) -> str | None:
+    """A stream entry id (``<ms>-<seq>``; for redemptions ``<entry id>.<n>``), else 400."""
+    if value is None:
+        return None
+    entry, dot, n = value.rpartition(".") if row else (value, "", "")
+    if not _ENTRY_ID.fullmatch(entry) or (row and not (dot and re.fullmatch("[0-9]{1,9}", n))):
+        raise invalid(f"`{name}` must be a `more_starting_after` value, got {value!r}")
+    return value
 
 
 def entry_out(entry_id: bytes | str, f: dict[bytes, bytes]) -> dict[str, Any]:

@@ -10,6 +10,9 @@
                                   the definitions (created / updated times, descriptions,
                                   ``vouchers_count``...); written in the same transaction as
                                   ``Pdefs``
+``Padmin:defs_stamp``              random, rewritten with every admin write of ``Pdefs``: with
+                                  the version, what the admin's definitions cache is keyed on
+                                  (a version can repeat when a prefix is wiped; a stamp cannot)
 ``Pcampcodes:<campaign id>``      list of the codes of a campaign kept outside the document
 ``Paction:<id>``                  hash: an async action (bulk generation, import, delete)
 ``Pactions``                      zset: async action ids by creation time (ms)
@@ -37,6 +40,7 @@ class AdminKeys(Keys):
     def __init__(self, prefix: str) -> None:
         super().__init__(prefix)
         self.meta = prefix + "admin:meta"
+        self.defs_stamp = prefix + "admin:defs_stamp"
         self.actions = prefix + "actions"
         self.actions_running = prefix + "actions:running"
         self.customers = prefix + "customers"

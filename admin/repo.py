@@ -7,8 +7,12 @@ Every change runs :meth:`Repo.mutate`:
 2. apply the change to a fresh copy;
 3. validate it with msgspec and compile it with ``core`` (a change that does not compile is
    refused with a 400 naming the object and field; nothing is written);
-4. ``MULTI``: the document as version ``v + 1``, the version, the metadata, the audit entry,
-   ``PUBLISH Pdefs:changed v+1``; ``EXEC``.
+4. ``MULTI``: the document as version ``v + 1``, the version, a new random stamp, the
+   metadata, the audit entry, ``PUBLISH Pdefs:changed v+1``; ``EXEC``.
+
+Reads are cached per (version, stamp): a version alone can repeat (a wiped prefix starts again
+at 1), a random stamp cannot. A document written without a stamp (by another tool) is not
+cached.
 
 If anything watched changed meanwhile, EXEC fails and the change is re-applied on the new
 document, so two concurrent admin writes never lose each other. Codes kept outside the
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -80,6 +85,12 @@ class State:
         self.meta = meta
         self.version = version
         self.watched = watched or {}
+        #: ``Padmin:defs_stamp`` as read with the document (None: written by another tool)
+        self.stamp: str | None = None
+
+    @property
+    def cache_key(self) -> tuple[int, str] | None:
+        return None if self.stamp is None else (self.version, self.stamp)
 
     # lookups (None when absent)
 
@@ -184,13 +195,18 @@ def compile_defs(defs: m.Definitions) -> Any:
         raise from_compile(_name_path(checked, exc)) from None
 
 
+def new_stamp() -> str:
+    """A value for ``Padmin:defs_stamp``, written with every admin write of the document."""
+    return secrets.token_hex(12)
+
+
 class Repo:
     def __init__(self, redis: Any, keys: AdminKeys, clock: Callable[[], int]) -> None:
         self.r = redis
         self.k = keys
         self.clock = clock
-        self._cache: tuple[int, State] | None = None
-        self._rs: tuple[int, Any] | None = None
+        self._cache: tuple[tuple[int, str], State] | None = None
+        self._rs: tuple[tuple[int, str], Any] | None = None
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -202,20 +218,28 @@ class Repo:
 
     async def state(self) -> State:
         """A read-only snapshot (shared between requests: do not modify it)."""
-        version = int(await self.r.get(self.k.version) or 0)
-        if self._cache is not None and self._cache[0] == version:
+        v, stamp = await self.r.mget(self.k.version, self.k.defs_stamp)
+        key = None if stamp is None else (int(v or 0), stamp.decode())
+        if key is not None and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        v, doc, meta = await self.r.mget(self.k.version, self.k.defs, self.k.meta)
+        v, stamp, doc, meta = await self.r.mget(
+            self.k.version, self.k.defs_stamp, self.k.defs, self.k.meta
+        )
         st = self._decode(v, doc, meta)
-        self._cache = (st.version, st)
+        st.stamp = stamp.decode() if stamp is not None else None
+        if st.cache_key is not None:
+            self._cache = (st.cache_key, st)
         return st
 
     async def ruleset(self) -> tuple[State, Any]:
         st = await self.state()
-        if self._rs is None or self._rs[0] != st.version:
-            rs = await asyncio.to_thread(compile_defs, st.defs)
-            self._rs = (st.version, rs)
-        return st, self._rs[1]
+        key = st.cache_key
+        if key is not None and self._rs is not None and self._rs[0] == key:
+            return st, self._rs[1]
+        rs = await asyncio.to_thread(compile_defs, st.defs)
+        if key is not None:
+            self._rs = (key, rs)
+        return st, rs
 
     async def code(self, code: str) -> m.Voucher | None:
         raw = await self.r.get(self.k.code(code))
@@ -247,9 +271,11 @@ class Repo:
                         return out.result
                     rs = await asyncio.to_thread(compile_defs, st.defs)
                     version = st.version + 1
+                    stamp = new_stamp()
                     now = self.clock()
                     pipe.multi()
                     pipe.set(self.k.version, version)
+                    pipe.set(self.k.defs_stamp, stamp)
                     pipe.set(
                         self.k.defs, _enc.encode(msgspec.structs.replace(st.defs, version=version))
                     )
@@ -264,9 +290,10 @@ class Repo:
                     continue
             st.defs = msgspec.structs.replace(st.defs, version=version)
             st.version = version
+            st.stamp = stamp
             st.watched = {}
-            self._cache = (version, st)
-            self._rs = (version, rs)
+            self._cache = ((version, stamp), st)
+            self._rs = ((version, stamp), rs)
             return out.result
         raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry")
 

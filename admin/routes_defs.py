@@ -212,6 +212,10 @@ async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
 
     def fn(st: State) -> Outcome:
         c = _campaign(st, campaign_id)
+        name = body.get("name")
+        if name and any(o.name == name and o.id != c.id for o in st.defs.campaigns):
+            raise ApiError(409, "duplicate_found", "Duplicated resource found",
+                           f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
         i = st.defs.campaigns.index(c)
         before = b(c)
         d = shapes.campaign_update_in(before, body)
@@ -426,7 +430,7 @@ async def issue_code(
             continue
         # a code created in the document meanwhile? (see admin.codes)
         st2 = await ctx.repo.state()
-        if st2.version != st.version and st2.voucher(code) is not None:
+        if st2.voucher(code) is not None:
             await ctx.r.delete(ctx.k.code(code))
             st = st2
             continue
@@ -811,9 +815,7 @@ async def update_tier(request: Request, tier_id: FromPath[str]) -> Response:
     def apply(d: dict[str, Any]) -> dict[str, Any]:
         upd = shapes.tier_in(body, tier_id, "promotion_tier")
         if "metadata" in upd:
-            md = dict(d.get("metadata") or {})
-            md.update(upd.pop("metadata"))
-            d["metadata"] = md
+            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
         d.update(upd)
         return d
 
@@ -1195,7 +1197,7 @@ async def create_product(request: Request) -> Response:
             d = b(cur)
             upd = shapes.product_in(body, cur.id)
             if "metadata" in upd:
-                d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+                d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
             d.update(upd)
             new = shapes.convert(d, m.Product, "product")
             st.defs.products[i] = new
@@ -1257,7 +1259,7 @@ async def update_product(request: Request, product_id: FromPath[str]) -> Respons
         d = b(cur)
         upd = shapes.product_in(body, cur.id)
         if "metadata" in upd:
-            d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
         d.update(upd)
         new = shapes.convert(d, m.Product, "product")
         st.defs.products[i] = new
@@ -1367,7 +1369,7 @@ async def update_sku(
         d = b(s)
         upd = _sku_in(body, s.id)
         if "metadata" in upd:
-            d["metadata"] = {**d.get("metadata", {}), **upd.pop("metadata")}
+            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
         d.update(upd)
         new = shapes.convert(d, m.Sku, "sku")
         p.skus[i] = new

@@ -12,7 +12,7 @@ from litestar.response import Stream
 from . import actions as act
 from . import reports
 from .app import Ctx, begin, ok
-from .audit import Change, parse_time
+from .audit import Change, check_cursor, parse_time
 from .errors import invalid, not_found
 from .repo import Outcome, State
 from .routes_defs import _campaign
@@ -45,7 +45,7 @@ async def list_redemptions(request: Request) -> Response:
     ctx = await begin(request, "read")
     flt = _filters(ctx)
     out = await reports.list_redemptions(
-        ctx.r, ctx.k, flt, ctx.qint("limit", 10), ctx.q("starting_after")
+        ctx.r, ctx.k, flt, ctx.qint("limit", 10), check_cursor(ctx.q("starting_after"), row=True)
     )
     return ok(out)
 

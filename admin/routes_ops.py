@@ -109,7 +109,7 @@ async def audit_log(request: Request) -> Response:
         start_ms=parse_time(ctx.q("start_date"), "start_date"),
         end_ms=parse_time(ctx.q("end_date"), "end_date"),
         limit=ctx.qint("limit", 50),
-        starting_after=ctx.q("starting_after"),
+        starting_after=audit.check_cursor(ctx.q("starting_after")),
     )
     return ok(out)
 

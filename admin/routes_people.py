@@ -40,8 +40,16 @@ def customer_out(c: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_customer_id(ident: Any) -> bool:
+    """Could ``ident`` be a customer id? ``Pcustomer:src:<source_id>`` keys share the
+    ``Pcustomer:`` namespace, so an id never starts with ``src:`` (such an ident is a source_id)."""
+    return isinstance(ident, str) and bool(ident) and not ident.startswith("src:")
+
+
 async def load_customer(ctx: Ctx, ident: str) -> dict[str, Any] | None:
-    raw = await ctx.r.get(ctx.k.customer(ident))
+    if not isinstance(ident, str) or not ident:
+        return None
+    raw = await ctx.r.get(ctx.k.customer(ident)) if is_customer_id(ident) else None
     if raw is None:
         cid = await ctx.r.get(ctx.k.customer_src(ident))
         if cid is None:
@@ -66,18 +74,22 @@ async def upsert_customer(
     src = body.get("source_id")
     if src is not None and (not isinstance(src, str) or not src):
         raise invalid("`source_id` must be a non-empty string")
+    if "id" in body and not is_customer_id(body["id"]):
+        raise invalid("`id` must be a non-empty string that does not start with `src:`")
     for _ in range(50):
         async with ctx.r.pipeline(transaction=True) as pipe:
             try:
                 look = ident or body.get("id") or src
                 watch = [ctx.k.customer_src(src)] if src else []
                 if look:
-                    watch += [ctx.k.customer(look), ctx.k.customer_src(look)]
+                    if is_customer_id(look):
+                        watch.append(ctx.k.customer(look))
+                    watch.append(ctx.k.customer_src(look))
                 if watch:
                     await pipe.watch(*watch)
                 cur = None
                 if look:
-                    raw = await pipe.get(ctx.k.customer(look))
+                    raw = await pipe.get(ctx.k.customer(look)) if is_customer_id(look) else None
                     if raw is None:
                         cid = await pipe.get(ctx.k.customer_src(look))
                         if cid is not None:
@@ -87,6 +99,9 @@ async def upsert_customer(
                 if cur is None and ident is not None and not create:
                     raise not_found("customer", ident)
                 now = ctx.now()
+                if cur is None and src and await pipe.get(ctx.k.customer_src(src)) is not None:
+                    raise ApiError(409, "duplicate_found", "Duplicated resource found",
+                                   f"another customer has source_id {src}", resource_type="customer")  # fmt: skip
                 if cur is None:
                     new = {
                         "id": body.get("id") or "cust_" + secrets.token_hex(12),

@@ -81,6 +81,13 @@ def convert(data: dict[str, Any], typ: type, root: str) -> Any:
         raise from_validation(exc, root) from None
 
 
+def merged(cur: Any, new: Any, path: str) -> dict[str, Any]:
+    """``cur`` (a dict or None) updated with ``new``, which must be an object."""
+    if not isinstance(new, dict):
+        raise invalid(f"`{path}` must be an object")
+    return {**(cur or {}), **new}
+
+
 def need_object(body: Any, what: str = "body") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid(f"the request {what} must be a JSON object")
@@ -120,11 +127,19 @@ def validity_in(body: dict[str, Any], out: dict[str, Any]) -> None:
     vh = body.get("validity_hours")
     if isinstance(vh, dict):
         hours, days = [], set()
-        for item in vh.get("daily") or []:
+        daily = vh.get("daily") or []
+        if not isinstance(daily, list):
+            raise invalid("`validity_hours.daily` must be a list")
+        for item in daily:
             if not isinstance(item, dict):
                 raise invalid("`validity_hours.daily[]` holds objects")
             hours.append({"start": item.get("start_time"), "end": item.get("expiration_time")})
-            days.update(item.get("days_of_week") or [])
+            dow = item.get("days_of_week") or []
+            if not isinstance(dow, list) or not all(
+                isinstance(x, int) and not isinstance(x, bool) for x in dow
+            ):
+                raise invalid("`validity_hours.daily[].days_of_week` must be a list of integers")
+            days.update(dow)
         out["validity_hours"] = hours
         if days and not out.get("validity_day_of_week"):
             out["validity_day_of_week"] = sorted(days)
@@ -141,9 +156,10 @@ def rule_ids_in(body: dict[str, Any]) -> list[str] | None:
         return list(v)
     vra = body.get("validation_rule_assignments")
     if isinstance(vra, dict):
-        return [
-            a["rule_id"] for a in vra.get("data") or [] if isinstance(a, dict) and a.get("rule_id")
-        ]
+        data = vra.get("data") or []
+        if not isinstance(data, list):
+            raise invalid("`validation_rule_assignments.data` must be a list")
+        return [a["rule_id"] for a in data if isinstance(a, dict) and a.get("rule_id")]
     return None
 
 
@@ -221,6 +237,8 @@ def campaign_in(
     promo = body.get("promotion")
     if isinstance(promo, dict):
         tiers = promo.get("tiers") or []
+        if not isinstance(tiers, list):
+            raise invalid("`campaign.promotion.tiers` must be a list")
         out["promotion"] = {
             "tiers": [
                 tier_in(need_object(tr, "tier"), new_tier_id(), f"campaign.promotion.tiers[{i}]")
@@ -239,10 +257,11 @@ def campaign_update_in(cur: dict[str, Any], body: dict[str, Any]) -> dict[str, A
     if "type" in body and body["type"] in ("STATIC", "AUTO_UPDATE"):
         out["type"] = body["type"]
     if "metadata" in body:
-        md = dict(out.get("metadata") or {})
-        md.update(body["metadata"])
-        out["metadata"] = md
-    for k in body.get("unset_metadata_fields") or []:
+        out["metadata"] = merged(out.get("metadata"), body["metadata"], "metadata")
+    unset = body.get("unset_metadata_fields") or []
+    if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
+        raise invalid("`unset_metadata_fields` must be a list of strings")
+    for k in unset:
         (out.get("metadata") or {}).pop(k, None)
     cat = body.get("category_id") or body.get("category")
     if cat:
@@ -454,9 +473,7 @@ def voucher_update_in(cur: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     upd = voucher_in(body, cur["code"], None, None)
     upd.pop("code")
     if "metadata" in upd:
-        md = dict(out.get("metadata") or {})
-        md.update(upd.pop("metadata"))
-        out["metadata"] = md
+        out["metadata"] = merged(out.get("metadata"), upd.pop("metadata"), "metadata")
     out.update(upd)
     return out
 

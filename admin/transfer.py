@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from redis.exceptions import WatchError
 
 import core
 from core import model as m
@@ -35,7 +36,7 @@ from . import actions as act
 from . import audit
 from .errors import ApiError, from_compile, invalid
 from .keys import AdminKeys
-from .repo import Meta, compile_defs
+from .repo import Meta, compile_defs, new_stamp
 from .reports import campaign_codes, counters_for
 from .shapes import dt_out
 
@@ -204,23 +205,44 @@ def register_import(admin: Any) -> None:
         done = int(h.get("processed", "0"))
         dups: list[str] = list(orjson.loads(client.hget(k.action(action_id), "dups") or b"[]"))
         report = runner.progress(client, action_id)
+        # codes created one by one live in the document: a code is unique across both (the
+        # same check as admin.codes.Generator: before storing, and again if the version moved)
+        doc, version = admin._doc_codes_sync(client)
         while True:
             raw = client.lrange(rows_key, 0, 4999)
             if not raw:
                 break
-            vs = [_voucher_dec.decode(x) for x in raw]
-            keys = [k.list_codes(campaign_id)] + [k.code(v.code) for v in vs]
-            found = script(keys=keys, args=[v.code for v in vs] + list(raw))
+            rows = [(x, _voucher_dec.decode(x)) for x in raw]
+            taken = [v.code for _, v in rows if v.code in doc]
+            rows = [(x, v) for x, v in rows if v.code not in doc]
+            keys = [k.list_codes(campaign_id)] + [k.code(v.code) for _, v in rows]
+            found = (
+                script(keys=keys, args=[v.code for _, v in rows] + [x for x, _ in rows])
+                if rows
+                else []
+            )
+            existing = {x.decode() for x in found}
+            stored = [v for _, v in rows if v.code not in existing]
+            if int(client.get(k.version) or 0) != version:
+                doc, version = admin._doc_codes_sync(client)
+                late = {v.code for v in stored if v.code in doc}
+                if late:
+                    client.delete(*[k.code(c) for c in late])
+                    for c in late:
+                        client.lrem(k.list_codes(campaign_id), 1, c)
+                    taken += sorted(late)
+                    stored = [v for v in stored if v.code not in late]
+            dups.extend(taken)
             dups.extend(x.decode() for x in found)
             pipe = client.pipeline(transaction=True)
             pipe.ltrim(rows_key, len(raw), -1)
-            for v in vs:
+            for v in stored:
                 if v.customer_id:
                     pipe.sadd(k.customer_codes(v.customer_id), v.code)
                 pipe.publish(k.channel, "code:" + v.code)
             pipe.hset(k.action(action_id), "dups", orjson.dumps(dups[:1000]))
             pipe.execute()
-            done += len(vs)
+            done += len(raw)
             report(done, total)
         return {
             "message": f"{done - len(dups)} vouchers imported",
@@ -294,16 +316,24 @@ async def import_ndjson(
                        "import goes into an empty instance: this one has definitions or customers")  # fmt: skip
     head, defs, meta, counts = await _check_file(lines())
     async with redis.pipeline(transaction=True) as pipe:
-        await pipe.watch(k.version)
+        await pipe.watch(k.version, k.defs, k.customers)
+        if not await is_empty(pipe, k):
+            raise ApiError(409, "not_empty", "Instance not empty",
+                           "import goes into an empty instance: this one has definitions or customers")  # fmt: skip
         version = int(await pipe.get(k.version) or 0) + 1
         pipe.multi()
         pipe.set(k.version, version)
+        pipe.set(k.defs_stamp, new_stamp())
         pipe.set(k.defs, _enc.encode(msgspec.structs.replace(defs, version=version)))
         pipe.set(k.meta, _enc.encode(meta))
         audit.add(pipe, k.audit, actor, audit.Change(action="definitions.import", object_type="definitions",
                   object_id="project", after={**counts, "source_version": head.get("source_version")}), now, rid)  # fmt: skip
         pipe.publish(k.channel, str(version))
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except WatchError:
+            raise ApiError(409, "not_empty", "Instance not empty",
+                           "the instance changed while the file was being checked") from None  # fmt: skip
     pending: list[tuple[str, Any]] = []
 
     async def flush() -> None:
@@ -382,6 +412,8 @@ async def _check_file(
             kind = rec["kind"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise invalid(f"line {n}: {exc}") from None
+        if not isinstance(rec, dict) or not isinstance(kind, str):
+            raise invalid(f"line {n}: not a definitions line")
         if kind == "code":
             try:
                 v = msgspec.convert(rec["voucher"], m.Voucher)
@@ -396,8 +428,16 @@ async def _check_file(
             counts["codes"] += 1
         elif kind in ("customer", "segment"):
             obj = rec.get(kind)
-            if not isinstance(obj, dict) or not obj.get("id"):
-                raise invalid(f"line {n}: a {kind} needs an `id`")
+            if not isinstance(obj, dict) or not obj.get("id") or not isinstance(obj["id"], str):
+                raise invalid(f"line {n}: a {kind} needs an `id` (a string)")
+            if kind == "customer" and obj["id"].startswith("src:"):
+                raise invalid(f"line {n}: a customer `id` cannot start with `src:`")
+            src = obj.get("source_id")
+            if kind == "customer" and src is not None and (not isinstance(src, str) or not src):
+                raise invalid(f"line {n}: `source_id` must be a non-empty string")
+            at = obj.get("created_at")
+            if at is not None and (not isinstance(at, int) or isinstance(at, bool)):
+                raise invalid(f"line {n}: `created_at` must be an integer (ms)")
             counts[kind + "s"] += 1
         else:
             raise invalid(f"line {n}: unknown kind {kind!r}")
