@@ -52,6 +52,7 @@ class Live:
         self._verified: dict[tuple[str, str], AppKey] = {}  # (id, token) pairs already checked
         self._segments: dict[str, tuple[list[str], float]] = {}
         self._tasks: list[asyncio.Task] = []
+        self._stopping = False
         self._reload_lock = asyncio.Lock()
         self.empty = E.compile_ruleset(m.Definitions())
 
@@ -67,14 +68,22 @@ class Live:
             asyncio.create_task(self._poll(), name="ruleset-poll"),
         ]
 
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop the listener and the poller, within ``timeout`` seconds.
+
+        A cancellation that lands while redis-py is connecting can be swallowed there, leaving
+        the listener waiting on ``pubsub.listen()`` for ever: so the tasks are cancelled again
+        until they are done, and the loop that restarts the listener checks ``_stopping``.
+        """
+        self._stopping = True
+        pending = {t for t in self._tasks if not t.done()}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.2)
+        if pending:
+            log.warning("%d background task(s) did not stop in %.1f s", len(pending), timeout)
 
     @property
     def ready(self) -> bool:
@@ -112,7 +121,7 @@ class Live:
             return True
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.keys.channel)
@@ -142,7 +151,7 @@ class Live:
                     pass
 
     async def _poll(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.poll)
             try:
                 await self.reload()
