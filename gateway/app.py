@@ -565,13 +565,19 @@ async def qualifications(request: Request) -> Response:
     now = gw.clock()
     await gw.customer(rs, req)
     sorting = req.options.sorting_rule if req.options is not None and req.options.sorting_rule else "DEFAULT"
-    found = E.qualify(rs, req.customer, req.order, now, None, None, sorting)
+    try:
+        wallet = await gw.live.wallet(rs, req.customer) or None  # codes admin issued to them
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    found = E.qualify(rs, req.customer, req.order, now, wallet, None, sorting)
     keys = E.keys_for(found)
     if keys:
         values = await gw.store.check(keys, now)
         counters = dict(zip(keys, values, strict=True))
         if E.shows_balance(found):  # live balances change amounts: judge again
-            found = E.qualify(rs, req.customer, req.order, now, None, counters, sorting)
+            found = E.qualify(rs, req.customer, req.order, now, wallet, counters, sorting)
         else:
             found = E.within_limits(found, counters)
     if req.options is not None and req.options.starting_after is not None:

@@ -27,6 +27,7 @@ E = core.engine
 _voucher_dec = msgspec.json.Decoder(m.Voucher)
 _defs_dec = msgspec.json.Decoder(m.Definitions)
 MISS_TTL = 2.0  # seconds an unknown code is remembered as unknown (a notice clears it sooner)
+WALLET_MAX = 500  # codes of one customer considered by qualifications
 SEGMENTS_TTL = 5.0  # seconds a customer's static segments are cached per worker
 
 
@@ -200,6 +201,21 @@ class Live:
         return out
 
     # -- customers ---------------------------------------------------------------------------
+
+    async def wallet(self, rs: Any, customer: m.Customer | None) -> dict[str, Any]:
+        """Holders of the codes admin issued to this customer (``Pcustcodes:<source_id or id>``,
+        kept outside the definitions document), for qualifications. At most WALLET_MAX codes."""
+        if customer is None:
+            return {}
+        codes: list[str] = []
+        for key in {customer.source_id, customer.id} - {None, ""}:
+            raw = await self.redis.srandmember(f"{self.keys.prefix}custcodes:{key}", WALLET_MAX)
+            codes += [c.decode() if isinstance(c, bytes) else str(c) for c in raw or ()]
+        if not codes:
+            return {}
+        return await self.holders(rs, sorted(set(codes)))
+
+    # -- customers: static segments --------------------------------------------------------
 
     async def segments(self, customer: m.Customer) -> list[str]:
         """Static segments of a known customer (admin stores them), cached for SEGMENTS_TTL.

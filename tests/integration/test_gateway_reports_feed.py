@@ -60,3 +60,18 @@ def test_segment_rules_see_the_segments_admin_stores(redis_url, key_prefix) -> N
         sent = body(voucher("VIP7"))
         sent["customer"] = {"source_id": "anyone", "segments": ["seg_vip"]}
         assert g.validate(sent).json()["valid"] is True
+
+
+def test_qualifications_offer_the_codes_admin_issued_to_the_customer(gw) -> None:
+    # admin's layout: an issued code is Pcode:<CODE> (a Voucher) and sits in Pcustcodes:<customer>
+    gw.redis.set(
+        gw.prefix + "code:MINE-1",
+        msgspec.json.encode(m.Voucher(code="MINE-1", campaign_id="camp_unique", customer_id="cus_1")),
+    )
+    gw.redis.sadd(gw.prefix + "custcodes:cus_1", "MINE-1")
+    q = {"customer": {"source_id": "cus_1"}, "order": {"amount": 10000}, "options": {"limit": 50}}
+    mine = gw.post("/v1/qualifications", q).json()["redeemables"]["data"]
+    assert "MINE-1" in {r["id"] for r in mine}
+    other = {**q, "customer": {"source_id": "cus_2"}}
+    theirs = gw.post("/v1/qualifications", other).json()["redeemables"]["data"]
+    assert "MINE-1" not in {r["id"] for r in theirs}
