@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -65,6 +65,17 @@ def _ok(obj: Any, status: int = 200) -> Response:
 
 def _raw(content: bytes, status: int = 200) -> Response:
     return Response(content=content, status_code=status, media_type=JSON)
+
+
+async def _fail_closed(awaitable: Awaitable[Any]) -> Any:
+    """Await a lookup that ``Live`` makes on its own Redis client: any Redis error is the store
+    being unavailable (503), never a pretended answer."""
+    try:
+        return await awaitable
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 class Gateway:
@@ -119,14 +130,9 @@ class Gateway:
     # -- helpers -----------------------------------------------------------------------------
 
     async def auth(self, request: Request, role: str = "application") -> AppKey:
-        try:
-            key = await self.live.authenticate(
-                request.headers.get("x-app-id"), request.headers.get("x-app-token")
-            )
-        except StoreUnavailable:
-            raise
-        except Exception as exc:  # Redis errors during key lookup: fail closed
-            raise StoreUnavailable(str(exc)) from exc
+        key = await _fail_closed(
+            self.live.authenticate(request.headers.get("x-app-id"), request.headers.get("x-app-token"))
+        )
         if key is None:
             raise ApiError(401, "unauthorized", "Unauthorized", "Missing or invalid X-App-Id / X-App-Token")
         if key.role not in (role, "admin"):
@@ -137,13 +143,7 @@ class Gateway:
         codes = [r.id for r in redeemables if r.object == "voucher"]
         if not codes:
             return None
-        try:
-            found = await self.live.holders(rs, codes)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return found or None
+        return await _fail_closed(self.live.holders(rs, codes)) or None
 
     async def counters(self, ev: Any, now_ms: int, session: str | None) -> dict[str, int]:
         keys = E.keys_for(ev.outcomes)
@@ -156,12 +156,7 @@ class Gateway:
         """Fill ``customer.segments`` from admin's records when a rule needs them."""
         c = req.customer
         if rs.needs_segments and c is not None and c.segments is None and (c.source_id or c.id):
-            try:
-                c.segments = await self.live.segments(c)
-            except StoreUnavailable:
-                raise
-            except Exception as exc:
-                raise StoreUnavailable(str(exc)) from exc
+            c.segments = await _fail_closed(self.live.segments(c))
 
     def evaluate(self, rs: Any, req: Any, now_ms: int, vouchers: Any, counters: Any) -> Any:
         try:
@@ -565,12 +560,7 @@ async def qualifications(request: Request) -> Response:
     now = gw.clock()
     await gw.customer(rs, req)
     sorting = req.options.sorting_rule if req.options is not None and req.options.sorting_rule else "DEFAULT"
-    try:
-        wallet = await gw.live.wallet(rs, req.customer) or None  # codes admin issued to them
-    except StoreUnavailable:
-        raise
-    except Exception as exc:
-        raise StoreUnavailable(str(exc)) from exc
+    wallet = await _fail_closed(gw.live.wallet(rs, req.customer)) or None  # codes admin issued
     found = E.qualify(rs, req.customer, req.order, now, wallet, None, sorting)
     keys = E.keys_for(found)
     if keys:
