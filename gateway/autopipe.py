@@ -1,43 +1,47 @@
-"""Auto-pipelining for ``redis.asyncio``: concurrent requests share Redis round trips.
+"""Auto-pipelining to Redis: concurrent requests share round trips on one pipelined connection.
 
 Every ``await pipe.evalsha(...)`` or ``await pipe.execute_command(...)`` made during one turn of
-the event loop is queued; a callback scheduled with ``loop.call_soon`` sends the whole queue as
-ONE pipeline (no MULTI: each command stands alone) and hands each caller its own reply or
-exception. While ``max_inflight`` pipelines are already on the wire, new calls keep queueing and
+the event loop is queued; a callback scheduled with ``loop.call_soon`` writes the whole queue as
+ONE batch (no MULTI: each command stands alone) and hands each caller its own reply or
+exception. While ``max_inflight`` batches are already on the wire, new calls keep queueing and
 go out together as soon as one of them returns, so batches grow with the load.
+
+The wire: an :class:`asyncio.Protocol` of this module's own, on ONE connection, with hiredis both
+packing the commands and parsing the replies. ``data_received`` hands the parsed replies to the
+batches waiting on the connection, in order, without a coroutine or a timer per reply. This
+replaced talking to redis-py's pooled connections, whose per-reply ``read_response`` (a
+coroutine chain and a timeout context for every reply) was the largest Redis-client cost in a
+profile of the gateway at saturation (BENCHMARKS.md). redis-py still supplies the settings: the
+client given is only read for its URL's host / port / unix path / TLS context / credentials /
+database / RESP version and its response callbacks (``HGETALL`` gives a dict...).
 
 Failure rules (the gateway fails closed, see DESIGN.md):
 
 - Every flush is bounded by ``timeout`` seconds (connecting included). A dead or unreachable
   Redis, a connection error, a timeout, or a server that cannot serve (LOADING, BUSY, READONLY,
   MASTERDOWN, OOM...) makes the affected calls raise :class:`StoreUnavailable` promptly; nothing
-  hangs. A connection that failed is dropped, so the next flush reconnects by itself when Redis
-  is back.
+  hangs. A connection that failed or timed out is closed (its stream can no longer be trusted),
+  and every batch still waiting on it fails too; the next flush reconnects when Redis is back.
 - Nothing is ever re-sent after it may have reached the server: a script whose reply was lost
   may have run, so its caller gets :class:`StoreUnavailable` (the outcome is unknown; an
   ``Idempotency-Key`` makes the client's retry safe). The only retry is NOSCRIPT: the script did
   not run, so it is loaded (SCRIPT LOAD) and those calls are sent again, on the same connection,
   within the same timeout.
-- A command's own error reply (e.g. a Lua runtime error) is raised to that caller only.
-
-This module talks to a connection of the client's pool directly (``pack_commands`` /
-``send_packed_command`` / ``parse_response``) rather than through ``Pipeline.execute``, because
-redis-py's pipeline retries a whole pipeline on connection errors, which could run a redeem twice.
+- A command's own error reply (e.g. a Lua runtime error) is raised to that caller only, as the
+  redis-py exception class redis-py would raise for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import hiredis
 from redis import exceptions as rexc
-
-try:  # hiredis packs commands ~4x faster than redis-py's pure-Python asyncio packer
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is a declared dependency (redis[hiredis])
-    _hiredis_pack = None
+from redis._parsers.base import BaseParser
 
 __all__ = ["AutoPipeline", "Script", "StoreUnavailable"]
 
@@ -45,6 +49,9 @@ __all__ = ["AutoPipeline", "Script", "StoreUnavailable"]
 _UNAVAILABLE_PREFIXES = frozenset(
     {"LOADING", "BUSY", "READONLY", "MASTERDOWN", "OOM", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS"}
 )
+_pack = hiredis.pack_command
+_parse_error = BaseParser.parse_error  # "NOSCRIPT ..." -> NoScriptError, as redis-py does
+_NOT_YET = object()  # hiredis' "no complete reply buffered" (False is a RESP3 reply)
 
 
 class StoreUnavailable(Exception):
@@ -79,7 +86,7 @@ class _Call:
     def __init__(
         self,
         args: tuple[Any, ...],
-        options: dict[str, Any],
+        options: dict[str, Any] | None,
         future: asyncio.Future[Any],
         script: Script | None,
     ) -> None:
@@ -98,18 +105,135 @@ def _unavailable_reply(exc: BaseException) -> bool:
     return False
 
 
-class AutoPipeline:
-    """Batch concurrent commands of one ``redis.asyncio.Redis`` into shared pipelines.
+class _Waiter:
+    """One batch on the wire: how many replies it expects, and the future they complete."""
 
-    ``redis``         the client; its connection pool supplies the connections.
+    __slots__ = ("future", "n", "replies")
+
+    def __init__(self, n: int, future: asyncio.Future[list[Any]]) -> None:
+        self.n = n
+        self.replies: list[Any] = []
+        self.future = future
+
+
+class _Resp(asyncio.Protocol):
+    """One Redis connection: writes packed batches, hands replies back in order.
+
+    Error replies arrive as ``ResponseError`` instances (not raised), one per command.
+    """
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader(notEnoughData=_NOT_YET, replyError=rexc.ResponseError)
+        self.waiting: deque[_Waiter] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        try:
+            reader.feed(data)
+            while True:
+                reply = reader.gets()
+                if reply is _NOT_YET:
+                    return
+                if not self.waiting:
+                    raise rexc.InvalidResponse("reply without a pending command")
+                w = self.waiting[0]
+                w.replies.append(reply)
+                if len(w.replies) == w.n:
+                    self.waiting.popleft()
+                    if not w.future.done():
+                        w.future.set_result(w.replies)
+        except (hiredis.ProtocolError, rexc.InvalidResponse) as exc:
+            self.close(rexc.ConnectionError(f"Redis protocol error: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_waiting(rexc.ConnectionError(f"Connection to Redis lost: {exc or 'closed'}"))
+
+    def send(self, packed: bytes, n: int) -> asyncio.Future[list[Any]]:
+        """Write ``n`` packed commands; the future gets their ``n`` replies, in order."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise rexc.ConnectionError("Connection to Redis closed")
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Waiter(n, fut))
+        self.transport.write(packed)
+        return fut
+
+    async def call(self, *args: Any) -> Any:
+        """One command, its reply (an error reply is raised): for the handshake."""
+        (reply,) = await self.send(_pack(args), 1)
+        if isinstance(reply, rexc.ResponseError):
+            raise _parse_error(str(reply))
+        return reply
+
+    def close(self, exc: Exception | None = None) -> None:
+        self._fail_waiting(exc or rexc.ConnectionError("Connection to Redis closed"))
+        if self.transport is not None:
+            self.transport.abort()  # drop what is unsent: none of it may be trusted now
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        self.closed = True
+        while self.waiting:
+            w = self.waiting.popleft()
+            if not w.future.done():
+                w.future.set_exception(exc)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+async def _connect(template: Any) -> _Resp:
+    """Open and set up (AUTH / HELLO, SELECT) a connection as redis-py's ``template`` would."""
+    loop = asyncio.get_running_loop()
+    ssl_context = getattr(template, "ssl_context", None)
+    path = getattr(template, "path", None)
+    if path:
+        _, proto = await loop.create_unix_connection(_Resp, path)
+    else:
+        _, proto = await loop.create_connection(
+            _Resp,
+            template.host,
+            template.port,
+            ssl=ssl_context.get() if ssl_context is not None else None,
+        )
+    try:
+        creds: tuple[Any, ...] = ()
+        if template.credential_provider is not None:
+            creds = tuple(template.credential_provider.get_credentials())
+        elif template.password is not None:
+            creds = (template.username, template.password) if template.username else (template.password,)
+        if str(template.protocol) == "3":
+            hello: list[Any] = ["HELLO", 3]
+            if creds:
+                hello += ["AUTH", creds[0] if len(creds) == 2 else "default", creds[-1]]
+            await proto.call(*hello)
+        elif creds:
+            await proto.call("AUTH", *creds)
+        if template.db:
+            await proto.call("SELECT", template.db)
+    except BaseException:
+        proto.close()
+        raise
+    return proto
+
+
+class AutoPipeline:
+    """Batch concurrent commands into shared round trips on one pipelined connection.
+
+    ``redis``         a ``redis.asyncio.Redis`` client: its URL settings and response callbacks
+                      are used (its own connections are not).
     ``timeout``       seconds allowed for one flush (connect + send + every reply, NOSCRIPT
                       reload included); past it the calls raise :class:`StoreUnavailable`.
                       Default 2.0.
-    ``max_batch``     most commands per pipeline (the rest go in the next one). Default 1000.
-    ``max_inflight``  most pipelines on the wire at once (each uses one pooled connection).
-                      Default 2.
+    ``max_batch``     most commands per batch (the rest go in the next one). Default 1000.
+    ``max_inflight``  most batches on the wire at once. Default 2.
 
-    Bound to the event loop it is first used in (as are the client's connections).
+    Bound to the event loop it is first used in. :meth:`aclose` closes the connection.
     """
 
     def __init__(
@@ -126,15 +250,19 @@ class AutoPipeline:
         self.timeout = float(timeout)
         self.max_batch = int(max_batch)
         self.max_inflight = int(max_inflight)
+        self._callbacks = redis.response_callbacks
         self._queue: list[_Call] = []
         self._scheduled = False
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: _Resp | None = None
+        self._connecting: asyncio.Future[_Resp] | None = None
         # Statistics, for metrics and tests.
         self.flushes = 0
         self.commands = 0
         self.script_loads = 0
+        self.connects = 0
 
     # -- public API ------------------------------------------------------------------------
 
@@ -142,7 +270,7 @@ class AutoPipeline:
         self, script: Script, keys: Sequence[Any] = (), args: Iterable[Any] = ()
     ) -> asyncio.Future[Any]:
         """Run ``script`` with ``keys`` / ``args``; await the result (the script's raw reply)."""
-        return self._submit(("EVALSHA", script.sha, len(keys), *keys, *args), {}, script)
+        return self._submit(("EVALSHA", script.sha, len(keys), *keys, *args), None, script)
 
     def execute_command(self, *args: Any, **options: Any) -> asyncio.Future[Any]:
         """Run a plain command (``"MGET", k1, k2``) in the shared batch; await its parsed reply.
@@ -172,22 +300,37 @@ class AutoPipeline:
             else:
                 await asyncio.sleep(0)
 
+    async def aclose(self) -> None:
+        """Answer what is queued, then close the connection."""
+        await self.drain()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     # -- batching --------------------------------------------------------------------------
 
     def _submit(
-        self, args: tuple[Any, ...], options: dict[str, Any], script: Script | None
+        self, args: tuple[Any, ...], options: dict[str, Any] | None, script: Script | None
     ) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None and (self._queue or self._tasks):
-                raise RuntimeError("AutoPipeline used from two event loops")
-            self._loop = loop
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._bind()
         fut: asyncio.Future[Any] = loop.create_future()
         self._queue.append(_Call(args, options, fut, script))
         if not self._scheduled and self._inflight < self.max_inflight:
             self._scheduled = True
             loop.call_soon(self._flush)
         return fut
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and (self._queue or self._tasks):
+                raise RuntimeError("AutoPipeline used from two event loops")
+            self._loop = loop
+            self._conn = None  # a connection belongs to the loop that opened it
+            self._connecting = None
+        return loop
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -231,18 +374,25 @@ class AutoPipeline:
                     if not c.future.done():
                         c.future.set_exception(exc)
                 return
+            callbacks = self._callbacks
             for c, reply in zip(calls, replies, strict=True):
-                if c.future.done():
+                fut = c.future
+                if fut.done():
                     continue
                 if isinstance(reply, BaseException):
                     if _unavailable_reply(reply):
                         err = StoreUnavailable(f"Redis cannot serve: {reply}")
                         err.__cause__ = reply
-                        c.future.set_exception(err)
+                        fut.set_exception(err)
                     else:
-                        c.future.set_exception(reply)
+                        fut.set_exception(reply)
+                elif c.script is None and c.args[0] in callbacks:
+                    try:
+                        fut.set_result(callbacks[c.args[0]](reply, **(c.options or {})))
+                    except Exception as exc:  # a reply the callback cannot read
+                        fut.set_exception(exc)
                 else:
-                    c.future.set_result(reply)
+                    fut.set_result(reply)
         finally:
             self._done_one()
 
@@ -254,62 +404,73 @@ class AutoPipeline:
                 err.__cause__ = cause
                 c.future.set_exception(err)
 
-    async def _roundtrip(self, calls: list[_Call]) -> list[Any]:
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()
-        try:
-            replies = await self._exchange(conn, [c.args for c in calls], calls)
-            missing = [
-                i
-                for i, r in enumerate(replies)
-                if isinstance(r, rexc.NoScriptError) and calls[i].script is not None
-            ]
-            if missing:
-                scripts: dict[str, Script] = {}
-                for i in missing:
-                    s = calls[i].script
-                    assert s is not None
-                    scripts.setdefault(s.sha, s)
-                loads = [("SCRIPT", "LOAD", s.source) for s in scripts.values()]
-                again = await self._exchange(
-                    conn,
-                    loads + [calls[i].args for i in missing],
-                    [None] * len(loads) + [calls[i] for i in missing],
-                )
-                self.script_loads += len(loads)
-                load_errors = [r for r in again[: len(loads)] if isinstance(r, BaseException)]
-                for j, i in enumerate(missing):
-                    r = again[len(loads) + j]
-                    if isinstance(r, rexc.NoScriptError) and load_errors:
-                        r = load_errors[0]
-                    replies[i] = r
-            return replies
-        except BaseException:
-            # The stream may be half read: never give this connection back as it is.
-            await conn.disconnect(nowait=True)
-            raise
-        finally:
-            await pool.release(conn)
+    def _drop(self, conn: _Resp, exc: BaseException) -> None:
+        """Close ``conn`` after a failure on it: every batch still waiting on it fails too."""
+        if self._conn is conn:
+            self._conn = None
+        if isinstance(exc, asyncio.CancelledError):  # our timeout, or a shutdown
+            exc = rexc.TimeoutError("Redis call timed out or was cancelled")
+        conn.close(exc if isinstance(exc, Exception) else None)
 
-    async def _exchange(
-        self, conn: Any, commands: list[tuple[Any, ...]], calls: Sequence[_Call | None]
-    ) -> list[Any]:
-        enc = conn.encoder
-        if (
-            _hiredis_pack is not None
-            and enc.encoding == "utf-8"
-            and enc.encoding_errors == "strict"
-        ):
-            packed: Any = b"".join([_hiredis_pack(tuple(c)) for c in commands])
-        else:
-            packed = conn.pack_commands(commands)
-        await conn.send_packed_command(packed, check_health=False)
-        replies: list[Any] = []
-        parse = self.redis.parse_response
-        for args, call in zip(commands, calls, strict=True):
-            options = call.options if call is not None else {}
-            try:
-                replies.append(await parse(conn, args[0], **options))
-            except rexc.ResponseError as exc:
-                replies.append(exc)
+    async def _connection(self) -> _Resp:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        if self._connecting is None:  # one connect for every batch that needs it
+            self._connecting = asyncio.ensure_future(self._open())
+            # its error is read by whoever waits; if all of them timed out first, read it here
+            self._connecting.add_done_callback(_retrieve)
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _open(self) -> _Resp:
+        template = self.redis.connection_pool.make_connection()
+        async with asyncio.timeout(self.timeout):  # a black-holed address must not hang later flushes
+            conn = await _connect(template)
+        self.connects += 1
+        self._conn = conn
+        return conn
+
+    async def _roundtrip(self, calls: list[_Call]) -> list[Any]:
+        conn = await self._connection()
+        try:
+            return await self._exchanges(conn, calls)
+        except BaseException as exc:
+            # the stream may be half read: this connection cannot be trusted any more
+            self._drop(conn, exc)
+            raise
+
+    async def _exchanges(self, conn: _Resp, calls: list[_Call]) -> list[Any]:
+        replies = await self._exchange(conn, [c.args for c in calls])
+        missing = [
+            i
+            for i, r in enumerate(replies)
+            if isinstance(r, rexc.NoScriptError) and calls[i].script is not None
+        ]
+        if missing:
+            scripts: dict[str, Script] = {}
+            for i in missing:
+                s = calls[i].script
+                assert s is not None
+                scripts.setdefault(s.sha, s)
+            loads = [("SCRIPT", "LOAD", s.source) for s in scripts.values()]
+            again = await self._exchange(conn, loads + [calls[i].args for i in missing])
+            self.script_loads += len(loads)
+            load_errors = [r for r in again[: len(loads)] if isinstance(r, BaseException)]
+            for j, i in enumerate(missing):
+                r = again[len(loads) + j]
+                if isinstance(r, rexc.NoScriptError) and load_errors:
+                    r = load_errors[0]
+                replies[i] = r
+        return replies
+
+    @staticmethod
+    async def _exchange(conn: _Resp, commands: list[tuple[Any, ...]]) -> list[Any]:
+        replies = await conn.send(b"".join([_pack(c) for c in commands]), len(commands))
+        for i, r in enumerate(replies):
+            if isinstance(r, rexc.ResponseError):
+                replies[i] = _parse_error(str(r))
         return replies

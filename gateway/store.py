@@ -280,6 +280,7 @@ class Store:
         )
         self.ledger_maxlen = int(ledger_maxlen)
         self.idempotency_ttl = int(idempotency_ttl)
+        self._owns_pipe = pipeline is None
         self.pipe = pipeline or AutoPipeline(redis, timeout=timeout)
         self.scripts = load_scripts()
         self.ledger_key = self.prefix + "ledger"
@@ -287,7 +288,8 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Store:
-        """A Store on a new client for ``url``: no silent retries, short connect timeout.
+        """A Store on a new client for ``url`` (the auto-pipeliner reads its settings and keeps its
+        own connection; the client serves nothing else here).
 
         redis-py's own retries are switched off: the auto-pipeliner bounds every call and never
         re-sends a write whose outcome is unknown.
@@ -308,8 +310,12 @@ class Store:
         return store
 
     async def aclose(self) -> None:
-        """Wait for in-flight calls; close the client if :meth:`from_url` made it."""
-        await self.pipe.drain()
+        """Wait for in-flight calls; close the pipeline's connection (unless it was given) and
+        the client if :meth:`from_url` made it."""
+        if self._owns_pipe:
+            await self.pipe.aclose()
+        else:
+            await self.pipe.drain()
         if self._owns_client:
             await self.redis.aclose()
 

@@ -27,8 +27,25 @@ async def client(redis_url: str) -> AsyncIterator[aredis.Redis]:
         await c.aclose()
 
 
-async def test_one_turn_is_one_pipeline(client: aredis.Redis, key_prefix: str):
-    pipe = AutoPipeline(client)
+@pytest_asyncio.fixture
+async def pipes() -> AsyncIterator[list[AutoPipeline]]:
+    """Pipelines a test makes; their connections are closed after it."""
+    made: list[AutoPipeline] = []
+    try:
+        yield made
+    finally:
+        for p in made:
+            await p.aclose()
+
+
+def _pipe(pipes: list[AutoPipeline], client: aredis.Redis, **kw) -> AutoPipeline:
+    p = AutoPipeline(client, **kw)
+    pipes.append(p)
+    return p
+
+
+async def test_one_turn_is_one_pipeline(pipes, client: aredis.Redis, key_prefix: str):
+    pipe = _pipe(pipes, client)
     k = key_prefix + "n"
     replies = await asyncio.gather(*(pipe.execute_command("INCR", k) for _ in range(200)))
     assert sorted(replies) == list(range(1, 201))
@@ -36,8 +53,8 @@ async def test_one_turn_is_one_pipeline(client: aredis.Redis, key_prefix: str):
     assert pipe.flushes == 1 and pipe.commands == 200
 
 
-async def test_tasks_started_together_share_a_pipeline(client: aredis.Redis, key_prefix: str):
-    pipe = AutoPipeline(client)
+async def test_tasks_started_together_share_a_pipeline(pipes, client: aredis.Redis, key_prefix: str):
+    pipe = _pipe(pipes, client)
     k = key_prefix + "n"
 
     async def work() -> int:
@@ -48,16 +65,16 @@ async def test_tasks_started_together_share_a_pipeline(client: aredis.Redis, key
     assert pipe.flushes == 1
 
 
-async def test_batches_split_and_inflight_bounded(client: aredis.Redis, key_prefix: str):
-    pipe = AutoPipeline(client, max_batch=64, max_inflight=1)
+async def test_batches_split_and_inflight_bounded(pipes, client: aredis.Redis, key_prefix: str):
+    pipe = _pipe(pipes, client, max_batch=64, max_inflight=1)
     k = key_prefix + "n"
     replies = await asyncio.gather(*(pipe.execute_command("INCR", k) for _ in range(1000)))
     assert replies == list(range(1, 1001))
     assert pipe.flushes == 16  # ceil(1000 / 64), one at a time
 
 
-async def test_each_caller_gets_its_own_reply_or_error(client: aredis.Redis, key_prefix: str):
-    pipe = AutoPipeline(client)
+async def test_each_caller_gets_its_own_reply_or_error(pipes, client: aredis.Redis, key_prefix: str):
+    pipe = _pipe(pipes, client)
     h = key_prefix + "h"
     await client.hset(h, mapping={"a": "1", "b": "2"})
     ok1, bad, ok2, raw = await asyncio.gather(
@@ -76,18 +93,18 @@ async def test_each_caller_gets_its_own_reply_or_error(client: aredis.Redis, key
         await pipe.evalsha(err)
 
 
-async def test_cancelled_caller_is_not_sent(client: aredis.Redis, key_prefix: str):
-    pipe = AutoPipeline(client)
+async def test_cancelled_caller_is_not_sent(pipes, client: aredis.Redis, key_prefix: str):
+    pipe = _pipe(pipes, client)
     k = key_prefix + "n"
     fut = pipe.execute_command("INCR", k)
     fut.cancel()
     assert await pipe.execute_command("INCR", k) == 1
 
 
-async def test_noscript_loads_and_retries(private_redis):
+async def test_noscript_loads_and_retries(pipes, private_redis):
     c = aredis.Redis.from_url(private_redis.url)
     try:
-        pipe = AutoPipeline(c)
+        pipe = _pipe(pipes, c)
         s = Script("return tonumber(ARGV[1]) * 2", "double")
         assert await asyncio.gather(*(pipe.evalsha(s, [], [i]) for i in range(10))) == [
             i * 2 for i in range(10)
@@ -100,9 +117,9 @@ async def test_noscript_loads_and_retries(private_redis):
         await c.aclose()
 
 
-async def test_unreachable_server_fails_fast_then_recovers(private_redis):
+async def test_unreachable_server_fails_fast_then_recovers(pipes, private_redis):
     c = aredis.Redis.from_url(private_redis.url, socket_connect_timeout=0.3)
-    pipe = AutoPipeline(c, timeout=0.5)
+    pipe = _pipe(pipes, c, timeout=0.5)
     try:
         assert await pipe.execute_command("PING") is True
         private_redis.stop()
@@ -118,14 +135,14 @@ async def test_unreachable_server_fails_fast_then_recovers(private_redis):
         await c.aclose()
 
 
-async def test_silent_server_times_out():
+async def test_silent_server_times_out(pipes):
     # A listening socket that never answers: connect succeeds, replies never come.
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)
     port = srv.getsockname()[1]
     c = aredis.Redis(host="127.0.0.1", port=port)
-    pipe = AutoPipeline(c, timeout=0.3)
+    pipe = _pipe(pipes, c, timeout=0.3)
     try:
         t0 = time.monotonic()
         with pytest.raises(StoreUnavailable, match="within 0.3s"):
@@ -143,3 +160,73 @@ async def test_unavailable_replies_are_classified():
     assert _unavailable_reply(rexc.ResponseError("OOM command not allowed"))
     assert not _unavailable_reply(rexc.ResponseError("WRONGTYPE Operation against a key"))
     assert not _unavailable_reply(rexc.ResponseError("ERR Error running script"))
+
+
+async def test_handshake_auth_database_resp_versions_and_unix_socket(pipes, tmp_path):
+    # The connection is the auto-pipeliner's own: it must log in, pick the database and speak
+    # the RESP version of the URL exactly as redis-py would, over TCP and a unix socket.
+    from gateway.redis_server import PrivateRedis
+
+    sock = str(tmp_path / "r.sock")
+    with PrivateRedis(extra_args=("--unixsocket", sock, "--unixsocketperm", "700")) as server:
+        admin = aredis.Redis.from_url(server.url)
+        try:
+            await admin.acl_setuser("pg", enabled=True, passwords=["+s3cret"], commands=["+@all"], keys=["*"])
+            await admin.config_set("requirepass", "topsecret")
+            await admin.auth("topsecret")
+            hp = f"127.0.0.1:{server.port}"
+            cases = [
+                (f"redis://pg:s3cret@{hp}/5?protocol=2", 5),
+                (f"redis://pg:s3cret@{hp}/6?protocol=3", 6),
+                (f"redis://:topsecret@{hp}/0", 0),
+                (f"unix://:topsecret@{sock}?db=3", 3),
+            ]
+            setter = Script("redis.call('HSET', KEYS[1], 'url', ARGV[1]) return redis.call('HLEN', KEYS[1])")
+            for url, db in cases:
+                c = aredis.Redis.from_url(url)
+                try:
+                    pipe = _pipe(pipes, c)
+                    assert await pipe.evalsha(setter, ["ap:h"], [url]) == 1
+                    assert await pipe.execute_command("HGETALL", "ap:h") == {b"url": url.encode()}
+                    assert await pipe.execute_command("PING") is True
+                finally:
+                    await c.aclose()
+                check = aredis.Redis(host="127.0.0.1", port=server.port, password="topsecret", db=db)
+                try:
+                    assert await check.hget("ap:h", "url") == url.encode()  # landed in its database
+                    await check.delete("ap:h")
+                finally:
+                    await check.aclose()
+            bad = aredis.Redis.from_url(f"redis://pg:wrong@{hp}/0")
+            try:
+                with pytest.raises(StoreUnavailable, match="Redis unreachable"):
+                    await _pipe(pipes, bad, timeout=1).execute_command("PING")
+            finally:
+                await bad.aclose()
+        finally:
+            await admin.aclose()
+
+
+async def test_connection_killed_mid_call_fails_that_call_then_reconnects(pipes, private_redis):
+    c = aredis.Redis.from_url(private_redis.url)
+    admin = aredis.Redis.from_url(private_redis.url)
+    try:
+        pipe = _pipe(pipes, c, timeout=5)
+        assert await pipe.execute_command("PING") is True
+        me = await admin.client_id()
+        blocked = asyncio.ensure_future(pipe.execute_command("BLPOP", "ap:never", 3))
+        for _ in range(100):  # wait until the pipeline's connection is blocked on the server
+            clients = await admin.client_list()
+            ours = [cl for cl in clients if int(cl["id"]) != me]
+            if ours and ours[0]["cmd"] == "blpop":
+                break
+            await asyncio.sleep(0.02)
+        assert len(ours) == 1
+        await admin.client_kill_filter(_id=int(ours[0]["id"]))
+        with pytest.raises(StoreUnavailable, match="Redis unreachable"):
+            await blocked  # its outcome is unknown: never re-sent, never a made-up reply
+        assert await pipe.execute_command("INCR", "ap:n") == 1  # a fresh connection, by itself
+        assert pipe.connects == 2
+    finally:
+        await c.aclose()
+        await admin.aclose()
