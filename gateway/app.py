@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,8 +54,33 @@ DEFAULT_SESSION_MS = 7 * 86_400_000
 MAX_RETRIES = 3
 
 
-def _new_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(10)
+class _IdSource:
+    """Random ids (80 bits, hex) cut from a buffer of ``os.urandom``: one system call per 400 ids
+    instead of one per id (``secrets.token_hex`` showed up at ~4 % of a worker's samples).
+    A forked child starts with an empty buffer, so no two processes hand out the same ids."""
+
+    __slots__ = ("_hex", "_pos")
+    _CHUNK = 400 * 20
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._pos = 0
+
+    def reset(self) -> None:
+        self._hex = ""
+        self._pos = 0
+
+    def __call__(self, prefix: str) -> str:
+        pos = self._pos
+        if pos >= len(self._hex):
+            self._hex = os.urandom(self._CHUNK // 2).hex()
+            pos = 0
+        self._pos = pos + 20
+        return prefix + self._hex[pos : pos + 20]
+
+
+_new_id = _IdSource()
+os.register_at_fork(after_in_child=_new_id.reset)
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
