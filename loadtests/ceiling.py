@@ -6,6 +6,10 @@ client with the same request, the same connections and the same duration. For ea
 
 1. ``wrk`` (C, one thread, ``BENCH_CONNECTIONS`` keep-alive connections, Lua script for the
    POST body) saturates the echo app, then the gateway endpoint: ``ratio = rps / ceiling_rps``;
+   it also saturates the echo app started with ``--redis`` (one pipelined call of the gateway's
+   ``check`` script per request, through the gateway's own Redis client): the ceiling of the
+   design itself, reported as ``ceiling_with_redis_rps`` and ``ceiling_with_redis_ratio``
+   (that rps over ``ceiling_rps``: the best ratio any endpoint making a Redis call could reach);
 2. :mod:`loadtests.openloop` (asyncio, its own process) sends the same request at a constant
    HALF of the endpoint's saturating rate and reports p50 / p99 measured from each request's
    due time (no coordinated omission).
@@ -217,13 +221,17 @@ def main() -> int:
     raw: dict[str, dict] = {}
     try:
         manifest = seedmod.seed()
-        gw_port, echo_port = _free_port(), _free_port()
+        gw_port, echo_port, echo_r_port = _free_port(), _free_port(), _free_port()
         env = dict(os.environ, GATEWAY_PORT=str(gw_port), GATEWAY_HOST="127.0.0.1", GATEWAY_WORKERS="1",
                    PROMETHEUS_MULTIPROC_DIR="")  # fmt: skip
         env.pop("PROMETHEUS_MULTIPROC_DIR")
         b.start(["-m", "gateway"], env, f"http://127.0.0.1:{gw_port}/ready")
         b.start(["-m", "loadtests.echo_app", "--port", str(echo_port)], dict(os.environ), f"http://127.0.0.1:{echo_port}/")
+        # the design's own ceiling: the echo app plus one pipelined script call per request
+        b.start(["-m", "loadtests.echo_app", "--port", str(echo_r_port), "--redis", redis_url], dict(os.environ),
+                f"http://127.0.0.1:{echo_r_port}/")  # fmt: skip
         gw, echo = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{echo_port}"
+        echo_r = f"http://127.0.0.1:{echo_r_port}"
         headers = {"X-App-Id": manifest.app_id, "X-App-Token": manifest.app_token, "Content-Type": "application/json"}
         body = json.dumps(_body(manifest), separators=(",", ":"))
         specs = {
@@ -243,6 +251,7 @@ def main() -> int:
                 raise SystemExit(f"the benchmark's validate request is not valid: {answer}")
         # warm both servers (and the gateway's caches) before measuring anything
         b.saturate(echo, specs["validate"], duration=2)
+        b.saturate(echo_r, specs["validate"], duration=2)
         for ep in ("validate", "qualifications"):
             b.saturate(gw, specs[ep], duration=2)
         ids_file = str(b.tmp / "rollback_ids.txt")
@@ -262,6 +271,7 @@ def main() -> int:
                     ids += new
                 Path(ids_file).write_text("\n".join(ids) + "\n")
             ceiling = b.saturate(echo, specs[ep], ids_file=ep_ids)
+            ceiling_r = b.saturate(echo_r, specs[ep], ids_file=ep_ids)
             sat = b.saturate(gw, specs[ep], ids_file=ep_ids)
             # the half-load runs start past every id the saturation run used (the wrk offset was
             # one short: its start-up call of request() takes an id too, so the first half-load
@@ -270,11 +280,14 @@ def main() -> int:
             half = b.openloop(gw, specs[ep], sat["rps"] / 2, ids_file=ep_ids, offset=offset)
             # the client's own floor: the echo app at the same rate, same client
             floor = b.openloop(echo, specs[ep], sat["rps"] / 2, ids_file=ep_ids, offset=offset)
-            raw[ep] = {"ceiling": ceiling, "saturation": sat, "half_load": half, "echo_at_same_rate": floor}
+            raw[ep] = {"ceiling": ceiling, "ceiling_with_redis": ceiling_r, "saturation": sat, "half_load": half,
+                       "echo_at_same_rate": floor}  # fmt: skip
             results[ep] = {
                 "rps": sat["rps"],
                 "ceiling_rps": ceiling["rps"],
                 "ratio": round(sat["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None,
+                "ceiling_with_redis_rps": ceiling_r["rps"],
+                "ceiling_with_redis_ratio": round(ceiling_r["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None,
                 "p50_ms_at_half_load": half["p50_ms"],
                 "p99_ms_at_half_load": half["p99_ms"],
                 "echo_p50_ms_at_same_rate": floor["p50_ms"],
