@@ -7,6 +7,7 @@ snapshot from start to end.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -33,7 +34,7 @@ from . import metrics as mx
 from . import render
 from . import schemas as s
 from .autopipe import StoreUnavailable
-from .errors import JSON, ApiError
+from .errors import Answer, ApiError
 from .errors import error_response as _error_response
 from .live import AppKey, Live
 from .settings import Settings
@@ -84,11 +85,11 @@ os.register_at_fork(after_in_child=_new_id.reset)
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
-    return Response(content=s.encode(obj), status_code=status, media_type=JSON)
+    return Answer(s.encode(obj), status)
 
 
 def _raw(content: bytes, status: int = 200) -> Response:
-    return Response(content=content, status_code=status, media_type=JSON)
+    return Answer(content, status)
 
 
 async def _fail_closed(awaitable: Awaitable[Any]) -> Any:
@@ -100,6 +101,13 @@ async def _fail_closed(awaitable: Awaitable[Any]) -> Any:
         raise
     except Exception as exc:
         raise StoreUnavailable(str(exc)) from exc
+
+
+async def _flush_metrics() -> None:
+    """Hand this worker's request tallies to Prometheus every ``FLUSH_SECONDS`` (gateway.metrics)."""
+    while True:
+        await asyncio.sleep(mx.FLUSH_SECONDS)
+        mx.flush()
 
 
 class Gateway:
@@ -131,6 +139,7 @@ class Gateway:
         )
         self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll)
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -138,8 +147,14 @@ class Gateway:
         except StoreUnavailable as exc:
             log.warning("scripts not loaded at start (Redis unreachable): %s", exc)
         await self.live.start()
+        self._flusher = asyncio.create_task(_flush_metrics())
 
     async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        mx.flush()
         await self.live.stop()
         await self.store.aclose()
         await self.redis.aclose()
@@ -263,14 +278,14 @@ def _timed(endpoint: str):
                 return _error_response(exc)
             except StoreUnavailable as exc:
                 status = 503
-                mx.STORE_UNAVAILABLE.inc()
+                mx.inc(mx.STORE_UNAVAILABLE)
                 return _error_response(
                     ApiError(503, "service_unavailable", "Service unavailable", f"Redis is unreachable: {exc}")
                 )
             except RedisResponseError:
                 # a script or command Redis refused: our fault, never the client's; count it
                 status = 500
-                mx.SCRIPT_ERRORS.inc()
+                mx.inc(mx.SCRIPT_ERRORS)
                 log.exception("Redis refused a call on %s", endpoint)
                 return _error_response(
                     ApiError(500, "internal_error", "Internal error", "The store refused the operation")
@@ -404,9 +419,9 @@ async def redemptions(request: Request) -> Response:
                 stored = await _stored_answer(gw, "redeem", idem, fp)
                 if stored is not None:
                     return stored
-            mx.REDEMPTIONS.labels("FAILURE").inc()
+            mx.inc(mx.REDEMPTIONS, "FAILURE")
             err = _redeem_failed(ev)
-            mx.FAILURES.labels(err.key).inc()
+            mx.inc(mx.FAILURES, err.key)
             await gw.store.record_failure(now, _failure_entry(req, ev, err))
             raise err
         applicable = ev.applicable()
@@ -450,7 +465,7 @@ async def redemptions(request: Request) -> Response:
             ledger=ledger,
         )
         if result.status == "ok":
-            mx.REDEMPTIONS.labels("SUCCESS").inc()
+            mx.inc(mx.REDEMPTIONS, "SUCCESS")
             return _raw(payload)
         if result.status == "replay":
             return _raw(result.response or b"")
@@ -516,7 +531,7 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
         raise ApiError(404, "not_found", "Resource not found", f"Cannot find redemption with id {redemption_id}",
                        resource_id=redemption_id, resource_type="redemption")  # fmt: skip
     if rb.status == "already_rolled_back":
-        mx.ROLLBACKS.labels("already_rolled_back").inc()
+        mx.inc(mx.ROLLBACKS, "already_rolled_back")
         raise ApiError(400, "already_rolled_back", "Redemption was already rolled back",
                        f"Redemption {redemption_id} was rolled back by {rb.rollback_id}",
                        resource_id=redemption_id, resource_type="redemption")  # fmt: skip
@@ -526,7 +541,7 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
                        resource_id=redemption_id, resource_type="redemption")  # fmt: skip
     if rb.status == "conflict":
         raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
-    mx.ROLLBACKS.labels("SUCCESS").inc()
+    mx.inc(mx.ROLLBACKS, "SUCCESS")
     base = rb.rollback_id or _new_id("rr_")
     outs = [
         _rollback_out(rb, r, req.reason, req.tracking_id, base if i == 0 else f"{base}_{i}")
