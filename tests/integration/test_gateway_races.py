@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from gateway_fixtures import (
 
 from core import model as m
 from gateway.defstore import put_codes_sync
+from gateway.metrics import FLUSH_SECONDS
 
 pytestmark = pytest.mark.slow
 CONCURRENCY = 200
@@ -233,7 +235,8 @@ async def test_burst_of_unique_code_lookups_never_503s(server: Server, rc: redis
 
 def test_both_workers_served_and_metrics_add_up(server: Server) -> None:
     """Runs after the races above (same module server): both workers counted requests, and
-    /metrics sums them across workers."""
+    /metrics sums them across workers (each worker hands its tallies over every second)."""
+    time.sleep(FLUSH_SECONDS + 0.5)
     per_worker = server.requests_by_worker()
     busy = {pid: n for pid, n in per_worker.items() if n > 0}
     assert len(busy) >= 2, per_worker
