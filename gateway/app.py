@@ -125,9 +125,9 @@ class Gateway:
             ledger_maxlen=settings.ledger_maxlen,
             idempotency_ttl=settings.idempotency_ttl,
         )
-        # A blocking pool: a burst of concurrent cache misses (app keys, unique codes) waits up
-        # to redis_timeout for a connection; the default pool refuses at once past 100 with
-        # "Too many connections", which turned a cold-worker burst into spurious 503s.
+        # This client serves the definitions reload and the pub/sub listener; request-time
+        # lookups (codes, app keys, customers) go through the store's auto-pipeliner. A blocking
+        # pool all the same: the default one refuses at once past 100 connections.
         self.redis = aredis.Redis.from_pool(  # owns the pool: aclose() closes it
             aredis.BlockingConnectionPool.from_url(
                 settings.redis_url,
@@ -137,7 +137,7 @@ class Gateway:
                 socket_connect_timeout=settings.redis_timeout,
             )
         )
-        self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll)
+        self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll, pipe=self.store.pipe)
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
