@@ -259,7 +259,10 @@ def _idem_key(request: Request, key: AppKey, app_id: str) -> str | None:
 
 
 def _gw(request: Request) -> Gateway:
-    return request.app.state.gateway
+    try:
+        return request.gateway  # type: ignore[attr-defined]  # the fast path's _Call
+    except AttributeError:  # a Litestar Request: its State's attribute lookup is slower
+        return request.app.state.gateway
 
 
 def _timed(endpoint: str):
@@ -429,12 +432,16 @@ async def redemptions(request: Request) -> Response:
         child_ids = [_new_id("r_") for _ in applicable]
         resp, children, parent = render.redemption(ev, req, rs, parent_id, child_ids, now, sess_key)
         ops: list[tuple] = []
-        records = [RecordSpec(parent_id, s.encode(parent), (), "", tuple(child_ids))]
+        parent_json = s.encode(parent)
+        records = [RecordSpec(parent_id, parent_json, (), "", tuple(child_ids))]
+        children_json = []
         for o, child in zip(applicable, children, strict=True):
             start = len(ops)
             ops.extend(o.ops)
-            records.append(RecordSpec(child.id, s.encode(child), tuple(range(start, len(ops))), parent_id, ()))
-        payload = s.encode(resp)
+            child_json = s.encode(child)
+            children_json.append(child_json)
+            records.append(RecordSpec(child.id, child_json, tuple(range(start, len(ops))), parent_id, ()))
+        payload = s.encode_redeemed(resp, parent_json, children_json)
         ledger = orjson.dumps(
             {
                 "customer": req.customer.key if req.customer is not None else None,
@@ -688,27 +695,30 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 class _Headers:
     """Header lookup over an ASGI scope's raw list (lower-case names), built only on demand."""
 
-    __slots__ = ("_raw", "_map")
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self._raw = raw
-        self._map: dict[str, str] | None = None
 
     def get(self, name: str, default: Any = None) -> Any:
-        m_ = self._map
-        if m_ is None:
-            m_ = self._map = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw}
-        return m_.get(name, default)
+        # ASGI gives header names lowercased; a handler reads 2-4 of them, so a scan of the few
+        # raw pairs beats building a dict of all of them. The last of repeated headers wins.
+        key = name.encode("latin-1")
+        for k, v in reversed(self._raw):
+            if k == key:
+                return v.decode("latin-1")
+        return default
 
 
 class _Call:
     """What the handlers read of a request (the subset of Litestar's ``Request`` they use),
     built straight from the ASGI scope on the fast path."""
 
-    __slots__ = ("app", "headers", "_body", "_qs", "_query")
+    __slots__ = ("app", "gateway", "headers", "_body", "_qs", "_query")
 
-    def __init__(self, app: Litestar, scope: Any, body: bytes) -> None:
+    def __init__(self, app: Litestar, gateway: Gateway, scope: Any, body: bytes) -> None:
         self.app = app
+        self.gateway = gateway
         self.headers = _Headers(scope["headers"])
         self._body = body
         self._qs = scope.get("query_string", b"")
@@ -749,7 +759,7 @@ _JSON_HEADER = (b"content-type", b"application/json")
 _ROLLBACK_PATH = re.compile(r"^/v1/redemptions/([^/]+)/(rollback|rollbacks)$")
 
 
-def _fast_front(app: Litestar, max_body: int) -> Callable:
+def _fast_front(app: Litestar, gw: Gateway, max_body: int) -> Callable:
     """Serve the hot checkout routes straight from ASGI, everything else through Litestar.
 
     The hot handlers are the very functions the Litestar routes call (so the OpenAPI schema,
@@ -784,7 +794,7 @@ def _fast_front(app: Litestar, max_body: int) -> Callable:
         except ConnectionError:
             return None
         else:
-            resp = await fn(_Call(app, scope, body), **kwargs)
+            resp = await fn(_Call(app, gw, scope, body), **kwargs)
         content = resp.content
         await send(
             {
@@ -829,5 +839,5 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] | None
         request_max_body_size=settings.max_body,
         debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
     )
-    app.asgi_handler = _fast_front(app, settings.max_body)
+    app.asgi_handler = _fast_front(app, gw, settings.max_body)
     return app

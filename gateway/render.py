@@ -16,8 +16,19 @@ INAPPLICABLE = "INAPPLICABLE"
 SKIPPED = "SKIPPED"
 
 
+_last_dt: tuple[int, dt.datetime] = (-1, dt.datetime.fromtimestamp(0, tz=UTC))
+
+
 def ms_to_dt(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=UTC)
+    # a request renders the same instant several times, and concurrent ones share the clock's
+    # millisecond: the last conversion is kept (datetimes are immutable)
+    global _last_dt
+    last = _last_dt
+    if last[0] == ms:
+        return last[1]
+    out = dt.datetime.fromtimestamp(ms / 1000, tz=UTC)
+    _last_dt = (ms, out)
+    return out
 
 
 def discount_out(d: m.Discount | None) -> s.DiscountOut | None:
