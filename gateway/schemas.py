@@ -796,6 +796,32 @@ class RedemptionsResponse(_Out, kw_only=True):
     skipped_redeemables: list[SkippedRedeemable] | None = None
 
 
+class _RedemptionsResponseWire(_Out, kw_only=True):
+    """:class:`RedemptionsResponse` with its redemptions already encoded (``msgspec.Raw``): the
+    same fields in the same order, so the same JSON. A redeem stores each redemption's JSON as
+    its record and sends it in the answer: encoded once, used twice."""
+
+    redemptions: list[msgspec.Raw] | None = None
+    parent_redemption: msgspec.Raw | None = None
+    order: OrderOut | None = None
+    inapplicable_redeemables: list[InapplicableRedeemable] | None = None
+    skipped_redeemables: list[SkippedRedeemable] | None = None
+
+
+def encode_redeemed(resp: RedemptionsResponse, parent: bytes, children: list[bytes]) -> bytes:
+    """``encode(resp)``, with ``parent`` / ``children`` the encodings of its parent redemption and
+    of its redemptions, spliced in rather than encoded again."""
+    return encoder.encode(
+        _RedemptionsResponseWire(
+            redemptions=[msgspec.Raw(c) for c in children],
+            parent_redemption=msgspec.Raw(parent),
+            order=resp.order,
+            inapplicable_redeemables=resp.inapplicable_redeemables,
+            skipped_redeemables=resp.skipped_redeemables,
+        )
+    )
+
+
 # =========================================================================== rollback answers
 
 

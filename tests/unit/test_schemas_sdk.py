@@ -976,3 +976,25 @@ def test_unknown_fields_ignored():
         b' "customer": {"id": "c", "description": "d", "birthday": null}}'
     )
     assert req.redeemables[0].id == "X" and req.customer.id == "c"
+
+
+def test_redeem_answer_spliced_from_encoded_redemptions_is_byte_identical():
+    # A redeem encodes each redemption once (its record) and splices those bytes into the
+    # answer: the answer must be exactly what encoding the whole response gives.
+    import datetime as _dt
+
+    from gateway import schemas as s
+
+    assert s._RedemptionsResponseWire.__struct_fields__ == s.RedemptionsResponse.__struct_fields__
+    when = _dt.datetime(2026, 11, 24, 12, 0, tzinfo=_dt.UTC)
+    order = s.OrderOut(amount=10_000, discount_amount=500, total_amount=9_500, status="PAID")
+
+    def red(rid: str, **kw) -> s.Redemption:
+        return s.Redemption(id=rid, date=when, result="SUCCESS", status="SUCCEEDED", order=order, **kw)
+
+    children = [red("r_c1", redemption="r_p", amount=300), red("r_c2", redemption="r_p", metadata={"a": [1, "é"]})]
+    parent = red("r_p", related_object_type="redemption", related_object_id="r_p")
+    for extra in ({}, {"skipped_redeemables": [s.SkippedRedeemable(id="X", object="voucher", status="SKIPPED")]}):
+        resp = s.RedemptionsResponse(redemptions=children, parent_redemption=parent, order=order, **extra)
+        spliced = s.encode_redeemed(resp, s.encode(parent), [s.encode(c) for c in children])
+        assert spliced == s.encode(resp)
