@@ -558,19 +558,20 @@ class Store:
         index: dict[str, int] = {}
         keys: list[str] = []
         args: list[Any] = []
-        for op in ops:
-            key, delta, limit, error, ttl, hold = op
-            delta, limit, ttl = int(delta), int(limit), int(ttl)
+        prefix = self.prefix
+        for key, delta, limit, error, ttl, hold in ops:
+            if type(delta) is not int or type(limit) is not int or type(ttl) is not int:
+                delta, limit, ttl = int(delta), int(limit), int(ttl)  # core gives ints already
             if delta <= 0:
                 raise ValueError(f"op on {key}: delta must be a positive integer, got {delta}")
             if limit < -1 or ttl < 0:
                 raise ValueError(f"op on {key}: bad limit {limit} or ttl {ttl}")
-            full = self.prefix + key
+            full = prefix + key
             i = index.get(full)
             if i is None:
                 keys.append(full)
                 i = index[full] = len(keys)
-            args += [i, delta, limit, error or "", ttl, 1 if hold else 0]
+            args += (i, delta, limit, error or "", ttl, 1 if hold else 0)
         return _Plan(keys, args)
 
 
