@@ -124,6 +124,7 @@ class Gateway:
             timeout=settings.redis_timeout,
             ledger_maxlen=settings.ledger_maxlen,
             idempotency_ttl=settings.idempotency_ttl,
+            max_inflight=settings.pipeline_inflight,
         )
         # This client serves the definitions reload and the pub/sub listener; request-time
         # lookups (codes, app keys, customers) go through the store's auto-pipeliner. A blocking

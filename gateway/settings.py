@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_port: int = 8001
     #: seconds a Redis call may take before the gateway answers 503 (PROMOGATE_REDIS_TIMEOUT)
     redis_timeout: float = 1.0
+    #: Redis batches the auto-pipeliner keeps on the wire at once; calls made meanwhile queue
+    #: and go out together in the next (PROMOGATE_PIPELINE_INFLIGHT)
+    pipeline_inflight: int = 1
     #: seconds between safety-net checks of the definitions version (PROMOGATE_RULESET_POLL)
     ruleset_poll: float = 5.0
     #: largest request body accepted, bytes (PROMOGATE_MAX_BODY)
@@ -48,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             admin_host=_env("ADMIN_HOST", d.admin_host),
             admin_port=int(_env("ADMIN_PORT", str(d.admin_port))),
             redis_timeout=float(_env("PROMOGATE_REDIS_TIMEOUT", str(d.redis_timeout))),
+            pipeline_inflight=int(_env("PROMOGATE_PIPELINE_INFLIGHT", str(d.pipeline_inflight))),
             ruleset_poll=float(_env("PROMOGATE_RULESET_POLL", str(d.ruleset_poll))),
             max_body=int(_env("PROMOGATE_MAX_BODY", str(d.max_body))),
             idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(d.idempotency_ttl))),

@@ -262,6 +262,7 @@ class Store:
                          default 1,000,000.
     ``idempotency_ttl``  seconds an idempotent answer is kept; default 86,400 (24 h).
     ``pipeline``         an :class:`AutoPipeline` to share (default: a new one on ``redis``).
+    ``max_inflight``     batches the new auto-pipeliner keeps on the wire at once; default 1.
     """
 
     def __init__(
@@ -273,6 +274,7 @@ class Store:
         ledger_maxlen: int = 1_000_000,
         idempotency_ttl: int = 86_400,
         pipeline: AutoPipeline | None = None,
+        max_inflight: int = 1,
     ) -> None:
         self.redis = redis
         self.prefix = (
@@ -281,7 +283,7 @@ class Store:
         self.ledger_maxlen = int(ledger_maxlen)
         self.idempotency_ttl = int(idempotency_ttl)
         self._owns_pipe = pipeline is None
-        self.pipe = pipeline or AutoPipeline(redis, timeout=timeout)
+        self.pipe = pipeline or AutoPipeline(redis, timeout=timeout, max_inflight=max_inflight)
         self.scripts = load_scripts()
         self.ledger_key = self.prefix + "ledger"
         self._owns_client = False
