@@ -29,6 +29,7 @@ far past the saturation point (a closed loop of BENCH_CONNECTIONS), a Python cli
 machine: ratios are then less trustworthy, and the JSON says so.
 
 Environment: ``BENCH_DURATION`` [10] seconds per measurement, ``BENCH_CONNECTIONS`` [64],
+``BENCH_HALF_RUNS`` [3] half-load runs per endpoint (the median p99 is reported, each run's too),
 ``REDIS_URL``, ``PROMOGATE_KEY_PREFIX`` [pgbench:] (deleted afterwards).
 Writes ``bench-results/gateway.json`` (and prints it).
 """
@@ -114,6 +115,7 @@ class Bench:
     def __init__(self) -> None:
         self.duration = float(os.environ.get("BENCH_DURATION", "10"))
         self.conns = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+        self.half_runs = max(1, int(os.environ.get("BENCH_HALF_RUNS", "3")))
         pin = os.environ.get("BENCH_PIN", "1") != "0" and (os.cpu_count() or 1) >= 2
         self.server_cpu, self.client_cpu = (0, 1) if pin else (None, None)
         self.wrk = shutil.which("wrk")
@@ -260,8 +262,9 @@ def main() -> int:
         for ep in ENDPOINTS:
             ep_ids = ids_file if ep == "rollback" else None
             if ep == "rollback":
-                # enough distinct fresh redemption ids for a saturating run and a half-load run
-                need = int(2.5 * results["redeem"]["rps"] * b.duration * 1.5) + 2 * b.conns
+                # enough distinct fresh redemption ids for a saturating run and the half-load runs
+                # (a rollback may run up to ~1.5x as fast as a redeem)
+                need = int((1.0 + b.half_runs) * results["redeem"]["rps"] * b.duration * 1.5) + 2 * b.conns
                 new, last = _ledger_child_ids(redis_url, manifest.prefix, last)
                 ids += new
                 while len(ids) < need:
@@ -277,10 +280,18 @@ def main() -> int:
             # one short: its start-up call of request() takes an id too, so the first half-load
             # rollback hit a redemption already rolled back: one non-2xx)
             offset = sat["ids_used"] if ep == "rollback" else 0
-            half = b.openloop(gw, specs[ep], sat["rps"] / 2, ids_file=ep_ids, offset=offset)
+            # several half-load runs: single stalls of this shared VM (tens of ms, seen in one run
+            # of three and not reproducible on demand) move a 10 s p99 by themselves; the run with
+            # the median p99 is reported, every run's p99 beside it
+            halves = []
+            for _ in range(b.half_runs):
+                halves.append(b.openloop(gw, specs[ep], sat["rps"] / 2, ids_file=ep_ids, offset=offset))
+                if ep == "rollback":
+                    offset += halves[-1]["sent"]
+            half = sorted(halves, key=lambda h: h["p99_ms"])[len(halves) // 2]
             # the client's own floor: the echo app at the same rate, same client
             floor = b.openloop(echo, specs[ep], sat["rps"] / 2, ids_file=ep_ids, offset=offset)
-            raw[ep] = {"ceiling": ceiling, "ceiling_with_redis": ceiling_r, "saturation": sat, "half_load": half,
+            raw[ep] = {"ceiling": ceiling, "ceiling_with_redis": ceiling_r, "saturation": sat, "half_load": halves,
                        "echo_at_same_rate": floor}  # fmt: skip
             results[ep] = {
                 "rps": sat["rps"],
@@ -290,12 +301,15 @@ def main() -> int:
                 "ceiling_with_redis_ratio": round(ceiling_r["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None,
                 "p50_ms_at_half_load": half["p50_ms"],
                 "p99_ms_at_half_load": half["p99_ms"],
+                "p99_ms_at_half_load_each_run": [h["p99_ms"] for h in halves],
                 "echo_p50_ms_at_same_rate": floor["p50_ms"],
                 "echo_p99_ms_at_same_rate": floor["p99_ms"],
             }
-            if sat["non_2xx"] or half["non_2xx"] or half["errors"]:
-                results[ep]["warning"] = (f"{sat['non_2xx']} non-2xx at saturation, {half['non_2xx']} non-2xx and "
-                                          f"{half['errors']} errors at half load")  # fmt: skip
+            bad = sum(h["non_2xx"] for h in halves)
+            errors = sum(h["errors"] for h in halves)
+            if sat["non_2xx"] or bad or errors:
+                results[ep]["warning"] = (f"{sat['non_2xx']} non-2xx at saturation, {bad} non-2xx and "
+                                          f"{errors} errors at half load")  # fmt: skip
             print(f"{ep:15s} {json.dumps(results[ep])}", flush=True)
         cpu = ""
         try:
