@@ -52,6 +52,7 @@ _UNAVAILABLE_PREFIXES = frozenset(
 _pack = hiredis.pack_command
 _parse_error = BaseParser.parse_error  # "NOSCRIPT ..." -> NoScriptError, as redis-py does
 _NOT_YET = object()  # hiredis' "no complete reply buffered" (False is a RESP3 reply)
+_FEED_CHUNK = 16384  # bytes handed to hiredis at a time (see _Resp.data_received)
 
 
 class StoreUnavailable(Exception):
@@ -134,21 +135,36 @@ class _Resp(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         try:
-            reader.feed(data)
-            while True:
-                reply = reader.gets()
-                if reply is _NOT_YET:
-                    return
-                if not self.waiting:
-                    raise rexc.InvalidResponse("reply without a pending command")
-                w = self.waiting[0]
-                w.replies.append(reply)
-                if len(w.replies) == w.n:
-                    self.waiting.popleft()
-                    if not w.future.done():
-                        w.future.set_result(w.replies)
+            n = len(data)
+            if n <= _FEED_CHUNK:
+                reader.feed(data)
+                self._drain()
+                return
+            # hiredis moves the unread rest of its buffer down after every reply it hands out:
+            # fed a 200 KB read at once (64 rollbacks' answers), that is quadratic (150 µs per
+            # read measured, against 22 µs fed 16 KB at a time)
+            for off in range(0, n, _FEED_CHUNK):
+                reader.feed(data, off, min(_FEED_CHUNK, n - off))
+                self._drain()
         except (hiredis.ProtocolError, rexc.InvalidResponse) as exc:
             self.close(rexc.ConnectionError(f"Redis protocol error: {exc}"))
+
+    def _drain(self) -> None:
+        """Hand every complete reply in the reader to the batch waiting for it, in order."""
+        gets = self.reader.gets
+        waiting = self.waiting
+        while True:
+            reply = gets()
+            if reply is _NOT_YET:
+                return
+            if not waiting:
+                raise rexc.InvalidResponse("reply without a pending command")
+            w = waiting[0]
+            w.replies.append(reply)
+            if len(w.replies) == w.n:
+                waiting.popleft()
+                if not w.future.done():
+                    w.future.set_result(w.replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_waiting(rexc.ConnectionError(f"Connection to Redis lost: {exc or 'closed'}"))

@@ -230,3 +230,16 @@ async def test_connection_killed_mid_call_fails_that_call_then_reconnects(pipes,
     finally:
         await c.aclose()
         await admin.aclose()
+
+
+async def test_large_replies_across_read_chunks(pipes, client: aredis.Redis, key_prefix: str):
+    # Replies are handed to hiredis 16 KB at a time: one reply bigger than that, and a batch
+    # whose replies add up to far more, must come back whole and in order.
+    pipe = _pipe(pipes, client)
+    big, small = key_prefix + "big", key_prefix + "small"
+    value = bytes(range(256)) * 400  # 100 KB
+    await client.set(big, value)
+    await client.set(small, b"s")
+    got = await asyncio.gather(*(pipe.execute_command("GET", big if i % 3 else small) for i in range(60)))
+    assert got == [value if i % 3 else b"s" for i in range(60)]
+    assert pipe.flushes == 1
