@@ -694,12 +694,12 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class _Headers:
-    """Header lookup over an ASGI scope's raw list (lower-case names), built only on demand."""
+    """Header lookup over an ASGI scope's raw list (names lowercased, as ASGI gives them)."""
 
     __slots__ = ("_raw",)
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
+        self._raw = raw if isinstance(raw, list) else list(raw)  # ASGI allows any iterable
 
     def get(self, name: str, default: Any = None) -> Any:
         # ASGI gives header names lowercased; a handler reads 2-4 of them, so a scan of the few

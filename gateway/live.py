@@ -140,9 +140,9 @@ class Live:
                 return False
             self.ruleset = rs
             self.version = version
-            _settle_heap()
             self.loaded_at = time.time()
             self._codes.clear()  # holders point at campaigns of the old ruleset
+            _settle_heap()
             log.info("ruleset version %s loaded (%s definitions)", version, rs.size)
             return True
 
