@@ -243,3 +243,52 @@ async def test_large_replies_across_read_chunks(pipes, client: aredis.Redis, key
     got = await asyncio.gather(*(pipe.execute_command("GET", big if i % 3 else small) for i in range(60)))
     assert got == [value if i % 3 else b"s" for i in range(60)]
     assert pipe.flushes == 1
+
+
+def _tls_files(d) -> tuple[str, str, str]:
+    """A throwaway CA and a server certificate for 127.0.0.1 (openssl)."""
+    import subprocess
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=promogate-test-ca")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    return str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key")
+
+
+async def test_tls_connection_verifies_the_server(pipes, tmp_path):
+    # rediss:// URLs: the auto-pipeliner connects with redis-py's SSL context, so the server
+    # certificate is checked against the CA the URL's settings name.
+    from gateway.redis_server import PrivateRedis, _free_port
+
+    ca, cert, key = _tls_files(tmp_path)
+    tls_port = _free_port()
+    args = ("--tls-port", str(tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
+            "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")  # fmt: skip
+    with PrivateRedis(extra_args=args) as server:
+        url = f"rediss://127.0.0.1:{tls_port}/4"
+        c = aredis.Redis.from_url(url, ssl_ca_certs=ca, ssl_cert_reqs="required")
+        plain = aredis.Redis(host="127.0.0.1", port=server.port, db=4)
+        try:
+            pipe = _pipe(pipes, c)
+            s = Script("return redis.call('INCRBY', KEYS[1], ARGV[1])", "incr")
+            assert await asyncio.gather(*(pipe.evalsha(s, ["ap:tls"], [2]) for _ in range(5))) == [2, 4, 6, 8, 10]
+            assert await plain.get("ap:tls") == b"10"  # landed in database 4, over TLS
+            # another CA: the server's certificate is refused, the call fails closed
+            other = tmp_path / "other"
+            other.mkdir()
+            other_ca, _, _ = _tls_files(other)
+            bad = aredis.Redis.from_url(url, ssl_ca_certs=other_ca, ssl_cert_reqs="required")
+            try:
+                with pytest.raises(StoreUnavailable, match="(?i)certificate"):
+                    await _pipe(pipes, bad, timeout=2).execute_command("PING")
+            finally:
+                await bad.aclose()
+        finally:
+            await c.aclose()
+            await plain.aclose()
