@@ -1181,6 +1181,31 @@ def _product_view(st: State, p: m.Product) -> dict[str, Any]:
     )
 
 
+def _update_product(st: State, cur: m.Product, body: dict[str, Any], now: int) -> Outcome:
+    """Apply ``body`` to product ``cur`` (metadata merged). A ``source_id`` that already names
+    another product (by id or source_id) is a 409: lookups by either would become ambiguous."""
+    sid = body.get("source_id")
+    if isinstance(sid, str) and sid:
+        other = st.product(sid)
+        if other is not None and other.id != cur.id:
+            raise duplicate("product", sid)
+    i = st.defs.products.index(cur)
+    d = b(cur)
+    upd = shapes.product_in(body, cur.id)
+    if "metadata" in upd:
+        d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
+    d.update(upd)
+    new = shapes.convert(d, m.Product, "product")
+    st.defs.products[i] = new
+    st.touch("product", new.id, now)
+    return Outcome(
+        result=new,
+        changes=[
+            Change(action="product.update", object_type="product", object_id=new.id, before=cur, after=new)
+        ],
+    )
+
+
 @post("/v1/products", tags=["products"])
 async def create_product(request: Request) -> Response:
     """Create a product; an existing ``source_id`` (or ``id``) is updated instead (upsert)."""
@@ -1193,27 +1218,7 @@ async def create_product(request: Request) -> Response:
         if cur is None and body.get("source_id"):
             cur = st.product(body["source_id"])
         if cur is not None:
-            i = st.defs.products.index(cur)
-            d = b(cur)
-            upd = shapes.product_in(body, cur.id)
-            if "metadata" in upd:
-                d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
-            d.update(upd)
-            new = shapes.convert(d, m.Product, "product")
-            st.defs.products[i] = new
-            st.touch("product", new.id, now)
-            return Outcome(
-                result=new,
-                changes=[
-                    Change(
-                        action="product.update",
-                        object_type="product",
-                        object_id=new.id,
-                        before=cur,
-                        after=new,
-                    )
-                ],
-            )
+            return _update_product(st, cur, body, now)
         pid = body.get("id") or new_id("prod_")
         new = shapes.convert(shapes.product_in(body, pid), m.Product, "product")
         st.defs.products.append(new)
@@ -1254,28 +1259,7 @@ async def update_product(request: Request, product_id: FromPath[str]) -> Respons
     now = ctx.now()
 
     def fn(st: State) -> Outcome:
-        cur = _product(st, product_id)
-        i = st.defs.products.index(cur)
-        d = b(cur)
-        upd = shapes.product_in(body, cur.id)
-        if "metadata" in upd:
-            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
-        d.update(upd)
-        new = shapes.convert(d, m.Product, "product")
-        st.defs.products[i] = new
-        st.touch("product", new.id, now)
-        return Outcome(
-            result=new,
-            changes=[
-                Change(
-                    action="product.update",
-                    object_type="product",
-                    object_id=new.id,
-                    before=cur,
-                    after=new,
-                )
-            ],
-        )
+        return _update_product(st, _product(st, product_id), body, now)
 
     p = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
     return ok(_product_view(await ctx.repo.state(), p))
@@ -1365,6 +1349,11 @@ async def update_sku(
         if found is None or found[0] is not p:
             raise not_found("sku", sku_id)
         s = found[1]
+        sid = body.get("source_id")
+        if isinstance(sid, str) and sid:
+            other = st.sku(sid)
+            if other is not None and other[1].id != s.id:
+                raise duplicate("sku", sid)
         i = p.skus.index(s)
         d = b(s)
         upd = _sku_in(body, s.id)

@@ -231,3 +231,36 @@ def test_a_new_customer_cannot_take_another_ones_source_id(srv: AdminServer) -> 
     assert r.status_code == 409 and r.json()["key"] == "duplicate_found", r.text
     assert srv.request("GET", "/v1/customers/shared").json()["id"] == first["id"]
     assert srv.request("GET", "/v1/customers").json()["total"] == 1
+
+
+def test_product_and_sku_source_ids_stay_unique(srv: AdminServer) -> None:
+    # Products and SKUs are looked up by id or source_id: a change that gives one the
+    # source_id (or id) of another would make those lookups ambiguous. 409, nothing written.
+    for pid, sid in (("dup_pa", "DUP-A"), ("dup_pb", "DUP-B")):
+        srv.request("POST", "/v1/products", json={"id": pid, "name": pid, "source_id": sid}).raise_for_status()
+    for kid, sid in (("dup_s1", "DUP-S1"), ("dup_s2", "DUP-S2")):
+        srv.request("POST", "/v1/products/dup_pa/skus", json={"id": kid, "source_id": sid}).raise_for_status()
+    version = srv.request("GET", "/ready").json()["definitions_version"]
+    refused = [
+        ("PUT", "/v1/products/dup_pb", {"source_id": "DUP-A"}),  # another product's source_id
+        ("PUT", "/v1/products/dup_pb", {"source_id": "dup_pa"}),  # another product's id
+        ("POST", "/v1/products", {"id": "dup_pb", "source_id": "DUP-A"}),  # the upsert path
+        ("PUT", "/v1/products/dup_pa/skus/dup_s2", {"source_id": "DUP-S1"}),
+        ("PUT", "/v1/products/dup_pa/skus/dup_s2", {"source_id": "dup_s1"}),
+    ]
+    for method, path, body in refused:
+        r = srv.request(method, path, json=body)
+        assert r.status_code == 409 and r.json()["key"] == "duplicate_found", (path, body, r.text)
+    assert srv.request("GET", "/ready").json()["definitions_version"] == version  # nothing written
+    assert srv.request("GET", "/v1/products/dup_pb").json()["source_id"] == "DUP-B"
+    assert srv.request("GET", "/v1/skus/dup_s2").json()["source_id"] == "DUP-S2"
+    # its own source_id again, or a free one, is fine
+    for method, path, body in (
+        ("PUT", "/v1/products/dup_pb", {"source_id": "DUP-B"}),
+        ("PUT", "/v1/products/dup_pb", {"source_id": "DUP-B2"}),
+        ("PUT", "/v1/products/dup_pa/skus/dup_s2", {"source_id": "DUP-S2"}),
+        ("PUT", "/v1/products/dup_pa/skus/dup_s2", {"source_id": "DUP-S3"}),
+    ):
+        assert srv.request(method, path, json=body).status_code == 200, (path, body)
+    assert srv.request("GET", "/v1/products/DUP-B2").json()["id"] == "dup_pb"
+    assert srv.request("GET", "/v1/skus/DUP-S3").json()["id"] == "dup_s2"
