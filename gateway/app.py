@@ -52,6 +52,7 @@ TTL_UNITS_MS = {
     "NANOSECONDS": 0.000001,
 }
 DEFAULT_SESSION_MS = 7 * 86_400_000
+MAX_SESSION_MS = 365 * 86_400_000  # a longer session ttl is capped to a year
 MAX_RETRIES = 3
 
 
@@ -236,10 +237,11 @@ def _session_ttl_ms(sess: s.Session) -> int:
     if sess.ttl is None:
         return DEFAULT_SESSION_MS
     unit = TTL_UNITS_MS[sess.ttl_unit or "DAYS"]
-    ms = int(sess.ttl * unit)
+    # capped before int(): a finite ttl such as 1e308 DAYS overflows to infinity when scaled
+    ms = int(min(sess.ttl * unit, MAX_SESSION_MS))
     if ms <= 0:
         raise ApiError(400, "invalid_payload", "Invalid payload", "session.ttl is too short")
-    return min(ms, 365 * 86_400_000)
+    return ms
 
 
 def _fingerprint(*parts: bytes) -> str:
