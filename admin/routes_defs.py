@@ -14,11 +14,12 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
+from redis.exceptions import WatchError
 
 from core import model as m
 
 from . import actions as act
-from . import shapes
+from . import audit, shapes
 from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .codes import CodeConfigError, CodeMaker, check_config
@@ -426,31 +427,38 @@ async def issue_code(
                 raise from_compile(exc) from None
             raise
         raw = msgspec.json.encode(v)
-        if not await ctx.r.set(ctx.k.code(code), raw, nx=True):
-            continue
-        # a code created in the document meanwhile? (see admin.codes)
-        st2 = await ctx.repo.state()
-        if st2.voucher(code) is not None:
-            await ctx.r.delete(ctx.k.code(code))
-            st = st2
-            continue
-        now = ctx.now()
+        key = ctx.k.code(code)
+        # One transaction: the code, its place in the campaign's list, the customer's wallet,
+        # the gateways' notice and the audit entry are written together or not at all (a crash
+        # between a reservation and its listing used to leave a usable code nobody could see).
+        # The same code taken, or the document changed, meanwhile (WATCH): try again.
         async with ctx.r.pipeline(transaction=True) as pipe:
-            pipe.rpush(ctx.k.list_codes(camp.id), code)
-            if v.customer_id:
-                pipe.sadd(ctx.k.customer_codes(v.customer_id), code)
-            pipe.publish(ctx.k.channel, "code:" + code)
-            from . import audit
-
-            audit.add(
-                pipe,
-                ctx.k.audit,
-                ctx.actor,
-                Change(action=action, object_type="voucher", object_id=code, after=v),
-                now,
-                ctx.rid,
-            )
-            await pipe.execute()
+            try:
+                await pipe.watch(key, ctx.k.version)
+                if await pipe.exists(key):
+                    continue
+                st2 = await ctx.repo.state()
+                if st2.voucher(code) is not None:  # a code created in the document meanwhile
+                    st = st2
+                    continue
+                now = ctx.now()
+                pipe.multi()
+                pipe.set(key, raw)
+                pipe.rpush(ctx.k.list_codes(camp.id), code)
+                if v.customer_id:
+                    pipe.sadd(ctx.k.customer_codes(v.customer_id), code)
+                pipe.publish(ctx.k.channel, "code:" + code)
+                audit.add(
+                    pipe,
+                    ctx.k.audit,
+                    ctx.actor,
+                    Change(action=action, object_type="voucher", object_id=code, after=v),
+                    now,
+                    ctx.rid,
+                )
+                await pipe.execute()
+            except WatchError:
+                continue
         return v
     raise ApiError(
         409,

@@ -264,3 +264,37 @@ def test_product_and_sku_source_ids_stay_unique(srv: AdminServer) -> None:
         assert srv.request(method, path, json=body).status_code == 200, (path, body)
     assert srv.request("GET", "/v1/products/DUP-B2").json()["id"] == "dup_pb"
     assert srv.request("GET", "/v1/skus/DUP-S3").json()["id"] == "dup_s2"
+
+
+def test_issuing_a_code_writes_all_of_it_or_nothing(
+    srv: AdminServer, redis_sync: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A single new code (POST /v1/campaigns/{id}/vouchers) is the code, its place in the
+    # campaign's list, the audit entry and the gateways' notice. They used to be written in two
+    # steps: a failure after the code's reservation left a usable code nobody could list. A
+    # fault injected while the audit entry is written must now leave no code behind.
+    from admin import audit
+
+    camp = _campaign(srv, "Issue atomically")
+    codes_key = f"{srv.prefix}campcodes:{camp['id']}"
+
+    def code_keys() -> set[bytes]:
+        return set(redis_sync.scan_iter(match=f"{srv.prefix}code:*", count=1000))
+
+    before = code_keys()
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("injected: the process dies here")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(audit, "add", broken)
+        r = srv.request("POST", f"/v1/campaigns/{camp['id']}/vouchers")
+        assert r.status_code == 500
+    assert code_keys() == before and redis_sync.llen(codes_key) == 0  # nothing written
+    ok = srv.request("POST", f"/v1/campaigns/{camp['id']}/vouchers")
+    assert ok.status_code == 200, ok.text
+    code = ok.json()["code"]
+    assert code_keys() == before | {f"{srv.prefix}code:{code}".encode()}
+    assert redis_sync.lrange(codes_key, 0, -1) == [code.encode()]
+    entries = srv.request("GET", "/v1/audit-log", params={"action": "voucher.create", "limit": 100}).json()["data"]
+    assert [e["resource_id"] for e in entries if e["resource_id"] == code] == [code]
