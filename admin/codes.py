@@ -4,9 +4,12 @@ Randomness: ``secrets.token_bytes`` mapped onto the charset with rejection sampl
 ``b`` is used only when ``b < 256 - 256 % len(charset)``, so every character is equally likely),
 vectorised with ``bytes.translate`` so that a chunk of 10,000 codes costs a few milliseconds.
 
-Uniqueness: each chunk is written by one Lua call (``_SETNX``) that does ``SET Pcode:<CODE> NX``
+Uniqueness: each chunk is written by one Lua call (``SETNX_SCRIPT``) that does ``SET Pcode:<CODE> NX``
 per code and appends only the codes it stored to the campaign's code list
-(``Pcampcodes:<campaign id>``); a code that already exists comes back and is regenerated. Codes
+(``Pcampcodes:<campaign id>``); a code that already exists comes back and is regenerated. The
+same call refuses to store anything once the campaign's deletion mark (``Pcampgone:<id>``) is
+set, so a generation or import running while its campaign is deleted stops (FAILED) instead of
+leaving codes the deletion's clean-up never sees. Codes
 kept in the definitions document (created one by one) are checked too: against a snapshot of
 the document's codes, refreshed after each chunk whenever the definitions version moved (a
 one-by-one create WATCHes ``Pcode:<CODE>``, so it cannot slip in between).
@@ -31,14 +34,16 @@ from .keys import AdminKeys
 CHUNK = 10_000
 MAX_ATTEMPTS = 50  # rounds of regenerating duplicates in one chunk before giving up
 
-_SETNX = """
--- KEYS[1] campaign code list; KEYS[2..N+1] the Pcode:<CODE> keys
--- ARGV[1..N] the codes; ARGV[N+1..2N] the JSON values
--- returns the 1-based indices of the codes that already existed (nothing written for those)
-local n = #KEYS - 1
+SETNX_SCRIPT = """
+-- KEYS[1] campaign code list; KEYS[2] the campaign's deletion mark (Pcampgone:<id>);
+-- KEYS[3..N+2] the Pcode:<CODE> keys; ARGV[1..N] the codes; ARGV[N+1..2N] the JSON values
+-- returns -1 (nothing written) when the campaign was deleted, else the 1-based indices of the
+-- codes that already existed (nothing written for those)
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local n = #KEYS - 2
 local dup, new = {}, {}
 for i = 1, n do
-  if redis.call('SET', KEYS[i + 1], ARGV[n + i], 'NX') then
+  if redis.call('SET', KEYS[i + 2], ARGV[n + i], 'NX') then
     new[#new + 1] = ARGV[i]
   else
     dup[#dup + 1] = i
@@ -49,6 +54,25 @@ for i = 1, #new, 5000 do
 end
 return dup
 """
+
+
+class CampaignGone(RuntimeError):
+    """The campaign was deleted while codes were being stored for it (nothing more is stored)."""
+
+
+def store_codes(script: Any, keys: AdminKeys, campaign_id: str, codes: list[str], values: list[bytes]) -> list[int]:
+    """SET NX ``codes`` (with their JSON ``values``) and list the new ones under the campaign, in
+    one atomic call of ``script`` (``SETNX_SCRIPT`` registered on a client). Returns the 0-based
+    indices of the codes that existed already. Raises :class:`CampaignGone`, having written
+    nothing, once the campaign's deletion has begun (codes written after it would be orphans:
+    its clean-up action would not see them)."""
+    reply = script(
+        keys=[keys.list_codes(campaign_id), keys.campaign_gone(campaign_id), *(keys.code(c) for c in codes)],
+        args=[*codes, *values],
+    )
+    if reply == -1:
+        raise CampaignGone(f"campaign {campaign_id} was deleted: no more codes are stored for it")
+    return [int(i) - 1 for i in reply]
 
 
 class CodeConfigError(ValueError):
@@ -190,7 +214,7 @@ class Generator:
         self.maker = CodeMaker(cfg)
         self.doc_codes = doc_codes
         self.chunk = chunk
-        self.script = client.register_script(_SETNX)
+        self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
             safe = cfg.charset.translate(_json_safe) == cfg.charset and (
                 (cfg.prefix + cfg.postfix + (cfg.pattern or "")).translate(_json_safe)
@@ -207,10 +231,8 @@ class Generator:
 
     def _store(self, codes: list[str]) -> list[str]:
         """SET NX the codes; returns those that already existed."""
-        keys = [self.k.list_codes(self.campaign_id)] + [self.k.code(c) for c in codes]
         vals = [self.template(c) for c in codes]
-        dup_idx = self.script(keys=keys, args=[*codes, *vals])
-        return [codes[int(i) - 1] for i in dup_idx]
+        return [codes[i] for i in store_codes(self.script, self.k, self.campaign_id, codes, vals)]
 
     def _free_candidates(self, missing: int, attempts: int, doc: set[str]) -> list[str]:
         """Up to ``missing`` codes that no key holds yet, for a retry round.

@@ -14,6 +14,9 @@
                                   the version, what the admin's definitions cache is keyed on
                                   (a version can repeat when a prefix is wiped; a stamp cannot)
 ``Pcampcodes:<campaign id>``      list of the codes of a campaign kept outside the document
+``Pcampgone:<campaign id>``       set (ms) in the transaction that deletes the campaign and kept:
+                                  code writers check it atomically, so no code of a deleted
+                                  campaign is stored after its deletion's clean-up began
 ``Paction:<id>``                  hash: an async action (bulk generation, import, delete)
 ``Pactions``                      zset: async action ids by creation time (ms)
 ``Pactions:running``              set: async actions to resume if the admin process stopped
@@ -51,6 +54,9 @@ class AdminKeys(Keys):
 
     def list_codes(self, campaign_id: str) -> str:
         return f"{self.prefix}campcodes:{campaign_id}"
+
+    def campaign_gone(self, campaign_id: str) -> str:
+        return f"{self.prefix}campgone:{campaign_id}"
 
     def action(self, action_id: str) -> str:
         return f"{self.prefix}action:{action_id}"

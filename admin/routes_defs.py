@@ -303,6 +303,8 @@ async def delete_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
             st.meta.times.pop("voucher:" + v.code, None)
 
         def extra(pipe: Any) -> None:
+            # from here on no code writer stores a code for it (see admin.codes.store_codes)
+            pipe.set(ctx.k.campaign_gone(c.id), str(now))
             act.queue_create(pipe, ctx.k, action_id, act.DELETE, 0, {"campaign_id": c.id}, now)
 
         return Outcome(
@@ -438,6 +440,7 @@ async def issue_code(
                 if await pipe.exists(key):
                     continue
                 st2 = await ctx.repo.state()
+                _campaign(st2, camp.id)  # deleted meanwhile: 404, nothing written
                 if st2.voucher(code) is not None:  # a code created in the document meanwhile
                     st = st2
                     continue

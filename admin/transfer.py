@@ -34,6 +34,7 @@ from core.errors import CompileError
 
 from . import actions as act
 from . import audit
+from .codes import SETNX_SCRIPT, store_codes
 from .errors import ApiError, from_compile, invalid
 from .keys import AdminKeys
 from .repo import Meta, compile_defs, new_stamp
@@ -174,21 +175,6 @@ def check_codes(rs: Any, vouchers: list[m.Voucher], doc_codes: set[str]) -> None
             raise from_compile(CompileError(f"line {i + 2}.{exc.path}", exc.reason)) from None
 
 
-_IMPORT_SETNX = """
--- KEYS[1] campaign code list; KEYS[2..] Pcode keys; ARGV codes then values; returns dup codes
-local n = #KEYS - 1
-local dup, new = {}, {}
-for i = 1, n do
-  if redis.call('SET', KEYS[i + 1], ARGV[n + i], 'NX') then new[#new + 1] = ARGV[i]
-  else dup[#dup + 1] = ARGV[i] end
-end
-for i = 1, #new, 5000 do
-  redis.call('RPUSH', KEYS[1], unpack(new, i, math.min(i + 4999, #new)))
-end
-return dup
-"""
-
-
 def register_import(admin: Any) -> None:
     """The CSV import action: rows wait in ``Paction:<id>:rows`` and are stored chunk by chunk
     with SET NX (a code that exists already is reported, never overwritten)."""
@@ -200,7 +186,7 @@ def register_import(admin: Any) -> None:
     ) -> dict[str, Any]:
         rows_key = k.action(action_id) + ":rows"
         campaign_id = params["campaign_id"]
-        script = client.register_script(_IMPORT_SETNX)
+        script = client.register_script(SETNX_SCRIPT)
         total = int(h.get("total", "0"))
         done = int(h.get("processed", "0"))
         dups: list[str] = list(orjson.loads(client.hget(k.action(action_id), "dups") or b"[]"))
@@ -215,13 +201,13 @@ def register_import(admin: Any) -> None:
             rows = [(x, _voucher_dec.decode(x)) for x in raw]
             taken = [v.code for _, v in rows if v.code in doc]
             rows = [(x, v) for x, v in rows if v.code not in doc]
-            keys = [k.list_codes(campaign_id)] + [k.code(v.code) for _, v in rows]
             found = (
-                script(keys=keys, args=[v.code for _, v in rows] + [x for x, _ in rows])
+                [rows[i][1].code for i in store_codes(script, k, campaign_id, [v.code for _, v in rows],
+                                                       [x for x, _ in rows])]  # fmt: skip
                 if rows
                 else []
             )
-            existing = {x.decode() for x in found}
+            existing = set(found)
             stored = [v for _, v in rows if v.code not in existing]
             if int(client.get(k.version) or 0) != version:
                 doc, version = admin._doc_codes_sync(client)
@@ -233,7 +219,7 @@ def register_import(admin: Any) -> None:
                     taken += sorted(late)
                     stored = [v for v in stored if v.code not in late]
             dups.extend(taken)
-            dups.extend(x.decode() for x in found)
+            dups.extend(found)
             pipe = client.pipeline(transaction=True)
             pipe.ltrim(rows_key, len(raw), -1)
             for v in stored:

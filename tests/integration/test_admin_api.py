@@ -355,3 +355,40 @@ def test_generation_interrupted_by_a_restart_resumes_exactly(
         assert done["status"] == "DONE" and done["processed"] == count
     codes = redis_sync.lrange(f"{key_prefix}campcodes:{camp['id']}", 0, -1)
     assert len(codes) == len(set(codes)) == count
+
+
+def test_no_code_is_stored_for_a_deleted_campaign(redis_sync: redis.Redis, key_prefix: str) -> None:
+    # Once a campaign's deletion has begun (its mark is set in the same transaction that removes
+    # it), code writers store nothing more for it: codes stored after the clean-up action read
+    # the campaign's list would be orphans the gateway could still look up.
+    from admin import codes as codes_mod
+    from admin.keys import AdminKeys
+
+    keys = AdminKeys(key_prefix)
+    gen = codes_mod.Generator(redis_sync, keys, "camp_gone", m.CodeConfig(length=10), lambda: (set(), 0))
+    gen.run(50)
+    assert redis_sync.llen(keys.list_codes("camp_gone")) == 50
+    redis_sync.set(keys.campaign_gone("camp_gone"), "1")
+    with pytest.raises(codes_mod.CampaignGone):
+        gen.run(50)
+    assert redis_sync.llen(keys.list_codes("camp_gone")) == 50
+    assert len(list(redis_sync.scan_iter(match=keys.code("*"), count=1000))) == 50
+
+
+def test_deleting_a_campaign_while_its_codes_are_generated_leaves_no_code(
+    srv: AdminServer, redis_sync: redis.Redis
+) -> None:
+    # Whichever finishes first, when both actions are over not one code of the campaign is left.
+    camp = _campaign(srv, "Deleted mid-generation", vouchers_count=200_000,
+                     voucher={"discount": {"type": "AMOUNT", "amount_off": 1}, "code_config": {"length": 12}})  # fmt: skip
+    gone = srv.request("DELETE", f"/v1/campaigns/{camp['id']}")
+    assert gone.status_code == 200, gone.text
+    generation = srv.wait_action(camp["async_action_id"])
+    deletion = srv.wait_action(gone.json()["async_action_id"])
+    assert deletion["status"] == "DONE", deletion
+    if generation["status"] == "FAILED":  # stopped by the deletion mark
+        assert "deleted" in generation["result"]["message"], generation
+    else:
+        assert generation["status"] == "DONE", generation
+    assert list(redis_sync.scan_iter(match=f"{srv.prefix}code:*", count=10_000)) == []
+    assert redis_sync.llen(f"{srv.prefix}campcodes:{camp['id']}") == 0
