@@ -8,8 +8,9 @@ An action is a hash ``Paction:<id>``:
 ``processed``          how many are done; ``progress`` is the percentage
 ``params``             JSON of what the action needs (campaign id, code config...)
 ``result``             JSON, set when it ends
-``target``             (generation) list length to reach: set once, so a resumed run knows
-                       how many codes are still missing
+``stored``             (generation, import) codes this action stored, raised by the same Lua
+                       call that stores them: a resumed generation knows exactly how many are
+                       still missing, whatever other actions add to the campaign meanwhile
 ``created_at``, ``updated_at`` (ms)
 
 The action is created in the same transaction as the change that asks for it and its id is
@@ -274,14 +275,18 @@ class Runner:
         campaign_id = params["campaign_id"]
         cfg = msgspec.convert(params.get("code_config") or {}, m.CodeConfig)
         total = int(h.get("total", "0"))
-        lst = self.k.list_codes(campaign_id)
         key = self.k.action(action_id)
-        client.hsetnx(key, "target", str(int(client.llen(lst)) + total))
-        target = int(client.hget(key, "target"))
-        missing = max(0, target - int(client.llen(lst)))
-        already = total - missing
+        # what THIS action stored so far, counted by the call that stores the codes (the list's
+        # length would count another action's codes for the same campaign too)
+        stored, legacy_target = client.hmget(key, "stored", "target")
+        if stored is None and legacy_target is not None:  # begun by a version without 'stored'
+            missing = max(0, int(legacy_target) - int(client.llen(self.k.list_codes(campaign_id))))
+            already = total - missing
+        else:
+            already = min(total, int(stored or 0))
+            missing = total - already
         report = self.progress(client, action_id)
-        gen = Generator(client, self.k, campaign_id, cfg, lambda: self.doc_codes(client))
+        gen = Generator(client, self.k, campaign_id, cfg, lambda: self.doc_codes(client), counter=key)
         t0 = time.perf_counter()
         regenerated = gen.run(missing, lambda done, _t: report(already + done, total))
         return {

@@ -36,14 +36,15 @@ MAX_ATTEMPTS = 50  # rounds of regenerating duplicates in one chunk before givin
 
 SETNX_SCRIPT = """
 -- KEYS[1] campaign code list; KEYS[2] the campaign's deletion mark (Pcampgone:<id>);
--- KEYS[3..N+2] the Pcode:<CODE> keys; ARGV[1..N] the codes; ARGV[N+1..2N] the JSON values
+-- KEYS[3] the writing action's hash ('' = none): its field 'stored' counts the codes stored;
+-- KEYS[4..N+3] the Pcode:<CODE> keys; ARGV[1..N] the codes; ARGV[N+1..2N] the JSON values
 -- returns -1 (nothing written) when the campaign was deleted, else the 1-based indices of the
 -- codes that already existed (nothing written for those)
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local n = #KEYS - 2
+local n = #KEYS - 3
 local dup, new = {}, {}
 for i = 1, n do
-  if redis.call('SET', KEYS[i + 2], ARGV[n + i], 'NX') then
+  if redis.call('SET', KEYS[i + 3], ARGV[n + i], 'NX') then
     new[#new + 1] = ARGV[i]
   else
     dup[#dup + 1] = i
@@ -52,6 +53,7 @@ end
 for i = 1, #new, 5000 do
   redis.call('RPUSH', KEYS[1], unpack(new, i, math.min(i + 4999, #new)))
 end
+if KEYS[3] ~= '' and #new > 0 then redis.call('HINCRBY', KEYS[3], 'stored', #new) end
 return dup
 """
 
@@ -60,14 +62,18 @@ class CampaignGone(RuntimeError):
     """The campaign was deleted while codes were being stored for it (nothing more is stored)."""
 
 
-def store_codes(script: Any, keys: AdminKeys, campaign_id: str, codes: list[str], values: list[bytes]) -> list[int]:
+def store_codes(
+    script: Any, keys: AdminKeys, campaign_id: str, codes: list[str], values: list[bytes], counter: str = ""
+) -> list[int]:
     """SET NX ``codes`` (with their JSON ``values``) and list the new ones under the campaign, in
-    one atomic call of ``script`` (``SETNX_SCRIPT`` registered on a client). Returns the 0-based
-    indices of the codes that existed already. Raises :class:`CampaignGone`, having written
-    nothing, once the campaign's deletion has begun (codes written after it would be orphans:
-    its clean-up action would not see them)."""
+    one atomic call of ``script`` (``SETNX_SCRIPT`` registered on a client); ``counter``, an
+    action's hash, gets its ``stored`` field raised by the number stored in the same call.
+    Returns the 0-based indices of the codes that existed already. Raises
+    :class:`CampaignGone`, having written nothing, once the campaign's deletion has begun (codes
+    written after it would be orphans: its clean-up action would not see them)."""
     reply = script(
-        keys=[keys.list_codes(campaign_id), keys.campaign_gone(campaign_id), *(keys.code(c) for c in codes)],
+        keys=[keys.list_codes(campaign_id), keys.campaign_gone(campaign_id), counter,
+              *(keys.code(c) for c in codes)],  # fmt: skip
         args=[*codes, *values],
     )
     if reply == -1:
@@ -195,7 +201,9 @@ class Generator:
 
     ``client`` is a synchronous ``redis.Redis``. ``doc_codes`` returns the set of codes kept in
     the definitions document and the version it was read at; it is called again when the
-    version moves. ``progress(processed, total)`` is called after each chunk.
+    version moves. ``progress(processed, total)`` is called after each chunk. ``counter``, the
+    running action's hash, has its ``stored`` field kept equal to the codes this generator
+    stored (in the same atomic call as the codes), so a resumed action knows what is missing.
     """
 
     def __init__(
@@ -207,6 +215,7 @@ class Generator:
         doc_codes: Callable[[], tuple[set[str], int]],
         template: Callable[[str], bytes] | None = None,
         chunk: int = CHUNK,
+        counter: str = "",
     ) -> None:
         self.r = client
         self.k = keys
@@ -214,6 +223,7 @@ class Generator:
         self.maker = CodeMaker(cfg)
         self.doc_codes = doc_codes
         self.chunk = chunk
+        self.counter = counter
         self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
             safe = cfg.charset.translate(_json_safe) == cfg.charset and (
@@ -232,7 +242,8 @@ class Generator:
     def _store(self, codes: list[str]) -> list[str]:
         """SET NX the codes; returns those that already existed."""
         vals = [self.template(c) for c in codes]
-        return [codes[i] for i in store_codes(self.script, self.k, self.campaign_id, codes, vals)]
+        dups = store_codes(self.script, self.k, self.campaign_id, codes, vals, self.counter)
+        return [codes[i] for i in dups]
 
     def _free_candidates(self, missing: int, attempts: int, doc: set[str]) -> list[str]:
         """Up to ``missing`` codes that no key holds yet, for a retry round.
@@ -274,6 +285,8 @@ class Generator:
                         self.r.delete(*[self.k.code(c) for c in clash])
                         for c in clash:
                             self.r.lrem(self.k.list_codes(self.campaign_id), 1, c)
+                        if self.counter:
+                            self.r.hincrby(self.counter, "stored", -len(clash))
                         new = [c for c in new if c not in set(clash)]
                 stored += len(new)
                 missing = want - stored

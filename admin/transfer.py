@@ -203,7 +203,7 @@ def register_import(admin: Any) -> None:
             rows = [(x, v) for x, v in rows if v.code not in doc]
             found = (
                 [rows[i][1].code for i in store_codes(script, k, campaign_id, [v.code for _, v in rows],
-                                                       [x for x, _ in rows])]  # fmt: skip
+                                                       [x for x, _ in rows], k.action(action_id))]  # fmt: skip
                 if rows
                 else []
             )
@@ -216,6 +216,7 @@ def register_import(admin: Any) -> None:
                     client.delete(*[k.code(c) for c in late])
                     for c in late:
                         client.lrem(k.list_codes(campaign_id), 1, c)
+                    client.hincrby(k.action(action_id), "stored", -len(late))
                     taken += sorted(late)
                     stored = [v for v in stored if v.code not in late]
             dups.extend(taken)

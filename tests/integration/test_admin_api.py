@@ -392,3 +392,48 @@ def test_deleting_a_campaign_while_its_codes_are_generated_leaves_no_code(
         assert generation["status"] == "DONE", generation
     assert list(redis_sync.scan_iter(match=f"{srv.prefix}code:*", count=10_000)) == []
     assert redis_sync.llen(f"{srv.prefix}campcodes:{camp['id']}") == 0
+
+
+def test_two_generations_of_one_campaign_interrupted_together_each_end_exactly(
+    redis_url: str, key_prefix: str, redis_sync: redis.Redis
+) -> None:
+    # Each action counts the codes it stored itself (in the call that stores them): a resumed
+    # run used to work out what was missing from the campaign list's length, which the other
+    # action had grown meanwhile, and ended short while reporting DONE.
+    count = 200_000
+    with AdminServer(redis_url, key_prefix) as a:
+        camp = _campaign(a, "Twice", vouchers_count=count)
+        more = a.request("POST", f"/v1/campaigns/{camp['id']}/vouchers", params={"vouchers_count": count})
+        assert more.status_code == 202, more.text
+        aids = [camp["async_action_id"], more.json()["async_action_id"]]
+        while any(a.request("GET", f"/v1/async-actions/{x}").json()["processed"] == 0 for x in aids):
+            pass
+    stopped = [redis_sync.hgetall(f"{key_prefix}action:{x}") for x in aids]
+    assert any(s[b"status"] == b"IN_PROGRESS" for s in stopped), stopped
+    with AdminServer(redis_url, key_prefix) as b:
+        for x in aids:
+            done = b.wait_action(x)
+            assert done["status"] == "DONE" and done["processed"] == count, done
+    codes = redis_sync.lrange(f"{key_prefix}campcodes:{camp['id']}", 0, -1)
+    assert len(codes) == len(set(codes)) == 2 * count
+
+
+def test_a_generation_begun_before_the_stored_count_resumes_from_its_target(
+    redis_url: str, key_prefix: str, redis_sync: redis.Redis
+) -> None:
+    # An action interrupted under a version that kept a `target` list length (and no `stored`)
+    # is resumed from that target: an upgrade never makes it generate its codes twice.
+    count = 200_000
+    with AdminServer(redis_url, key_prefix) as a:
+        camp = _campaign(a, "Legacy resume", vouchers_count=count)
+        aid = camp["async_action_id"]
+        while a.request("GET", f"/v1/async-actions/{aid}").json()["processed"] == 0:
+            pass
+    key = f"{key_prefix}action:{aid}"
+    assert redis_sync.hget(key, "status") == b"IN_PROGRESS"
+    redis_sync.hdel(key, "stored")
+    redis_sync.hset(key, "target", str(count))  # the list was empty when it began
+    with AdminServer(redis_url, key_prefix) as b:
+        assert b.wait_action(aid)["status"] == "DONE"
+    codes = redis_sync.lrange(f"{key_prefix}campcodes:{camp['id']}", 0, -1)
+    assert len(codes) == len(set(codes)) == count
