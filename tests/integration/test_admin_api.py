@@ -338,15 +338,21 @@ def test_pattern_codes_and_progress(srv: AdminServer) -> None:
     assert all(re.fullmatch(r"SUMMER-\d{4}-\d{2}!", v["code"]) for v in page["vouchers"])
 
 
+def _interrupted_generation(redis_url: str, prefix: str, name: str, count: int) -> tuple[dict, str]:
+    """A campaign whose generation of ``count`` codes was under way when its admin stopped."""
+    with AdminServer(redis_url, prefix) as a:
+        camp = _campaign(a, name, vouchers_count=count)
+        aid = camp["async_action_id"]
+        while a.request("GET", f"/v1/async-actions/{aid}").json()["processed"] == 0:
+            pass
+    return camp, aid
+
+
 def test_generation_interrupted_by_a_restart_resumes_exactly(
     redis_url: str, key_prefix: str, redis_sync: redis.Redis
 ) -> None:
     count = 300_000
-    with AdminServer(redis_url, key_prefix) as a:
-        camp = _campaign(a, "Resumed", vouchers_count=count)
-        aid = camp["async_action_id"]
-        while a.request("GET", f"/v1/async-actions/{aid}").json()["processed"] == 0:
-            pass
+    camp, aid = _interrupted_generation(redis_url, key_prefix, "Resumed", count)
     # the admin stopped after its current chunk: the action is left in progress
     stopped = redis_sync.hgetall(f"{key_prefix}action:{aid}")
     assert stopped[b"status"] == b"IN_PROGRESS" and 0 < int(stopped[b"processed"]) < count
@@ -424,11 +430,7 @@ def test_a_generation_begun_before_the_stored_count_resumes_from_its_target(
     # An action interrupted under a version that kept a `target` list length (and no `stored`)
     # is resumed from that target: an upgrade never makes it generate its codes twice.
     count = 200_000
-    with AdminServer(redis_url, key_prefix) as a:
-        camp = _campaign(a, "Legacy resume", vouchers_count=count)
-        aid = camp["async_action_id"]
-        while a.request("GET", f"/v1/async-actions/{aid}").json()["processed"] == 0:
-            pass
+    camp, aid = _interrupted_generation(redis_url, key_prefix, "Legacy resume", count)
     key = f"{key_prefix}action:{aid}"
     assert redis_sync.hget(key, "status") == b"IN_PROGRESS"
     redis_sync.hdel(key, "stored")

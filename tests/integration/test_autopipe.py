@@ -162,6 +162,15 @@ async def test_unavailable_replies_are_classified():
     assert not _unavailable_reply(rexc.ResponseError("ERR Error running script"))
 
 
+async def _refused(pipes: list[AutoPipeline], client: aredis.Redis, match: str) -> None:
+    """With ``client``'s settings no working connection can be had: the call fails closed."""
+    try:
+        with pytest.raises(StoreUnavailable, match=match):
+            await _pipe(pipes, client, timeout=2).execute_command("PING")
+    finally:
+        await client.aclose()
+
+
 async def test_handshake_auth_database_resp_versions_and_unix_socket(pipes, tmp_path):
     # The connection is the auto-pipeliner's own: it must log in, pick the database and speak
     # the RESP version of the URL exactly as redis-py would, over TCP and a unix socket.
@@ -197,12 +206,7 @@ async def test_handshake_auth_database_resp_versions_and_unix_socket(pipes, tmp_
                     await check.delete("ap:h")
                 finally:
                     await check.aclose()
-            bad = aredis.Redis.from_url(f"redis://pg:wrong@{hp}/0")
-            try:
-                with pytest.raises(StoreUnavailable, match="Redis unreachable"):
-                    await _pipe(pipes, bad, timeout=1).execute_command("PING")
-            finally:
-                await bad.aclose()
+            await _refused(pipes, aredis.Redis.from_url(f"redis://pg:wrong@{hp}/0"), "Redis unreachable")
         finally:
             await admin.aclose()
 
@@ -284,11 +288,7 @@ async def test_tls_connection_verifies_the_server(pipes, tmp_path):
             other.mkdir()
             other_ca, _, _ = _tls_files(other)
             bad = aredis.Redis.from_url(url, ssl_ca_certs=other_ca, ssl_cert_reqs="required")
-            try:
-                with pytest.raises(StoreUnavailable, match="(?i)certificate"):
-                    await _pipe(pipes, bad, timeout=2).execute_command("PING")
-            finally:
-                await bad.aclose()
+            await _refused(pipes, bad, "(?i)certificate")
         finally:
             await c.aclose()
             await plain.aclose()
