@@ -10,7 +10,6 @@ Reads REDIS_URL, PROMOGATE_KEY_PREFIX and the rest of gateway.settings.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 
@@ -18,20 +17,10 @@ from gateway.settings import Settings
 
 
 def serve() -> None:
-    import uvicorn
+    from gateway.local import serve as serve_app
 
     settings = Settings.from_env()
-    uvicorn.run(
-        "admin.app:create_app",
-        factory=True,
-        host=settings.admin_host,
-        port=settings.admin_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=os.environ.get("PROMOGATE_LOG_LEVEL", "warning"),
-        timeout_graceful_shutdown=5,
-    )
+    serve_app("admin.app:create_app", factory=True, host=settings.admin_host, port=settings.admin_port)
 
 
 async def _export(path: str) -> int:

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import redis
 
-from admin.testing import free_port
 from gateway import defstore
+from gateway.local import free_port
 from gateway.redis_server import delete_prefixed
 
 FULL = 1_000_000

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-import uvicorn
-
+from .local import serve
 from .settings import Settings
 
 
@@ -19,17 +18,12 @@ def main() -> None:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics here; /metrics on any worker sums them
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="promogate-metrics-")
-    uvicorn.run(
+    serve(
         "gateway.app:create_app",
         factory=True,
         host=settings.gateway_host,
         port=settings.gateway_port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=os.environ.get("PROMOGATE_LOG_LEVEL", "warning"),
-        timeout_graceful_shutdown=5,
     )
 
 

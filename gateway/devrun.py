@@ -11,25 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import redis
 
 from . import defstore, demo
+from .local import wait_http
 from .redis_server import ensure_redis
 from .settings import Settings
-
-
-def _wait(url: str, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def main() -> int:
@@ -60,7 +48,7 @@ def main() -> int:
         procs.append(subprocess.Popen([sys.executable, "-m", "admin"], env=env))
     gw = f"http://{settings.gateway_host}:{settings.gateway_port}"
     admin = f"http://{settings.admin_host}:{settings.admin_port}" if have_admin else "(not built yet)"
-    ok = _wait(gw + "/ready")
+    ok = wait_http(gw + "/ready")
     print(
         f"""
 promogate {'is up' if ok else 'did not become ready in 30 s (see the log above)'}

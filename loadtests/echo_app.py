@@ -16,7 +16,7 @@ import argparse
 import os
 import time
 
-import uvicorn
+from gateway.local import serve
 
 _HEADERS_JSON = [(b"content-type", b"application/json")]
 
@@ -80,18 +80,8 @@ def main() -> None:
     a = p.parse_args()
     if a.redis:
         os.environ["ECHO_REDIS_URL"] = a.redis
-    # the same call as gateway/__main__.py, with one worker
-    uvicorn.run(
-        "loadtests.echo_app:app",
-        host=a.host,
-        port=a.port,
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=os.environ.get("PROMOGATE_LOG_LEVEL", "warning"),
-        timeout_graceful_shutdown=5,
-    )
+    # the same call as gateway/__main__.py (gateway.local.serve), with one worker
+    serve("loadtests.echo_app:app", host=a.host, port=a.port, workers=1)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,12 @@ import datetime as dt
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from gateway.local import free_port, wait_http
 from loadtests import seed as seedmod
 
 OUT = seedmod.OUT_DIR
@@ -52,25 +51,6 @@ SCENARIOS = {
     "flash": ("FlashSaleUser", "LOADTEST_FLASH_USERS", 2000, 500),
     "pos": ("PosUser", "LOADTEST_USERS", 50, 50),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url + "/ready", timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -105,7 +85,7 @@ def run_scenario(name: str, gateway: str, procs: int, env: dict[str, str]) -> Pa
     users = int(os.environ.get(users_env, str(users_default)))
     run_time = os.environ.get("LOADTEST_FLASH_TIME", "90s") if name == "flash" else os.environ.get("LOADTEST_TIME", "30s")
     prefix = OUT / name
-    port = _free_port()
+    port = free_port()
     for old in OUT.glob(f"{name}_*.csv"):
         old.unlink()
     cmd = [
@@ -263,11 +243,11 @@ def main() -> int:
     try:
         admin = os.environ.get("ADMIN_URL")
         if not admin:
-            port = _free_port()
+            port = free_port()
             env = dict(os.environ, ADMIN_PORT=str(port), ADMIN_HOST="127.0.0.1")
             admin_proc = subprocess.Popen([sys.executable, "-m", "admin"], env=env)
             admin = os.environ["ADMIN_URL"] = f"http://127.0.0.1:{port}"
-        if not _wait_ready(admin):
+        if not wait_http(admin + "/ready", 60.0):
             print(f"admin at {admin} is not ready", file=sys.stderr)
             return 2
         manifest = seedmod.seed()
@@ -275,11 +255,11 @@ def main() -> int:
               f"{manifest.n_promotions} promotions, {manifest.unique_codes} unique codes, prefix {manifest.prefix!r}")  # fmt: skip
         gateway = os.environ.get("GATEWAY_URL")
         if not gateway:
-            port = _free_port()
+            port = free_port()
             env = dict(os.environ, GATEWAY_PORT=str(port), GATEWAY_HOST="127.0.0.1", GATEWAY_WORKERS=str(gw_workers))
             gateway_proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)
             gateway = f"http://127.0.0.1:{port}"
-        if not _wait_ready(gateway):
+        if not wait_http(gateway + "/ready", 60.0):
             print(f"gateway at {gateway} is not ready", file=sys.stderr)
             return 2
         time.sleep(1.0)  # let every worker load the new definitions

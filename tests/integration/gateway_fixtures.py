@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from litestar.testing import TestClient
 from core import model as m
 from gateway.app import create_app
 from gateway.defstore import Keys, publish_definitions_sync, put_app_key_sync
+from gateway.local import free_port
 from gateway.redis_server import delete_prefixed
 from gateway.settings import Settings
 
@@ -308,12 +308,6 @@ def gw(redis_url: str, key_prefix: str) -> Iterator[InProcess]:
 
 
 # -- subprocess server ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -268,10 +268,11 @@ def _tls_files(d) -> tuple[str, str, str]:
 async def test_tls_connection_verifies_the_server(pipes, tmp_path):
     # rediss:// URLs: the auto-pipeliner connects with redis-py's SSL context, so the server
     # certificate is checked against the CA the URL's settings name.
-    from gateway.redis_server import PrivateRedis, _free_port
+    from gateway.local import free_port
+    from gateway.redis_server import PrivateRedis
 
     ca, cert, key = _tls_files(tmp_path)
-    tls_port = _free_port()
+    tls_port = free_port()
     args = ("--tls-port", str(tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
             "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")  # fmt: skip
     with PrivateRedis(extra_args=args) as server:
