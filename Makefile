@@ -3,9 +3,9 @@
 #   make build     venv + dependencies + compiled core._engine (in place)
 #   make test      ruff, then the test suite against the compiled engine, benchmarks run once as tests
 #   make bench     benchmarks (pytest-benchmark), JSON into bench-results/
-#   make lint      ruff check
+#   make lint      ruff check, and the import layers of DESIGN.md (lint-imports)
 #   make annotate  debug build with Cython's HTML annotation and line tracing
-#   make run       gateway + admin for development (gateway.devrun)
+#   make run       gateway + admin for development (store.devrun)
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make clean     remove build products (keeps .venv; `make distclean` removes it too)
@@ -59,6 +59,7 @@ annotate: $(VENV_STAMP)
 
 lint: $(VENV_STAMP)
 	$(RUFF) check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: build lint
 	PROMOGATE_REQUIRE_COMPILED=1 $(PYTEST) -q tests benchmarks --benchmark-disable $(PYTEST_ARGS)
@@ -70,7 +71,7 @@ bench: build
 		--benchmark-columns=min,median,mean,stddev,ops,rounds $(BENCH_ARGS)
 
 run: build
-	$(VPY) -m gateway.devrun
+	$(VPY) -m store.devrun
 
 loadtest: build
 	$(VPY) -m loadtests.run

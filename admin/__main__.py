@@ -4,7 +4,7 @@
 ``python -m admin export FILE``      write every definition, code, customer and segment (NDJSON)
 ``python -m admin import FILE``      load such a file into an empty instance
 
-Reads REDIS_URL, PROMOGATE_KEY_PREFIX and the rest of gateway.settings.
+Reads REDIS_URL, PROMOGATE_KEY_PREFIX and the rest of store.settings.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import asyncio
 import sys
 import time
 
-from gateway.settings import Settings
+from store.settings import Settings
 
 
 def serve() -> None:
-    from gateway.local import serve as serve_app
+    from store.process import serve as serve_app
 
     settings = Settings.from_env()
     serve_app("admin.app:create_app", factory=True, host=settings.admin_host, port=settings.admin_port)
@@ -26,14 +26,15 @@ def serve() -> None:
 async def _export(path: str) -> int:
     import redis.asyncio as aredis
 
-    from .keys import AdminKeys
+    from store.keys import Keys
+
     from .transfer import export_ndjson
 
     s = Settings.from_env()
     r = aredis.Redis.from_url(s.redis_url)
     try:
         with open(path, "wb") as f:
-            async for chunk in export_ndjson(r, AdminKeys(s.key_prefix), int(time.time() * 1000)):
+            async for chunk in export_ndjson(r, Keys(s.key_prefix), int(time.time() * 1000)):
                 f.write(chunk)
     finally:
         await r.aclose()
@@ -44,9 +45,10 @@ async def _export(path: str) -> int:
 async def _import(path: str) -> int:
     import redis.asyncio as aredis
 
+    from store.keys import Keys
+
     from .audit import Actor
     from .errors import ApiError, request_id
-    from .keys import AdminKeys
     from .transfer import import_ndjson
 
     s = Settings.from_env()
@@ -58,7 +60,7 @@ async def _import(path: str) -> int:
                 yield ln.rstrip(b"\n")
 
     try:
-        counts = await import_ndjson(r, AdminKeys(s.key_prefix), lines, Actor("cli", "python -m admin import", "admin"),
+        counts = await import_ndjson(r, Keys(s.key_prefix), lines, Actor("cli", "python -m admin import", "admin"),
                                      request_id(), int(time.time() * 1000))  # fmt: skip
     except ApiError as exc:
         print(f"import refused: {exc.key}: {exc.details}", file=sys.stderr)

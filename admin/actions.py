@@ -33,9 +33,9 @@ import msgspec
 import orjson
 
 from core import model as m
+from store.keys import Keys
 
 from .codes import Generator
-from .keys import AdminKeys
 from .shapes import iso
 
 log = logging.getLogger("promogate.admin")
@@ -51,7 +51,7 @@ def new_id() -> str:
 
 
 def queue_create(
-    pipe: Any, k: AdminKeys, action_id: str, kind: str, total: int, params: dict[str, Any], now: int
+    pipe: Any, k: Keys, action_id: str, kind: str, total: int, params: dict[str, Any], now: int
 ) -> None:
     """Queue the creation of an action on ``pipe`` (inside the requesting change's MULTI)."""
     pipe.hset(
@@ -109,7 +109,7 @@ class Runner:
         self,
         redis: Any,
         redis_url: str,
-        keys: AdminKeys,
+        keys: Keys,
         clock: Callable[[], int],
         doc_codes: Callable[[Any], tuple[set[str], int]],
     ) -> None:

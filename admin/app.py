@@ -18,13 +18,13 @@ import orjson
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 
-from gateway.settings import Settings
+from store.keys import Keys
+from store.settings import Settings
 
 from . import actions as act
 from . import audit
 from .auth import authenticate, require
 from .errors import JSON, ApiError, error_response, invalid, request_id
-from .keys import AdminKeys
 from .repo import Repo
 from .shapes import strip_nulls
 
@@ -40,7 +40,7 @@ class Admin:
         self.settings = settings
         self.clock = clock or (lambda: int(time.time() * 1000))
         self.redis = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
-        self.keys = AdminKeys(settings.key_prefix)
+        self.keys = Keys(settings.key_prefix)
         self.repo = Repo(self.redis, self.keys, self.clock)
         self.runner = act.Runner(
             self.redis, settings.redis_url, self.keys, self.clock, self._doc_codes_sync
@@ -83,7 +83,7 @@ class Ctx:
         return self.admin.repo
 
     @property
-    def k(self) -> AdminKeys:
+    def k(self) -> Keys:
         return self.admin.keys
 
     @property

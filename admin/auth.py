@@ -1,6 +1,6 @@
 """API keys and roles of the admin service.
 
-Keys are the gateway's (``Pappkey:<id>`` hashes, see gateway.defstore), sent as ``X-App-Id`` /
+Keys are the gateway's (``Pappkey:<id>`` hashes, see store.keys), sent as ``X-App-Id`` /
 ``X-App-Token``. Each admin call needs one *permission*; each role holds some:
 
 =============  ===============================================================================
@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from gateway.defstore import ROLES, token_hash
+from store.auth import ROLES, token_hash
 
 from .audit import Actor
 from .errors import ApiError

@@ -28,8 +28,7 @@ from typing import Any
 import msgspec
 
 from core import model as m
-
-from .keys import AdminKeys
+from store.keys import Keys
 
 CHUNK = 10_000
 MAX_ATTEMPTS = 50  # rounds of regenerating duplicates in one chunk before giving up
@@ -63,7 +62,7 @@ class CampaignGone(RuntimeError):
 
 
 def store_codes(
-    script: Any, keys: AdminKeys, campaign_id: str, codes: list[str], values: list[bytes], counter: str = ""
+    script: Any, keys: Keys, campaign_id: str, codes: list[str], values: list[bytes], counter: str = ""
 ) -> list[int]:
     """SET NX ``codes`` (with their JSON ``values``) and list the new ones under the campaign, in
     one atomic call of ``script`` (``SETNX_SCRIPT`` registered on a client); ``counter``, an
@@ -209,7 +208,7 @@ class Generator:
     def __init__(
         self,
         client: Any,
-        keys: AdminKeys,
+        keys: Keys,
         campaign_id: str,
         cfg: m.CodeConfig,
         doc_codes: Callable[[], tuple[set[str], int]],

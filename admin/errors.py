@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from core.errors import CompileError
-from gateway.errors import JSON, ApiError, error_response, request_id
+from store.errors import JSON, ApiError, error_response, request_id
 
 __all__ = [
     "JSON",

@@ -34,10 +34,10 @@ from redis.exceptions import WatchError
 import core
 from core import model as m
 from core.errors import CompileError
+from store.keys import Keys
 
 from . import audit
 from .errors import ApiError, from_compile, from_validation
-from .keys import AdminKeys
 
 E = core.engine
 MAX_RETRIES = 50
@@ -201,7 +201,7 @@ def new_stamp() -> str:
 
 
 class Repo:
-    def __init__(self, redis: Any, keys: AdminKeys, clock: Callable[[], int]) -> None:
+    def __init__(self, redis: Any, keys: Keys, clock: Callable[[], int]) -> None:
         self.r = redis
         self.k = keys
         self.clock = clock

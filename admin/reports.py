@@ -1,6 +1,6 @@
 """The redemption ledger and the figures built from it and from the live counters.
 
-The gateway writes one ``Pledger`` stream entry per redeem and per rollback (gateway/lua/
+The gateway writes one ``Pledger`` stream entry per redeem and per rollback (store/lua/
 redeem.lua, rollback.lua) and a ``Prd:<id>`` record per redemption. A redeem entry carries
 ``data`` (JSON: ``customer``, ``order_amount``, ``discount``, ``items[]`` with ``redemption``,
 ``object``, ``id``, ``campaign``, ``discount``, ``gift``, ``points``): each item is one row of
@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from core import model as m
+from store.keys import Keys, voucher_counter_keys
 
-from .keys import AdminKeys
-from .shapes import iso, voucher_counter_keys
+from .shapes import iso
 
 BATCH = 500
 
@@ -134,7 +134,7 @@ def _rows(entry_id: str, f: dict[bytes, bytes]) -> list[dict[str, Any]]:
     return rows
 
 
-async def _resolve_status(redis: Any, k: AdminKeys, rows: list[dict[str, Any]]) -> None:
+async def _resolve_status(redis: Any, k: Keys, rows: list[dict[str, Any]]) -> None:
     todo = [r for r in rows if r["result"] == "SUCCESS" and r.get("id")]
     if not todo:
         return
@@ -150,7 +150,7 @@ async def _resolve_status(redis: Any, k: AdminKeys, rows: list[dict[str, Any]]) 
 
 
 async def iter_rows(
-    redis: Any, k: AdminKeys, flt: Filters, *, newest_first: bool = True, after: str | None = None
+    redis: Any, k: Keys, flt: Filters, *, newest_first: bool = True, after: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Every redemption row matching ``flt``; ``after`` is a row cursor (``<entry id>.<n>``)."""
     skip_entry, skip_idx = None, -1
@@ -225,7 +225,7 @@ def row_out(r: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_redemptions(
-    redis: Any, k: AdminKeys, flt: Filters, limit: int, after: str | None
+    redis: Any, k: Keys, flt: Filters, limit: int, after: str | None
 ) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     has_more = False
@@ -259,7 +259,7 @@ def _csv_line(values: list[Any]) -> bytes:
     return buf.getvalue().encode()
 
 
-async def redemptions_csv(redis: Any, k: AdminKeys, flt: Filters) -> AsyncIterator[bytes]:
+async def redemptions_csv(redis: Any, k: Keys, flt: Filters) -> AsyncIterator[bytes]:
     yield _csv_line(CSV_REDEMPTIONS)
     async for r in iter_rows(redis, k, flt, newest_first=False):
         yield _csv_line(
@@ -288,7 +288,7 @@ async def redemptions_csv(redis: Any, k: AdminKeys, flt: Filters) -> AsyncIterat
 
 
 async def campaign_codes(
-    redis: Any, k: AdminKeys, campaign_id: str, defs: m.Definitions, chunk: int = 1000
+    redis: Any, k: Keys, campaign_id: str, defs: m.Definitions, chunk: int = 1000
 ) -> AsyncIterator[list[m.Voucher]]:
     """The codes of a campaign, in chunks: those in the document, then those kept outside."""
     import msgspec
@@ -311,7 +311,7 @@ async def campaign_codes(
 
 
 async def counters_for(
-    redis: Any, k: AdminKeys, vouchers: list[m.Voucher]
+    redis: Any, k: Keys, vouchers: list[m.Voucher]
 ) -> list[tuple[int, int, int]]:
     if not vouchers:
         return []
@@ -327,15 +327,9 @@ async def counters_for(
 
 
 async def campaign_figures(
-    redis: Any, k: AdminKeys, camp: m.Campaign, defs: m.Definitions
+    redis: Any, k: Keys, camp: m.Campaign, defs: m.Definitions
 ) -> dict[str, Any]:
-    tag = "{c:" + camp.id + "}"
-    uses, disc, ordval, spent = [
-        int(x or 0)
-        for x in await redis.mget(
-            [k.counter(tag + s) for s in (":uses", ":disc", ":ordval", ":spent")]
-        )
-    ]
+    uses, disc, ordval, spent = [int(x or 0) for x in await redis.mget(k.campaign_counters(camp.id))]
     succeeded = failed = rolled_back = 0
     gross_discount = 0
     async for r in iter_rows(redis, k, Filters(campaign_id=camp.id)):

@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from gateway.defstore import ROLES, token_hash
+from store.auth import ROLES, token_hash
 
 from . import audit, transfer
 from .app import begin, json_body, no_content, ok

@@ -478,15 +478,6 @@ def voucher_update_in(cur: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     return out
 
 
-def voucher_tag(v: m.Voucher) -> str:
-    return "{c:" + v.campaign_id + "}" if v.campaign_id else "{v:" + v.code + "}"
-
-
-def voucher_counter_keys(v: m.Voucher) -> tuple[str, str, str]:
-    base = voucher_tag(v) + ":v:" + v.code
-    return base + ":uses", base + ":spent", base + ":points"
-
-
 def voucher_out(
     v: m.Voucher,
     camp: m.Campaign | None,

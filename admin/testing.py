@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import redis
 
-from gateway import defstore
-from gateway.local import free_port
-from gateway.settings import Settings
+from store import defs as defstore
+from store.process import free_port
+from store.settings import Settings
 
 
 class AdminServer:

@@ -31,12 +31,12 @@ from redis.exceptions import WatchError
 import core
 from core import model as m
 from core.errors import CompileError
+from store.keys import Keys
 
 from . import actions as act
 from . import audit
 from .codes import SETNX_SCRIPT, store_codes
 from .errors import ApiError, from_compile, invalid
-from .keys import AdminKeys
 from .repo import Meta, compile_defs, new_stamp
 from .reports import campaign_codes, counters_for
 from .shapes import dt_out
@@ -66,7 +66,7 @@ def _line(values: Iterable[Any]) -> bytes:
 
 
 async def vouchers_csv(
-    redis: Any, k: AdminKeys, defs: m.Definitions, campaigns: list[m.Campaign]
+    redis: Any, k: Keys, defs: m.Definitions, campaigns: list[m.Campaign]
 ) -> AsyncIterator[bytes]:
     yield _line(CSV_COLUMNS)
     for camp in campaigns:
@@ -178,7 +178,7 @@ def check_codes(rs: Any, vouchers: list[m.Voucher], doc_codes: set[str]) -> None
 def register_import(admin: Any) -> None:
     """The CSV import action: rows wait in ``Paction:<id>:rows`` and are stored chunk by chunk
     with SET NX (a code that exists already is reported, never overwritten)."""
-    k: AdminKeys = admin.keys
+    k: Keys = admin.keys
     runner = admin.runner
 
     def handler(
@@ -245,7 +245,7 @@ def register_import(admin: Any) -> None:
 # ------------------------------------------------------------------------------ definitions
 
 
-async def export_ndjson(redis: Any, k: AdminKeys, at_ms: int) -> AsyncIterator[bytes]:
+async def export_ndjson(redis: Any, k: Keys, at_ms: int) -> AsyncIterator[bytes]:
     v, doc, meta = await redis.mget(k.version, k.defs, k.meta)
     defs = msgspec.json.decode(doc, type=m.Definitions) if doc else m.Definitions()
     head = {
@@ -278,7 +278,7 @@ async def export_ndjson(redis: Any, k: AdminKeys, at_ms: int) -> AsyncIterator[b
         yield b"".join(b'{"kind":"segment","segment":' + r + b"}\n" for r in raws if r)
 
 
-async def is_empty(redis: Any, k: AdminKeys) -> bool:
+async def is_empty(redis: Any, k: Keys) -> bool:
     doc = await redis.get(k.defs)
     if doc:
         d = msgspec.json.decode(doc, type=m.Definitions)
@@ -289,7 +289,7 @@ async def is_empty(redis: Any, k: AdminKeys) -> bool:
 
 async def import_ndjson(
     redis: Any,
-    k: AdminKeys,
+    k: Keys,
     lines: Callable[[], AsyncIterator[bytes]],
     actor: audit.Actor,
     rid: str,

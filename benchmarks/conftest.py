@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 import core
-from gateway.redis_server import ensure_redis
+from store.redis_server import ensure_redis
 
 _ENGINES = core.engines()
 

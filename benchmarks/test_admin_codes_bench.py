@@ -21,9 +21,9 @@ import httpx
 import pytest
 import redis
 
-from gateway import defstore
-from gateway.local import free_port
-from gateway.redis_server import delete_prefixed
+from store import defs as defstore
+from store.process import free_port
+from store.redis_server import delete_prefixed
 
 FULL = 1_000_000
 SMOKE = 2_000

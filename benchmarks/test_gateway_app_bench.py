@@ -58,8 +58,8 @@ class _Driver:
         import uvloop
 
         from gateway.app import create_app
-        from gateway.settings import Settings
         from loadtests import ceiling
+        from store.settings import Settings
 
         self.loop = uvloop.new_event_loop()
         self.cpu: list[float] = []  # this process's CPU seconds of each batch

@@ -2,7 +2,7 @@
 
 Issue 3 asks for auto-pipelining because it "alone doubles throughput over one call per
 request". Both sides here run the same ``redeem.lua`` for the same number of concurrent
-callers on the same Redis, in one run: through :class:`gateway.store.Store` (its
+callers on the same Redis, in one run: through :class:`store.counters.Store` (its
 auto-pipeliner flushes every call of one event-loop turn as one pipeline) and through plain
 redis-py ``EVALSHA`` calls on a connection pool (one round trip per call).
 """
@@ -17,8 +17,8 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from gateway.redis_server import delete_prefixed
-from gateway.store import Store
+from store.counters import Store
+from store.redis_server import delete_prefixed
 
 CALLS = 2000
 CONCURRENCY = 200

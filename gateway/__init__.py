@@ -1,1 +1,1 @@
-"""promogate gateway: the checkout API (Litestar + uvloop), Redis Lua scripts, definitions cache."""
+"""promogate gateway: the checkout API (Litestar + uvloop), the ruleset kept live from the definitions in Redis."""

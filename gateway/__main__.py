@@ -1,6 +1,6 @@
 """Serve the checkout gateway: ``python -m gateway`` (uvicorn + uvloop + httptools).
 
-Reads GATEWAY_HOST, GATEWAY_PORT, GATEWAY_WORKERS and the rest of gateway.settings.
+Reads GATEWAY_HOST, GATEWAY_PORT, GATEWAY_WORKERS and the rest of store.settings.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .local import serve
-from .settings import Settings
+from store.process import serve
+from store.settings import Settings
 
 
 def main() -> None:

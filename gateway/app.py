@@ -29,16 +29,16 @@ from redis.exceptions import ResponseError as RedisResponseError
 import core
 from core import model as m
 from core.errors import RequestError
+from store.autopipe import StoreUnavailable
+from store.counters import RecordSpec, Store
+from store.errors import Answer, ApiError
+from store.errors import error_response as _error_response
+from store.settings import Settings
 
 from . import metrics as mx
 from . import render
 from . import schemas as s
-from .autopipe import StoreUnavailable
-from .errors import Answer, ApiError
-from .errors import error_response as _error_response
 from .live import AppKey, Live
-from .settings import Settings
-from .store import RecordSpec, Store
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine

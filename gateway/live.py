@@ -19,8 +19,8 @@ import msgspec
 import core
 from core import model as m
 from core.errors import CompileError
-
-from .defstore import Keys, token_hash
+from store.auth import token_hash
+from store.keys import Keys
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine
@@ -241,7 +241,7 @@ class Live:
         codes: list[str] = []
         ids = sorted({customer.source_id, customer.id} - {None, ""})
         found = await asyncio.gather(
-            *(self._cmd("SRANDMEMBER", f"{self.keys.prefix}custcodes:{key}", WALLET_MAX) for key in ids)
+            *(self._cmd("SRANDMEMBER", self.keys.customer_codes(key), WALLET_MAX) for key in ids)
         )
         for raw in found:
             codes += [c.decode() if isinstance(c, bytes) else str(c) for c in raw or ()]
@@ -264,12 +264,12 @@ class Live:
             return hit[0]
         cid = customer.id
         if customer.source_id:
-            raw_id = await self._cmd("GET", f"{self.keys.prefix}customer:src:{customer.source_id}")
+            raw_id = await self._cmd("GET", self.keys.customer_src(customer.source_id))
             if raw_id:
                 cid = raw_id.decode()
         segs: list[str] = []
         if cid:
-            doc = await self._cmd("GET", f"{self.keys.prefix}customer:{cid}")
+            doc = await self._cmd("GET", self.keys.customer(cid))
             if doc:
                 try:
                     segs = [str(x) for x in (msgspec.json.decode(doc).get("segments") or [])]

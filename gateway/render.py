@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 from core import model as m
+from store.errors import error_body
 
 from . import schemas as s
-from .errors import error_body
 
 UTC = dt.UTC
 APPLICABLE = "APPLICABLE"

@@ -60,6 +60,7 @@ from msgspec import Meta, Struct
 
 from core.model import Customer, Order, Redeemable
 from core.model import StackingRules as _CoreStackingRules
+from store.errors import ErrorBody, ErrorMessage  # noqa: F401  (both are part of this wire schema)
 
 Metadata = dict[str, Any]
 #: Amounts, quantities and points: always ``int`` on the wire (the SDK uses StrictInt;
@@ -273,28 +274,6 @@ class RollbackRequest(_In, kw_only=True):
 
 
 # =========================================================================== responses: shared
-
-
-class ErrorMessage(_Out, kw_only=True):
-    message: str | None = None
-
-
-class ErrorBody(_Out, kw_only=True):
-    """Error body (SDK ``Error``; all fields optional) for 4xx/5xx answers and for
-    ``result.error`` of an INAPPLICABLE redeemable.
-
-    ``code`` must be an int (the HTTP status) and ``details`` a **string** (StrictStr): an
-    object there breaks parsing of a validation answer. ``error.message`` carries a
-    validation rule's custom error message."""
-
-    code: Int
-    key: str
-    message: str
-    details: str | None = None
-    request_id: str | None = None
-    resource_id: str | None = None
-    resource_type: str | None = None
-    error: ErrorMessage | None = None
 
 
 class StackingRulesOut(_Out, kw_only=True):

@@ -48,7 +48,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from gateway.local import free_port, wait_http
+from store.keys import Keys
+from store.process import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "gateway.json"
@@ -174,7 +175,7 @@ def _ledger_child_ids(redis_url: str, prefix: str, after: str = "-") -> tuple[li
     try:
         start = after if after == "-" else "(" + after
         while True:
-            batch = c.xrange(prefix + "ledger", min=start, max="+", count=5000)
+            batch = c.xrange(Keys(prefix).ledger, min=start, max="+", count=5000)
             if not batch:
                 break
             for entry_id, fields in batch:
@@ -195,8 +196,8 @@ def main() -> int:
     os.environ.setdefault("LOADTEST_SEED", "direct")
     os.environ.setdefault("LOADTEST_FLASH_LIMIT", "10")
     os.environ.setdefault("LOADTEST_MANIFEST", str(ROOT / "bench-results" / "gateway-manifest.json"))
-    from gateway.redis_server import ensure_redis
     from loadtests import seed as seedmod
+    from store.redis_server import ensure_redis
 
     redis_url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     os.environ["REDIS_URL"] = redis_url

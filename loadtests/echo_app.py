@@ -6,7 +6,7 @@ gateway is (uvicorn, uvloop, httptools, one worker, no access log).
 
 With ``--redis`` each request first makes the least Redis work any hot endpoint makes: one call
 of the gateway's own ``check`` script on one counter key, through the gateway's auto-pipeliner
-(:mod:`gateway.autopipe`). That is the ceiling of the design itself (HTTP server + one pipelined
+(:mod:`store.autopipe`). That is the ceiling of the design itself (HTTP server + one pipelined
 Redis round trip per request), with none of promogate's request handling.
 """
 
@@ -16,7 +16,7 @@ import argparse
 import os
 import time
 
-from gateway.local import serve
+from store.process import serve
 
 _HEADERS_JSON = [(b"content-type", b"application/json")]
 
@@ -62,8 +62,8 @@ def _with_redis() -> None:
         return
     import redis.asyncio as aredis
 
-    from gateway.autopipe import AutoPipeline
-    from gateway.store import load_scripts
+    from store.autopipe import AutoPipeline
+    from store.counters import load_scripts
 
     prefix = os.environ.get("PROMOGATE_KEY_PREFIX", "pgbench:")
     _REDIS = (AutoPipeline(aredis.Redis.from_url(url)), load_scripts()["check"], prefix + "echo:counter")
@@ -80,7 +80,7 @@ def main() -> None:
     a = p.parse_args()
     if a.redis:
         os.environ["ECHO_REDIS_URL"] = a.redis
-    # the same call as gateway/__main__.py (gateway.local.serve), with one worker
+    # the same call as gateway/__main__.py (store.process.serve), with one worker
     serve("loadtests.echo_app:app", host=a.host, port=a.port, workers=1)
 
 

@@ -27,7 +27,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("render (gateway/render.py)", ("gateway/render.py",)),
     ("core evaluate/qualify", ("core/", "_engine")),
     ("metrics (prometheus_client)", ("prometheus_client", "gateway/metrics.py")),
-    ("Redis client (redis-py, autopipe)", ("redis/", "gateway/autopipe.py", "gateway/store.py", "hiredis")),
+    ("Redis client (redis-py, autopipe)", ("redis/", "store/autopipe.py", "store/counters.py", "hiredis")),
     ("auth, ids, hashing (gateway)", ("gateway/live.py", "token_hex", "secrets", "hashlib", "hmac",
                                       "_fingerprint", "_new_id", "_rid")),
     ("orjson / ledger", ("orjson",)),

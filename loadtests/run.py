@@ -41,8 +41,8 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.local import free_port, wait_http
 from loadtests import seed as seedmod
+from store.process import free_port, wait_http
 
 OUT = seedmod.OUT_DIR
 SCENARIOS = {
@@ -226,7 +226,7 @@ def write_report(results: dict[str, list[dict[str, str]]], failures: dict[str, l
 
 
 def main() -> int:
-    from gateway.redis_server import ensure_redis
+    from store.redis_server import ensure_redis
 
     OUT.mkdir(parents=True, exist_ok=True)
     ncpu = os.cpu_count() or 1

@@ -4,7 +4,7 @@ Two paths, chosen by :func:`seed` (``LOADTEST_SEED=admin|direct``, default ``adm
 
 - ``admin`` (default): through the admin service's API (``ADMIN_URL``, which must be up and
   use the same ``REDIS_URL`` / ``PROMOGATE_KEY_PREFIX``). The seed wipes its prefix, stores a
-  bootstrap admin key with :func:`gateway.defstore.put_app_key_sync` (as ``make run`` does), then:
+  bootstrap admin key with :func:`store.defs.put_app_key_sync` (as ``make run`` does), then:
 
   * the 1,000-promotion ruleset (PROMOTION campaigns and their validation rules) in one
     ``POST /v1/definitions/import`` (the instance is empty at that point);
@@ -21,7 +21,7 @@ Two paths, chosen by :func:`seed` (``LOADTEST_SEED=admin|direct``, default ``adm
     ``analyst``) with which ``loadtests.run`` reads the campaign figures afterwards.
 
   Campaign and rule ids are assigned by admin; the manifest records the ones used.
-- ``direct``: straight into Redis through :mod:`gateway.defstore` (the same functions admin
+- ``direct``: straight into Redis through :mod:`store.defs` (the same functions admin
   uses), with fixed ids (``camp_lt_flash``...) and unique codes ``LTU-000000``...
 
 Either way the result is a :class:`Manifest` (written to ``bench-results/loadtest/manifest.json``,
@@ -57,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PATH = "admin"  # LOADTEST_SEED=direct writes Redis straight through gateway.defstore
+DEFAULT_PATH = "admin"  # LOADTEST_SEED=direct writes Redis straight through store.defs
 DEFAULT_PREFIX = "pglt:"
 N_SKUS = 400
 FLASH_CAMPAIGN = "camp_lt_flash"
@@ -98,8 +98,10 @@ class Manifest:
 
     @property
     def flash_counter_key(self) -> str:
-        """The Redis counter of the flash code's uses (core's key layout)."""
-        return f"{self.prefix}{{c:{self.flash_campaign}}}:v:{self.flash_code}:uses"
+        """The Redis counter of the flash code's uses (store.keys)."""
+        from store.keys import Keys, campaign_tag
+
+        return Keys(self.prefix).counter(f"{campaign_tag(self.flash_campaign)}:v:{self.flash_code}:uses")
 
     @staticmethod
     def default_path() -> Path:
@@ -227,7 +229,7 @@ def _delete_prefix(client: Any, prefix: str, keep_version: bool = False) -> int:
     gets a version no running admin or gateway has cached already (both cache by version)."""
     if not prefix or prefix in ("pg:",) and os.environ.get("LOADTEST_ALLOW_DEFAULT_PREFIX") != "1":
         raise SystemExit(f"refusing to wipe key prefix {prefix!r}; set PROMOGATE_KEY_PREFIX")
-    from gateway.defstore import Keys
+    from store.keys import Keys
 
     version_key = Keys(prefix).version
     version = client.get(version_key) if keep_version else None
@@ -268,7 +270,7 @@ def _seed_direct(m: Manifest) -> None:
     import redis
 
     from core import model as cm
-    from gateway import defstore
+    from store import defs as defstore
 
     client = redis.Redis.from_url(m.redis_url)
     try:
@@ -333,7 +335,7 @@ def _bootstrap_admin_key(m: Manifest) -> str:
     """Wipe the prefix and store a bootstrap admin key (as ``make run`` does); its token."""
     import redis
 
-    from gateway import defstore
+    from store import defs as defstore
 
     token = secrets.token_urlsafe(24)
     client = redis.Redis.from_url(m.redis_url)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.redis_server import PrivateRedis, delete_prefixed, ensure_redis
+from store.redis_server import PrivateRedis, delete_prefixed, ensure_redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -33,10 +33,11 @@ from litestar.testing import TestClient
 
 from core import model as m
 from gateway.app import create_app
-from gateway.defstore import Keys, publish_definitions_sync, put_app_key_sync
-from gateway.local import free_port
-from gateway.redis_server import delete_prefixed
-from gateway.settings import Settings
+from store.defs import publish_definitions_sync, put_app_key_sync
+from store.keys import Keys
+from store.process import free_port
+from store.redis_server import delete_prefixed
+from store.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "app_checkout"

@@ -306,10 +306,10 @@ def test_a_crowded_code_space_is_filled_within_few_retry_rounds(
     # action then ended short of its count); with the rounds cut to 8 it failed ~9 times in 10.
     # Each round now draws twice as many candidates as the last and keeps the free ones.
     from admin import codes as codes_mod
-    from admin.keys import AdminKeys
+    from store.keys import Keys
 
     monkeypatch.setattr(codes_mod, "MAX_ATTEMPTS", 8)
-    keys = AdminKeys(key_prefix)
+    keys = Keys(key_prefix)
     cfg = m.CodeConfig(length=6, charset="AB", prefix="F-")
     for run in range(5):
         camp = f"camp_full_{run}"
@@ -368,9 +368,9 @@ def test_no_code_is_stored_for_a_deleted_campaign(redis_sync: redis.Redis, key_p
     # it), code writers store nothing more for it: codes stored after the clean-up action read
     # the campaign's list would be orphans the gateway could still look up.
     from admin import codes as codes_mod
-    from admin.keys import AdminKeys
+    from store.keys import Keys
 
-    keys = AdminKeys(key_prefix)
+    keys = Keys(key_prefix)
     gen = codes_mod.Generator(redis_sync, keys, "camp_gone", m.CodeConfig(length=10), lambda: (set(), 0))
     gen.run(50)
     assert redis_sync.llen(keys.list_codes("camp_gone")) == 50

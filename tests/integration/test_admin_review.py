@@ -14,8 +14,8 @@ import redis
 
 from admin.testing import AdminServer
 from core import model as m
-from gateway import defstore
-from gateway.redis_server import delete_prefixed
+from store import defs as defstore
+from store.redis_server import delete_prefixed
 
 COUPONS = {
     "campaign_type": "DISCOUNT_COUPONS",

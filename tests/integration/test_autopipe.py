@@ -1,4 +1,4 @@
-"""gateway.autopipe against a real Redis: batching, per-caller results and errors, NOSCRIPT,
+"""store.autopipe against a real Redis: batching, per-caller results and errors, NOSCRIPT,
 bounded failure on an unreachable server."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest_asyncio
 import redis.asyncio as aredis
 from redis import exceptions as rexc
 
-from gateway.autopipe import AutoPipeline, Script, StoreUnavailable, _unavailable_reply
+from store.autopipe import AutoPipeline, Script, StoreUnavailable, _unavailable_reply
 
 pytestmark = pytest.mark.asyncio
 
@@ -174,7 +174,7 @@ async def _refused(pipes: list[AutoPipeline], client: aredis.Redis, match: str) 
 async def test_handshake_auth_database_resp_versions_and_unix_socket(pipes, tmp_path):
     # The connection is the auto-pipeliner's own: it must log in, pick the database and speak
     # the RESP version of the URL exactly as redis-py would, over TCP and a unix socket.
-    from gateway.redis_server import PrivateRedis
+    from store.redis_server import PrivateRedis
 
     sock = str(tmp_path / "r.sock")
     with PrivateRedis(extra_args=("--unixsocket", sock, "--unixsocketperm", "700")) as server:
@@ -268,8 +268,8 @@ def _tls_files(d) -> tuple[str, str, str]:
 async def test_tls_connection_verifies_the_server(pipes, tmp_path):
     # rediss:// URLs: the auto-pipeliner connects with redis-py's SSL context, so the server
     # certificate is checked against the CA the URL's settings name.
-    from gateway.local import free_port
-    from gateway.redis_server import PrivateRedis
+    from store.process import free_port
+    from store.redis_server import PrivateRedis
 
     ca, cert, key = _tls_files(tmp_path)
     tls_port = free_port()

@@ -24,7 +24,7 @@ from gateway_fixtures import (
 )
 
 from core import model as m
-from gateway.defstore import put_codes_sync
+from store.defs import put_codes_sync
 
 LIM_USES = "{c:camp_lim}:v:LIMITED100:uses"
 GEN_USES = "{c:camp_gen}:v:GEN5:uses"
@@ -74,7 +74,7 @@ def test_auth_missing_or_wrong_is_401_in_error_shape(gw: InProcess) -> None:
 
 
 def test_non_application_role_is_403(gw: InProcess) -> None:
-    from gateway.defstore import put_app_key_sync
+    from store.defs import put_app_key_sync
 
     put_app_key_sync(gw.redis, gw.prefix, "analyst_1", "tok_a", "analyst")
     resp = gw.client.post("/v1/redemptions", json=body(voucher("GEN5")),

@@ -1,4 +1,4 @@
-"""Issue 3, ``make run``'s demo data set (``gateway.demo``): the checkout flows a newcomer tries
+"""Issue 3, ``make run``'s demo data set (``store.demo``): the checkout flows a newcomer tries
 first with curl, against the real app and Redis. The demo project runs in PARTIAL mode (an
 inapplicable redeemable goes to ``inapplicable_redeemables``; the rest still applies).
 """
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from gateway_fixtures import HEADERS, InProcess, assert_error_shape, body, in_process, tier, voucher
 
-from gateway import demo
+from store import demo
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ async def test_ruleset_swaps_freeze_the_new_ruleset_and_free_the_old(redis_url: 
     import redis as sync_redis
     from gateway_fixtures import definitions
 
-    from gateway.defstore import publish_definitions_sync
+    from store.defs import publish_definitions_sync
 
     class Node:  # stands for anything cyclic the last swap froze (an old ruleset, say)
         pass

@@ -18,7 +18,7 @@ import pytest
 import redis
 from gateway_fixtures import HEADERS, assert_error_shape, body, in_process, voucher
 
-from gateway.redis_server import PrivateRedis
+from store.redis_server import PrivateRedis
 
 TIMEOUT = 0.5  # Settings.redis_timeout of this test
 BOUND = TIMEOUT * 4 + 1.0  # what "bounded" means here: a few timeouts, not a hang
@@ -140,7 +140,7 @@ def test_redis_down_at_start_serves_503_then_recovers(private_redis: PrivateRedi
     from litestar.testing import TestClient
 
     from gateway.app import create_app
-    from gateway.settings import Settings
+    from store.settings import Settings
 
     app = create_app(Settings(redis_url=private_redis.url, key_prefix=prefix, redis_timeout=TIMEOUT,
                               ruleset_poll=0.5))  # fmt: skip

@@ -26,7 +26,7 @@ from gateway_fixtures import (
 )
 
 from core import model as m
-from gateway.defstore import publish_definitions_sync, put_codes_sync
+from store.defs import publish_definitions_sync, put_codes_sync
 
 pytestmark = pytest.mark.slow
 WITHIN = 1.0  # seconds; the safety-net poll is 5 s, so a faster change came by pub/sub

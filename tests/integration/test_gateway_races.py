@@ -34,8 +34,8 @@ from gateway_fixtures import (
 )
 
 from core import model as m
-from gateway.defstore import put_codes_sync
 from gateway.metrics import FLUSH_SECONDS
+from store.defs import put_codes_sync
 
 pytestmark = pytest.mark.slow
 CONCURRENCY = 200

@@ -1,4 +1,4 @@
-"""gateway.redis_server against real redis-server processes, and the key_prefix fixture."""
+"""store.redis_server against real redis-server processes, and the key_prefix fixture."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway import redis_server
-from gateway.redis_server import (
+from store import redis_server
+from store.redis_server import (
     PrivateRedis,
     RedisServerError,
     delete_prefixed,

@@ -1,4 +1,4 @@
-"""gateway.store against a real Redis: every script path, reservations, idempotency, rollback,
+"""store.counters against a real Redis: every script path, reservations, idempotency, rollback,
 races (auto-pipelined and over independent connections / processes), outage and recovery.
 
 Every test writes only under its own ``key_prefix`` (deleted at teardown by the fixture); the
@@ -24,8 +24,8 @@ import pytest
 import pytest_asyncio
 import redis
 
-from gateway.autopipe import Script, StoreUnavailable
-from gateway.store import CounterOp, RecordSpec, Store
+from store.autopipe import Script, StoreUnavailable
+from store.counters import CounterOp, RecordSpec, Store
 
 pytestmark = pytest.mark.asyncio
 
@@ -471,7 +471,7 @@ async def test_race_over_independent_connections(
 _WORKER = textwrap.dedent(
     """
     import asyncio, sys
-    from gateway.store import CounterOp, RecordSpec, Store
+    from store.counters import CounterOp, RecordSpec, Store
     url, prefix, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     async def main():
         s = Store.from_url(url, prefix=prefix)

@@ -1,4 +1,4 @@
-"""The checkout gateway's Redis store: every limit checked and counted in ONE Lua script call.
+"""The counter store: every limit checked and counted in ONE Lua script call.
 
 The evaluator (core) decides WHAT to count; this module only runs the plan atomically. A plan is
 a list of counter ops, each ``(key, delta, limit, error, ttl, hold)`` (a plain tuple or a
@@ -13,23 +13,13 @@ a list of counter ops, each ``(key, delta, limit, error, ttl, hold)`` (a plain t
 - ``ttl``    seconds, 0 = none: a windowed counter gets ``EXPIRE ttl NX`` when it is counted;
 - ``hold``   1 if session reservations (LOCK) count against this key's limit.
 
-Key layout (``P`` = :attr:`Store.prefix`, default ``pg:`` or ``$PROMOGATE_KEY_PREFIX``):
-
-=====================================  ===================================================
-``P<key>``                             counter (string integer), e.g. ``pg:{c:camp_1}:disc``
-``P<key>:holds``                       zset: session key -> hold expiry (ms)
-``P<key>:holdamt``                     hash: session key -> amount held; field ``""`` = total
-``Psess:<session key>``                set of the counter keys (full names) a session holds
-``Prd:<redemption id>``                hash: a redemption record (see :class:`Redemption`)
-``Pledger``                            stream: one entry per redeem / rollback
-``Pidem:redeem:<key>``                 hash ``{fp, resp}``: idempotent redeem answer (TTL)
-``Pidem:rollback:<key>``               hash ``{fp, resp}``: idempotent rollback answer (TTL)
-=====================================  ===================================================
+Key names (counters, ``:holds`` / ``:holdamt``, session index, records, ledger, idempotent
+answers): :mod:`store.keys`.
 
 Time always comes from the caller (``now_ms``, ms since the epoch, UTC), never from Redis, so
 tests can move the clock. Every method is one script call (or one plain command), batched with
-other requests' calls by :class:`~gateway.autopipe.AutoPipeline`; if Redis cannot be reached the
-call raises :class:`~gateway.autopipe.StoreUnavailable` within ``timeout`` seconds.
+other requests' calls by :class:`~store.autopipe.AutoPipeline`; if Redis cannot be reached the
+call raises :class:`~store.autopipe.StoreUnavailable` within ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +33,7 @@ import msgspec
 import orjson
 
 from .autopipe import AutoPipeline, Script, StoreUnavailable
+from .keys import Keys
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -66,7 +57,7 @@ _SCRIPT_NAMES = ("check", "lock", "release", "redeem", "rollback")
 
 
 def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
-    """The gateway's scripts, each prefixed with the shared helpers of ``_lib.lua``."""
+    """The counter scripts, each prefixed with the shared helpers of ``_lib.lua``."""
     lib = (directory / "_lib.lua").read_text(encoding="utf-8")
     return {
         name: Script(lib + "\n" + (directory / f"{name}.lua").read_text(encoding="utf-8"), name)
@@ -285,7 +276,8 @@ class Store:
         self._owns_pipe = pipeline is None
         self.pipe = pipeline or AutoPipeline(redis, timeout=timeout, max_inflight=max_inflight)
         self.scripts = load_scripts()
-        self.ledger_key = self.prefix + "ledger"
+        self.keys = Keys(self.prefix)
+        self.ledger_key = self.keys.ledger
         self._owns_client = False
 
     @classmethod
@@ -328,13 +320,13 @@ class Store:
         return self.prefix + logical
 
     def record_key(self, redemption_id: str) -> str:
-        return f"{self.prefix}rd:{redemption_id}"
+        return self.keys.record(redemption_id)
 
     def session_index_key(self, session_key: str) -> str:
-        return f"{self.prefix}sess:{session_key}"
+        return self.keys.session(session_key)
 
     def idempotency_key(self, kind: Literal["redeem", "rollback"], key: str) -> str:
-        return f"{self.prefix}idem:{kind}:{key}"
+        return self.keys.idempotency(kind, key)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -507,7 +499,7 @@ class Store:
             self.idempotency_ttl,
             self.ledger_maxlen,
             "1" if stacked else "0",
-            self.prefix + "rd:",
+            self.keys.record_prefix,
             ledger,
         ]
         reply = await self.pipe.evalsha(self.scripts["rollback"], keys, args)

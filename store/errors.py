@@ -1,14 +1,13 @@
 """Answers in Voucherify's error shape (``{code, key, message, details, request_id}``), shared by
-the checkout gateway and the admin service."""
+every service."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
 
+import msgspec
 from litestar import Response
-
-from . import schemas as s
 
 JSON = "application/json"
 
@@ -33,6 +32,31 @@ class Answer(Response):
         self.response_type_encoders = {}
 
 
+class ErrorMessage(msgspec.Struct, omit_defaults=True, kw_only=True):
+    message: str | None = None
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Error body (SDK ``Error``; all fields optional) for 4xx/5xx answers and for
+    ``result.error`` of an INAPPLICABLE redeemable. ``None`` fields are left out of the JSON.
+
+    ``code`` must be an int (the HTTP status) and ``details`` a **string** (StrictStr): an
+    object there breaks parsing of a validation answer. ``error.message`` carries a
+    validation rule's custom error message."""
+
+    code: int
+    key: str
+    message: str
+    details: str | None = None
+    request_id: str | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
+    error: ErrorMessage | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
 class ApiError(Exception):
     """An error answer: HTTP ``status`` and Voucherify's error ``key``; ``extra`` adds fields such
     as ``resource_id`` / ``resource_type``."""
@@ -54,8 +78,8 @@ def request_id() -> str:
 
 def error_body(
     code: int, key: str, message: str, details: str = "", request_id: str | None = None, **kw: Any
-) -> s.ErrorBody:
-    return s.ErrorBody(
+) -> ErrorBody:
+    return ErrorBody(
         code=code, key=key, message=message, details=details or message, request_id=request_id, **kw
     )
 
@@ -64,4 +88,4 @@ def error_response(exc: ApiError, rid: str | None = None) -> Response:
     body = error_body(
         exc.status, exc.key, exc.message, exc.details, rid or request_id(), **exc.extra
     )
-    return Answer(s.encode(body), exc.status)
+    return Answer(_encoder.encode(body), exc.status)

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import redis
 
-from .local import LOOPBACK, free_port
+from .process import LOOPBACK, free_port
 
 __all__ = [
     "PrivateRedis",

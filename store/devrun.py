@@ -14,8 +14,9 @@ import time
 
 import redis
 
-from . import defstore, demo
-from .local import wait_http
+from . import defs, demo
+from .keys import Keys
+from .process import wait_http
 from .redis_server import ensure_redis
 from .settings import Settings
 
@@ -32,23 +33,21 @@ def main() -> int:
     admin_token = os.environ.get("PROMOGATE_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     client = redis.Redis.from_url(url)
     prefix = settings.key_prefix
-    keys = defstore.Keys(prefix)
+    keys = Keys(prefix)
     if not client.exists(keys.defs):
-        defstore.publish_definitions_sync(client, prefix, demo.definitions())
+        defs.publish_definitions_sync(client, prefix, demo.definitions())
         print("loaded the demo data set")
     else:
         print(f"definitions already in Redis (version {int(client.get(keys.version) or 0)}): kept")
-    defstore.put_app_key_sync(client, prefix, app_id, app_token, "application", "bootstrap checkout key")
-    defstore.put_app_key_sync(client, prefix, admin_id, admin_token, "admin", "bootstrap admin key")
+    defs.put_app_key_sync(client, prefix, app_id, app_token, "application", "bootstrap checkout key")
+    defs.put_app_key_sync(client, prefix, admin_id, admin_token, "admin", "bootstrap admin key")
     client.close()
 
     procs = [subprocess.Popen([sys.executable, "-m", "gateway"], env=env)]
-    have_admin = os.path.exists(os.path.join(os.path.dirname(__file__), "..", "admin", "__main__.py"))
-    if have_admin:
-        procs.append(subprocess.Popen([sys.executable, "-m", "admin"], env=env))
+    procs.append(subprocess.Popen([sys.executable, "-m", "admin"], env=env))
     gw = f"http://{settings.gateway_host}:{settings.gateway_port}"
-    admin = f"http://{settings.admin_host}:{settings.admin_port}" if have_admin else "(not built yet)"
-    ok = wait_http(gw + "/ready")
+    admin = f"http://{settings.admin_host}:{settings.admin_port}"
+    ok = wait_http(gw + "/ready") and wait_http(admin + "/ready")
     print(
         f"""
 promogate {'is up' if ok else 'did not become ready in 30 s (see the log above)'}

@@ -1,49 +1,19 @@
-"""Where definitions and application keys live in Redis, shared by admin (writer) and gateway.
-
-Keys (``P`` = key prefix):
-
-=========================  ===========================================================
-``Pdefs``                  the definitions document (JSON of ``core.model.Definitions``)
-``Pdefs:version``          integer, bumped on every accepted change
-``Pdefs:changed``          pub/sub channel: ``<version>`` or ``code:<CODE>`` notices
-``Pcode:<CODE>``           a code kept outside the definitions document (bulk / unique
-                           codes): JSON of ``core.model.Voucher``
-``Pappkey:<id>``           hash ``{token_sha256, role, name}``: an API key
-=========================  ===========================================================
+"""Writing what gateways read: the definitions document, codes kept outside it, API keys.
 
 Definitions are written with a version bump and a notice in one MULTI/EXEC, so a reader that
-sees the notice also sees the document.
+sees the notice also sees the document. Key names: :mod:`store.keys`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import msgspec
 
 from core import model as m
 
-ROLES = ("admin", "marketer", "support", "analyst", "application")
-
-
-class Keys:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.defs = prefix + "defs"
-        self.version = prefix + "defs:version"
-        self.channel = prefix + "defs:changed"
-
-    def code(self, code: str) -> str:
-        return f"{self.prefix}code:{code}"
-
-    def appkey(self, key_id: str) -> str:
-        return f"{self.prefix}appkey:{key_id}"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
+from .auth import ROLES, token_hash
+from .keys import Keys
 
 _enc = msgspec.json.Encoder()
 

@@ -1,6 +1,6 @@
 -- _lib.lua: helpers shared by check / lock / redeem / release.
 --
--- Not a script of its own: gateway/store.py prepends this file to each of those scripts before
+-- Not a script of its own: store/counters.py prepends this file to each of those scripts before
 -- SCRIPT LOAD, so they all see the same functions. No business logic lives here, only the
 -- arithmetic of counters and reservations ("holds").
 --

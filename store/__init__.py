@@ -1,0 +1,17 @@
+"""promogate's data layer: what every service stands on.
+
+- :mod:`store.keys`          every Redis key, named in one place (with the ``{campaign}`` hash tags)
+- :mod:`store.counters`      the counter store: limits checked and counted in one Lua call
+- ``store/lua/``             the Lua scripts (each opens with its KEYS / ARGV / reply contract)
+- :mod:`store.autopipe`      the auto-pipelined Redis connection (one flush per loop turn)
+- :mod:`store.defs`          publishing definitions, codes and API keys to the gateways
+- :mod:`store.auth`          token hashing and roles
+- :mod:`store.settings`      settings read once from the environment
+- :mod:`store.errors`        Voucherify's error shape
+- :mod:`store.process`       serving an app, free ports, readiness (``serve``, ``free_port``, ``wait_http``)
+- :mod:`store.redis_server`  a reachable Redis: the configured one, else a private ``redis-server``
+- :mod:`store.devrun`        ``make run`` (with the demo data set of :mod:`store.demo`)
+
+Imports only ``core`` of promogate's packages; ``gateway`` and ``admin`` import this, never each
+other (the contracts in ``pyproject.toml``, checked by ``make lint``).
+"""

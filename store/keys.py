@@ -1,0 +1,179 @@
+"""Every Redis key promogate uses, named in one place.
+
+``P`` is the key prefix (``PROMOGATE_KEY_PREFIX``, default ``pg:``). A service builds one
+:class:`Keys` for its prefix and asks it for names; nothing else spells a key.
+
+Definitions and keys (written by admin, read by every gateway worker):
+
+================================  ==============================================================
+``Pdefs``                         the definitions document (JSON of ``core.model.Definitions``)
+``Pdefs:version``                 integer, bumped on every accepted change
+``Pdefs:changed``                 pub/sub channel: ``<version>``, ``code:<CODE>`` or
+                                  ``appkey:<id>`` notices
+``Pcode:<CODE>``                  a code kept outside the document (bulk / issued codes): JSON of
+                                  ``core.model.Voucher``
+``Pappkey:<id>``                  hash ``{token_sha256, role, name}``: an API key
+``Pkeys``                         zset: API key ids by creation time
+================================  ==============================================================
+
+Counters (written only by the Lua scripts of :mod:`store.counters`). Core's planner spells the
+logical part of these keys when it builds a plan; the spelling is fixed here (:func:`campaign_tag`,
+:func:`voucher_counter_keys`, :data:`CAMPAIGN_COUNTERS`) and a unit test checks that the compiled
+engine's plans use exactly these names. Every key of one campaign carries the hash tag
+``{c:<campaign id>}`` (a code without a campaign: ``{v:<CODE>}``), so that on a Redis Cluster all of
+them live in one slot:
+
+======================================  ==========================================================
+``P{c:<id>}:uses`` / ``:disc`` /        campaign redemptions, discount given, order value, gift
+``:ordval`` / ``:spent``                credits spent (net of rollbacks)
+``P{c:<id>}:uses:d:<day>``              campaign redemptions per day (expiring)
+``P{c:<id>}:cust:<customer>[...]``      per customer, and per customer per ``:d:`` / ``:w:`` /
+                                        ``:m:`` window (expiring)
+``P{c:<id>}:v:<CODE>:uses`` /           one code's redemptions, gift credits spent, loyalty points
+``:spent`` / ``:points``                spent; ``:c:<customer>`` per customer
+``P{c:<id>}:t:<tier id>:uses``          a promotion tier's redemptions
+``P<counter>:holds``                    zset: session key -> hold expiry (ms)
+``P<counter>:holdamt``                  hash: session key -> amount held; field ``""`` = total
+======================================  ==========================================================
+
+Redemptions (written by the gateway's scripts, read by admin's reports):
+
+================================  ==============================================================
+``Psess:<session key>``           set of the counter keys (full names) a session holds
+``Prd:<redemption id>``           hash: a redemption record (``store.counters.Redemption``)
+``Pledger``                       stream: one entry per redeem, rollback or refused redeem
+``Pidem:redeem:<key>``            hash ``{fp, resp}``: an idempotent redeem answer (TTL)
+``Pidem:rollback:<key>``          hash ``{fp, resp}``: an idempotent rollback answer (TTL)
+================================  ==============================================================
+
+Admin's own records (the gateway reads customers and their codes for segment rules and
+qualifications):
+
+================================  ==============================================================
+``Padmin:meta``                   JSON ``admin.repo.Meta``: what the admin API shows beside the
+                                  definitions (created / updated times, descriptions...); written
+                                  in the same transaction as ``Pdefs``
+``Padmin:defs_stamp``             random, rewritten with every admin write of ``Pdefs``: with the
+                                  version, what admin's definitions cache is keyed on (a version
+                                  can repeat when a prefix is wiped; a stamp cannot)
+``Pcampcodes:<campaign id>``      list of a campaign's codes kept outside the document
+``Pcampgone:<campaign id>``       set (ms) in the transaction that deletes the campaign, and
+                                  kept: code writers check it atomically, so no code of a deleted
+                                  campaign is stored after its deletion's clean-up began
+``Paction:<id>``                  hash: an async action (bulk generation, import, delete)
+``Pactions``                      zset: async action ids by creation time (ms)
+``Pactions:running``              set: async actions to resume if the admin process stopped
+``Pcustomer:<id>``                JSON: a customer (Voucherify shape plus ``segments``)
+``Pcustomer:src:<source_id>``     string: the customer id of a ``source_id``
+``Pcustomers``                    zset: customer ids by creation time (ms)
+``Pcustcodes:<customer key>``     set: codes issued to a customer (key = source_id or id)
+``Psegment:<id>``                 JSON: a static segment
+``Psegments``                     zset: segment ids by creation time
+``Paudit``                        stream: the audit trail (append-only)
+================================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+__all__ = ["CAMPAIGN_COUNTERS", "Keys", "campaign_tag", "voucher_counter_keys", "voucher_tag"]
+
+#: the live counters of one campaign, after its tag: redemptions, discount given, order value,
+#: gift credits spent
+CAMPAIGN_COUNTERS = (":uses", ":disc", ":ordval", ":spent")
+
+
+def campaign_tag(campaign_id: str) -> str:
+    """The hash tag every counter key of a campaign starts with."""
+    return "{c:" + campaign_id + "}"
+
+
+def voucher_tag(voucher: Any) -> str:
+    """The hash tag of a code's counters: its campaign's, or ``{v:<CODE>}`` for a standalone code."""
+    return campaign_tag(voucher.campaign_id) if voucher.campaign_id else "{v:" + voucher.code + "}"
+
+
+def voucher_counter_keys(voucher: Any) -> tuple[str, str, str]:
+    """Logical keys (no prefix) of a code's redemptions, gift credits spent and points spent."""
+    base = voucher_tag(voucher) + ":v:" + voucher.code
+    return base + ":uses", base + ":spent", base + ":points"
+
+
+class Keys:
+    """Full key names (prefix included) for one key prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        # definitions and API keys
+        self.defs = prefix + "defs"
+        self.version = prefix + "defs:version"
+        self.channel = prefix + "defs:changed"
+        self.keys_index = prefix + "keys"
+        # redemptions
+        self.ledger = prefix + "ledger"
+        # admin's records
+        self.meta = prefix + "admin:meta"
+        self.defs_stamp = prefix + "admin:defs_stamp"
+        self.actions = prefix + "actions"
+        self.actions_running = prefix + "actions:running"
+        self.customers = prefix + "customers"
+        self.segments = prefix + "segments"
+        self.audit = prefix + "audit"
+
+    # -- definitions and API keys -----------------------------------------------------------
+
+    def code(self, code: str) -> str:
+        return f"{self.prefix}code:{code}"
+
+    def appkey(self, key_id: str) -> str:
+        return f"{self.prefix}appkey:{key_id}"
+
+    # -- counters and redemptions -----------------------------------------------------------
+
+    def counter(self, logical: str) -> str:
+        """Full name of a logical counter key (as core's plans spell it)."""
+        return self.prefix + logical
+
+    def campaign_counters(self, campaign_id: str) -> list[str]:
+        """Full names of a campaign's :data:`CAMPAIGN_COUNTERS`, in that order."""
+        tag = campaign_tag(campaign_id)
+        return [self.prefix + tag + s for s in CAMPAIGN_COUNTERS]
+
+    def record(self, redemption_id: str) -> str:
+        return f"{self.prefix}rd:{redemption_id}"
+
+    @property
+    def record_prefix(self) -> str:
+        """What :meth:`record` puts before a redemption id (the rollback script builds children's
+        keys from it)."""
+        return self.prefix + "rd:"
+
+    def session(self, session_key: str) -> str:
+        return f"{self.prefix}sess:{session_key}"
+
+    def idempotency(self, kind: Literal["redeem", "rollback"], key: str) -> str:
+        return f"{self.prefix}idem:{kind}:{key}"
+
+    # -- admin's records --------------------------------------------------------------------
+
+    def list_codes(self, campaign_id: str) -> str:
+        return f"{self.prefix}campcodes:{campaign_id}"
+
+    def campaign_gone(self, campaign_id: str) -> str:
+        return f"{self.prefix}campgone:{campaign_id}"
+
+    def action(self, action_id: str) -> str:
+        return f"{self.prefix}action:{action_id}"
+
+    def customer(self, customer_id: str) -> str:
+        return f"{self.prefix}customer:{customer_id}"
+
+    def customer_src(self, source_id: str) -> str:
+        return f"{self.prefix}customer:src:{source_id}"
+
+    def customer_codes(self, customer_key: str) -> str:
+        return f"{self.prefix}custcodes:{customer_key}"
+
+    def segment(self, segment_id: str) -> str:
+        return f"{self.prefix}segment:{segment_id}"
