@@ -180,11 +180,14 @@ class Gateway:
             raise ApiError(403, "forbidden", "Forbidden", f"This call needs the `{role}` role")
         return key
 
-    async def vouchers(self, rs: Any, redeemables: list[m.Redeemable]) -> dict[str, Any] | None:
+    async def vouchers(self, redeemables: list[m.Redeemable]) -> tuple[Any, dict[str, Any] | None]:
+        """The ruleset snapshot the request uses from start to end, and the holders of its codes
+        kept outside the definitions document (:meth:`Live.holders`)."""
         codes = [r.id for r in redeemables if r.object == "voucher"]
         if not codes:
-            return None
-        return await _fail_closed(self.live.holders(rs, codes)) or None
+            return self.live.current, None
+        rs, found = await _fail_closed(self.live.holders(codes))
+        return rs, found or None
 
     async def counters(self, ev: Any, now_ms: int, session: str | None) -> dict[str, int]:
         keys = E.keys_for(ev.outcomes)
@@ -315,9 +318,8 @@ async def validations(request: Request) -> Response:
     await gw.auth(request)
     req = _decode(s.decode_validations, await request.body())
     _check_order(req.order)
-    rs = gw.live.current
     now = gw.clock()
-    vouchers = await gw.vouchers(rs, req.redeemables)
+    rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
     sess_key = None
     if req.session is not None:
@@ -411,9 +413,8 @@ async def redemptions(request: Request) -> Response:
     _check_order(req.order)
     idem = _idem_key(request, key, request.headers.get("x-app-id", ""))
     fp = _fingerprint(b"redeem", body) if idem else None
-    rs = gw.live.current
     now = gw.clock()
-    vouchers = await gw.vouchers(rs, req.redeemables)
+    rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
     sess_key = req.session.key if req.session is not None else None
     ev = gw.evaluate(rs, req, now, vouchers, None)

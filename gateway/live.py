@@ -194,8 +194,25 @@ class Live:
 
     # -- codes -------------------------------------------------------------------------------
 
-    async def holders(self, rs: Any, codes: list[str]) -> dict[str, Any]:
-        """Holders for codes not in the ruleset's own vouchers, from the cache or Redis.
+    async def holders(self, codes: list[str]) -> tuple[Any, dict[str, Any]]:
+        """The ruleset snapshot to judge ``codes`` with, and holders of the codes that are not in
+        its own vouchers (see :meth:`_holders`).
+
+        Read your writes: a code admin has just created may reach Redis before this worker has
+        applied the notice. When a code is unknown and Redis already holds a newer definitions
+        version (read in the same round trip as the codes), the worker loads that version first
+        and looks again, so a checkout right after admin's answer sees the code.
+        """
+        rs = self.current
+        out, behind = await self._holders(rs, codes)
+        if behind and await self.reload():
+            rs = self.current
+            out, _ = await self._holders(rs, codes)
+        return rs, out
+
+    async def _holders(self, rs: Any, codes: list[str]) -> tuple[dict[str, Any], bool]:
+        """Holders for codes not in the ruleset's own vouchers, from the cache or Redis, and
+        whether a code was unknown while Redis holds a newer definitions version than ``rs``.
 
         Steady state: no Redis call (a code's campaign never changes once created; a change of
         the code itself arrives as a notice that drops it from the cache).
@@ -214,8 +231,11 @@ class Live:
                     missing.append(code)
             else:
                 out[code] = hit
+        behind = False
         if missing:
-            raws = await self._cmd("MGET", *[self.keys.code(c) for c in missing])
+            raw_version, *raws = await self._cmd(
+                "MGET", self.keys.version, *[self.keys.code(c) for c in missing]
+            )
             for code, raw in zip(missing, raws, strict=True):
                 h = None
                 if raw:
@@ -225,11 +245,14 @@ class Live:
                         log.error("code %s is stored but unusable: %s", code, exc)
                 if h is None:
                     self._codes[code] = (None, now + MISS_TTL)
+                    behind = behind or (
+                        rs is self.ruleset and int(raw_version or 0) not in (self.version, self.rejected)
+                    )
                 else:
                     if rs is self.ruleset:
                         self._codes[code] = h
                     out[code] = h
-        return out
+        return out, behind
 
     # -- customers ---------------------------------------------------------------------------
 
@@ -247,7 +270,7 @@ class Live:
             codes += [c.decode() if isinstance(c, bytes) else str(c) for c in raw or ()]
         if not codes:
             return {}
-        return await self.holders(rs, sorted(set(codes)))
+        return (await self._holders(rs, sorted(set(codes))))[0]
 
     # -- customers: static segments --------------------------------------------------------
 

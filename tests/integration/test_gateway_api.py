@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from gateway_fixtures import (
     HEADERS,
     InProcess,
     assert_error_shape,
     body,
+    definitions,
     ledger,
     ledger_touching,
     metric_samples,
@@ -25,6 +27,7 @@ from gateway_fixtures import (
 
 from core import model as m
 from store.defs import put_codes_sync
+from store.keys import Keys
 
 LIM_USES = "{c:camp_lim}:v:LIMITED100:uses"
 GEN_USES = "{c:camp_gen}:v:GEN5:uses"
@@ -581,3 +584,36 @@ def test_a_store_error_is_a_counted_500_in_the_error_shape(gw) -> None:
     assert "refused" in data["details"]
     after = metric_samples(gw.client.get("/metrics").text)
     assert sample(after, "promogate_script_errors_total") == sample(before, "promogate_script_errors_total") + 1
+
+
+# ----------------------------------------------------------------------- read your writes
+
+
+def _store_without_notice(gw: InProcess, defs: m.Definitions) -> int:
+    """Store ``defs`` as the next version the way admin does, but send no pub/sub notice: what a
+    worker sees when a checkout arrives before the notice does."""
+    k = Keys(gw.prefix)
+    version = int(gw.redis.incr(k.version))
+    gw.redis.set(k.defs, msgspec.json.encode(msgspec.structs.replace(defs, version=version)))
+    return version
+
+
+def test_a_code_created_a_moment_ago_is_seen_before_its_notice(gw: InProcess) -> None:
+    served = gw.client.get("/ready").json()["ruleset_version"]
+    v = _store_without_notice(gw, definitions([{"code": "JUSTMADE", "campaign_id": "camp_gen"}]))
+    assert served < v
+    # the code is not in the worker's ruleset, Redis holds a newer version: loaded, then judged
+    assert _ok(gw.validate(body(voucher("JUSTMADE"))))["valid"] is True
+    assert gw.client.get("/ready").json()["ruleset_version"] == v
+    v = _store_without_notice(gw, definitions([{"code": "JUSTMADE2", "campaign_id": "camp_gen"}]))
+    red = _ok(gw.redeem(body(voucher("JUSTMADE2"))))
+    assert red["redemptions"][0]["result"] == "SUCCESS"
+    assert gw.client.get("/ready").json()["ruleset_version"] == v
+
+
+def test_an_unknown_code_with_no_newer_version_stays_unknown(gw: InProcess) -> None:
+    before = int(gw.redis.get(Keys(gw.prefix).version) or 0)
+    for _ in range(3):
+        r = _ok(gw.validate(body(voucher("NEVERMADE"))))
+        assert r["redeemables"][0]["result"]["error"]["key"] == "resource_not_found"
+    assert int(gw.redis.get(Keys(gw.prefix).version) or 0) == before
