@@ -1,6 +1,7 @@
 # promogate developer tasks. GNU make.
 #
-#   make build     venv + dependencies + compiled core._engine (in place)
+#   make build     venv (exactly requirements.txt, the lock) + compiled core._engine (in place)
+#   make lock      re-resolve requirements.txt from pyproject.toml (then commit both)
 #   make test      ruff, then the test suite against the compiled engine, benchmarks run once as tests
 #   make bench     benchmarks (pytest-benchmark), JSON into bench-results/
 #   make lint      ruff check, and the import layers of DESIGN.md (lint-imports)
@@ -16,9 +17,11 @@ VPY    := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 RUFF   := $(VENV)/bin/ruff
 
-# Installed into the venv before the project so that setup.py build_ext can run there;
-# keep in step with [build-system] requires in pyproject.toml.
-BUILD_DEPS := 'setuptools>=70' 'Cython>=3' wheel
+# Everything in the venv (dependencies, every extra, and the groups build and tools of
+# pyproject.toml) is pinned with hashes in this lock file, written by `make lock` with uv.
+LOCK := requirements.txt
+UV   := $(VENV)/bin/uv
+LOCK_ARGS ?=
 
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 ENGINE_SO  := core/_engine$(EXT_SUFFIX)
@@ -30,17 +33,57 @@ DEBUG_MARK := build/.cython-debug
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
-.PHONY: all venv build test lint bench annotate run loadtest clean distclean FORCE
+.PHONY: all venv lock build test lint bench annotate run loadtest clean distclean FORCE
 
 all: build
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): pyproject.toml setup.py
+# uv itself is pinned in the lock: the machine's pip (its configuration applies) installs just the
+# lock's lines for uv, hashes checked, into the venv; from then on `uv pip sync` keeps it in step.
+$(UV):
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip $(BUILD_DEPS)
-	PROMOGATE_SKIP_EXT=1 $(VPY) -m pip install -q --no-build-isolation -e '.[test,bench,load]'
+	awk '/^uv==/ {p=1; print; next} p && /^ +--hash/ {print; next} p {exit}' $(LOCK) >$(VENV)/uv-requirement.txt
+	$(VPY) -m pip install -q --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
+
+# The venv becomes exactly the lock (what it does not pin is removed), then promogate is installed
+# editable without resolving anything again; PROMOGATE_SKIP_EXT=1 because the engine is built below.
+# Last, every requirement in pyproject.toml must be met: if not, it was edited without `make lock`.
+$(VENV_STAMP): $(LOCK) pyproject.toml setup.py | $(UV)
+	$(UV) pip sync --python $(VPY) --require-hashes $(LOCK)
+	PROMOGATE_SKIP_EXT=1 $(UV) pip install -q --python $(VPY) --no-deps --no-build-isolation -e .
+	$(VPY) -c "$$LOCK_CHECK"
 	touch $@
+
+define LOCK_CHECK
+import importlib.metadata as md
+from packaging.requirements import Requirement
+meta = md.metadata("promogate")
+extras = [""] + (meta.get_all("Provides-Extra") or [])
+unmet = []
+for line in meta.get_all("Requires-Dist") or []:
+    req = Requirement(line)
+    if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras):
+        continue
+    try:
+        have = md.version(req.name)
+    except md.PackageNotFoundError:
+        have = None
+    if have is None or not req.specifier.contains(have, prereleases=True):
+        unmet.append(f"{req}  (locked: {have or 'nothing'})")
+if unmet:
+    raise SystemExit("$(LOCK) does not meet pyproject.toml: run `make lock`, commit both.\n  " + "\n  ".join(unmet))
+endef
+export LOCK_CHECK
+
+# Re-resolve the lock for CPython 3.11 on Linux x86_64 from pyproject.toml. Versions already in the
+# lock are kept unless pyproject.toml now excludes them; to move on, LOCK_ARGS="--upgrade-package
+# msgspec" (one package to its newest) or LOCK_ARGS=--upgrade (everything).
+lock: | $(UV)
+	$(UV) pip compile -q --python $(VPY) pyproject.toml --all-extras --group build --group tools \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-strip-markers \
+		--generate-hashes --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_ARGS)
+	@echo "$(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages pinned; commit it with pyproject.toml"
 
 build: $(ENGINE_SO)
 
