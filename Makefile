@@ -89,8 +89,10 @@ build: $(ENGINE_SO)
 
 # The .so is stamped with the time the build STARTED: a source edited during the build stays
 # newer than it, so the next `make build` compiles again instead of keeping a stale engine.
+# In nanoseconds, not whole seconds: the venv stamp written earlier in the same second must stay
+# older than the .so, or the next `make build` (say `make run` after `make test`) compiles again.
 $(ENGINE_SO): $(ENGINE_SRC) $(VENV_STAMP) $(if $(wildcard $(DEBUG_MARK)),FORCE)
-	started=$$(date +%s) && $(VPY) setup.py build_ext --inplace && touch -d "@$$started" $@
+	started=$$(date +%s.%N) && $(VPY) setup.py build_ext --inplace && touch -d "@$$started" $@
 	rm -f $(DEBUG_MARK)
 
 annotate: $(VENV_STAMP)
