@@ -43,24 +43,15 @@ import hiredis
 from redis import exceptions as rexc
 from redis._parsers.base import BaseParser
 
+# which replies mean "this server cannot serve right now": one rule for every service
+from .unavailable import StoreUnavailable, is_unavailable
+
 __all__ = ["AutoPipeline", "Script", "StoreUnavailable"]
 
-# Error replies that mean "this server cannot serve right now", not "your command is wrong".
-_UNAVAILABLE_PREFIXES = frozenset(
-    {"LOADING", "BUSY", "READONLY", "MASTERDOWN", "OOM", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS"}
-)
 _pack = hiredis.pack_command
 _parse_error = BaseParser.parse_error  # "NOSCRIPT ..." -> NoScriptError, as redis-py does
 _NOT_YET = object()  # hiredis' "no complete reply buffered" (False is a RESP3 reply)
 _FEED_CHUNK = 16384  # bytes handed to hiredis at a time (see _Resp.data_received)
-
-
-class StoreUnavailable(Exception):
-    """Redis could not be reached or could not serve within the timeout (the gateway answers 503).
-
-    For a write (redeem, rollback, lock) the outcome is unknown: it may or may not have been
-    applied. Retrying with the same idempotency key is safe.
-    """
 
 
 class Script:
@@ -95,15 +86,6 @@ class _Call:
         self.options = options
         self.future = future
         self.script = script
-
-
-def _unavailable_reply(exc: BaseException) -> bool:
-    if isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, rexc.ReadOnlyError)):
-        return True
-    if isinstance(exc, rexc.ResponseError):
-        head = str(exc).split(" ", 1)[0].upper()
-        return head in _UNAVAILABLE_PREFIXES
-    return False
 
 
 class _Waiter:
@@ -398,7 +380,7 @@ class AutoPipeline:
                 if fut.done():
                     continue
                 if isinstance(reply, BaseException):
-                    if _unavailable_reply(reply):
+                    if is_unavailable(reply):
                         err = StoreUnavailable(f"Redis cannot serve: {reply}")
                         err.__cause__ = reply
                         fut.set_exception(err)

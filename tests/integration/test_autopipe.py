@@ -13,7 +13,8 @@ import pytest_asyncio
 import redis.asyncio as aredis
 from redis import exceptions as rexc
 
-from store.autopipe import AutoPipeline, Script, StoreUnavailable, _unavailable_reply
+from store.autopipe import AutoPipeline, Script, StoreUnavailable
+from store.unavailable import is_unavailable
 
 pytestmark = pytest.mark.asyncio
 
@@ -154,12 +155,12 @@ async def test_silent_server_times_out(pipes):
 
 
 async def test_unavailable_replies_are_classified():
-    assert _unavailable_reply(rexc.ResponseError("LOADING Redis is loading the dataset"))
-    assert _unavailable_reply(rexc.ResponseError("BUSY Redis is busy running a script"))
-    assert _unavailable_reply(rexc.ReadOnlyError("READONLY You can't write against a replica"))
-    assert _unavailable_reply(rexc.ResponseError("OOM command not allowed"))
-    assert not _unavailable_reply(rexc.ResponseError("WRONGTYPE Operation against a key"))
-    assert not _unavailable_reply(rexc.ResponseError("ERR Error running script"))
+    assert is_unavailable(rexc.ResponseError("LOADING Redis is loading the dataset"))
+    assert is_unavailable(rexc.ResponseError("BUSY Redis is busy running a script"))
+    assert is_unavailable(rexc.ReadOnlyError("READONLY You can't write against a replica"))
+    assert is_unavailable(rexc.ResponseError("OOM command not allowed"))
+    assert not is_unavailable(rexc.ResponseError("WRONGTYPE Operation against a key"))
+    assert not is_unavailable(rexc.ResponseError("ERR Error running script"))
 
 
 async def _refused(pipes: list[AutoPipeline], client: aredis.Redis, match: str) -> None:
