@@ -18,8 +18,11 @@ import orjson
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 
+from store import client as store_client
+from store.errors import service_unavailable
 from store.keys import Keys
 from store.settings import Settings
+from store.unavailable import is_unavailable
 
 from . import actions as act
 from . import audit
@@ -39,7 +42,9 @@ class Admin:
 
         self.settings = settings
         self.clock = clock or (lambda: int(time.time() * 1000))
-        self.redis = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+        # every call answers or fails within redis_timeout, and no write is ever sent twice
+        # (store.client): Redis unavailable is a 503, never a hang or a 500
+        self.redis: aredis.Redis = store_client.connect(settings.redis_url, settings.redis_timeout)
         self.keys = Keys(settings.key_prefix)
         self.repo = Repo(self.redis, self.keys, self.clock)
         self.runner = act.Runner(
@@ -186,6 +191,8 @@ def _http_exception(request: Request, exc: HTTPException) -> Response:
 def _unexpected(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return error_response(exc)
+    if is_unavailable(exc):  # Redis down, restarting, LOADING, read-only...: fail closed
+        return error_response(service_unavailable(exc), request.headers.get("x-request-id"))
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(
         ApiError(500, "internal_error", "Internal error", "An unexpected error occurred")

@@ -219,7 +219,7 @@ async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
                            f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
         i = st.defs.campaigns.index(c)
         before = b(c)
-        d = shapes.campaign_update_in(before, body)
+        d = shapes.campaign_update_in(b(c), body)  # a copy: it may change `metadata` in place
         d["id"], d["campaign_type"], d["created_seq"] = c.id, c.campaign_type, c.created_seq
         new = shapes.convert(d, m.Campaign, "campaign")
         st.defs.campaigns[i] = new

@@ -204,3 +204,13 @@ def test_a_change_that_changes_nothing_writes_nothing(srv: AdminServer) -> None:
     _ok(srv, "POST", f"/v1/campaigns/{ids['camp']}/disable")
     assert _ok(srv, "POST", f"/v1/campaigns/{ids['camp']}/disable")["active"] is False
     assert _version(srv) == version + 1 and len(_audit(srv)) == len(audit) + 1
+
+
+def test_an_update_audits_the_object_as_it_was(srv: AdminServer) -> None:
+    # `unset_metadata_fields` used to remove the fields from the audit entry's `before` as well
+    camp = _ok(srv, "POST", "/v1/campaigns", {"name": "C", **COUPONS, "metadata": {"a": 1, "b": 2}})
+    _ok(srv, "PUT", f"/v1/campaigns/{camp['id']}", {"unset_metadata_fields": ["a"]})
+    entry = _audit(srv)[-1]
+    assert entry["action"] == "campaign.update"
+    assert entry["before"]["metadata"] == {"a": 1, "b": 2}
+    assert entry["after"]["metadata"] == {"b": 2}
