@@ -178,6 +178,15 @@ class PrivateRedis:
         _stop_process(self._proc)
         self._state["proc"] = None
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no shutdown, no save); ``start()`` brings it back on the
+        same port, with whatever its directory holds (a ``SAVE``d snapshot, if any)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        self._state["proc"] = None
+
     def close(self) -> None:
         """Stop the server for good and remove its directory."""
         self._finalizer()
