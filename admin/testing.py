@@ -31,10 +31,19 @@ class AdminServer:
     A bootstrap key with the ``admin`` role is created; :meth:`key` makes keys of other roles.
     """
 
-    def __init__(self, redis_url: str, prefix: str, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        clock: Callable[[], int] | None = None,
+        **settings: Any,
+    ) -> None:
+        """``settings`` override fields of :class:`~store.settings.Settings` (e.g.
+        ``redis_timeout=0.5``)."""
         self.redis_url = redis_url
         self.prefix = prefix
         self.clock = clock
+        self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_id = "admin_" + secrets.token_hex(4)
@@ -53,7 +62,9 @@ class AdminServer:
             client, self.prefix, self.admin_id, self.admin_token, "admin", "test admin"
         )
         client.close()
-        settings = Settings(redis_url=self.redis_url, key_prefix=self.prefix, admin_port=self.port)
+        settings = Settings(
+            redis_url=self.redis_url, key_prefix=self.prefix, admin_port=self.port, **self.settings
+        )
         app = create_app(settings, self.clock)
         config = uvicorn.Config(
             app,

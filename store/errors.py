@@ -72,6 +72,12 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def service_unavailable(exc: BaseException) -> ApiError:
+    """The 503 of a Redis that cannot serve (``store.unavailable.is_unavailable``): the same
+    ``service_unavailable`` key in every service."""
+    return ApiError(503, "service_unavailable", "Service unavailable", f"Redis is unavailable: {exc}")
+
+
 def request_id() -> str:
     return "v-" + secrets.token_hex(8)
 
