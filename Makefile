@@ -79,11 +79,16 @@ export LOCK_CHECK
 # Re-resolve the lock for CPython 3.11 on Linux x86_64 from pyproject.toml. Versions already in the
 # lock are kept unless pyproject.toml now excludes them; to move on, LOCK_ARGS="--upgrade-package
 # msgspec" (one package to its newest) or LOCK_ARGS=--upgrade (everything).
+# Written beside the venv first (seeded with the lock, whose versions uv prefers) and moved over the
+# lock only if it differs: an unchanged lock keeps its mtime, so the venv is not reinstalled.
 lock: | $(UV)
+	cp $(LOCK) $(VENV)/lock.txt
 	$(UV) pip compile -q --python $(VPY) pyproject.toml --all-extras --group build --group tools \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-strip-markers \
-		--generate-hashes --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_ARGS)
-	@echo "$(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages pinned; commit it with pyproject.toml"
+		--generate-hashes --custom-compile-command 'make lock' --output-file $(VENV)/lock.txt $(LOCK_ARGS)
+	@if cmp -s $(VENV)/lock.txt $(LOCK); then rm $(VENV)/lock.txt; echo "$(LOCK): unchanged"; \
+	else mv $(VENV)/lock.txt $(LOCK); \
+	  echo "$(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages pinned; commit it with pyproject.toml"; fi
 
 build: $(ENGINE_SO)
 
