@@ -3,7 +3,10 @@ assignments, stacking rules, products and SKUs, in Voucherify's shapes.
 
 Every change goes through :meth:`admin.repo.Repo.mutate` (compiled by core before it is
 accepted, published to the gateways, audited) or, for codes kept outside the document,
-:meth:`admin.repo.Repo.mutate_code`.
+:meth:`admin.repo.Repo.mutate_code`. Each kind of definition is described once (``CAMPAIGN``,
+``VOUCHER``, ``TIER``, ``RULE``, ``PRODUCT``, ``SKU``: an :class:`admin.resources.Resource`) and
+read, changed and deleted by the same :mod:`admin.resources` functions; a route states only
+what is its own.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ from .codes import CodeConfigError, CodeMaker, check_config
 from .errors import ApiError, invalid, not_found
 from .repo import CampaignMeta, Outcome, State
 from .reports import counters_for
+from .resources import (
+    CampaignTimes,
+    Edit,
+    Found,
+    Resource,
+    Times,
+    change_one,
+    create_one,
+    delete_one,
+    get_one,
+    set_active,
+    show,
+)
 
 MAX_VOUCHERS_COUNT = 10_000_000
 
@@ -49,11 +65,91 @@ def duplicate(kind: str, ident: str) -> ApiError:
     )
 
 
-def _campaign(st: State, ident: str) -> m.Campaign:
-    c = st.campaign(ident)
-    if c is None:
-        raise not_found("campaign", ident)
-    return c
+def _name_free(st: State, name: Any, campaign_id: str | None = None) -> None:
+    """A campaign name is unique (campaigns are looked up by id or name): 409 if taken."""
+    if name and any(c.name == name and c.id != campaign_id for c in st.defs.campaigns):
+        raise ApiError(409, "duplicate_found", "Duplicated resource found",
+                       f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
+
+
+# =============================================================================== the kinds
+
+
+def _listed(obj: Any, home: list[Any]) -> Found | None:
+    return None if obj is None else Found(obj, home)
+
+
+def _tier_found(st: State, tier_id: str) -> Found | None:
+    found = st.tier(tier_id)
+    return None if found is None else Found(found[1], found[0].promotion.tiers, found[0])
+
+
+def _sku_found(st: State, ident: str) -> Found | None:
+    found = st.sku(ident)
+    return None if found is None else Found(found[1], found[0].skus, found[0])
+
+
+CAMPAIGN = Resource(
+    kind="campaign",
+    model=m.Campaign,
+    lookup=lambda st, ident: _listed(st.campaign(ident), st.defs.campaigns),
+    view=lambda ctx, st, f: campaign_view(ctx, st, f.obj),
+    times=CampaignTimes(),
+)
+#: a code created one by one, kept in the document (codes kept outside it: change_voucher)
+VOUCHER = Resource(
+    kind="voucher",
+    model=m.Voucher,
+    lookup=lambda st, ident: _listed(st.voucher(ident), st.defs.vouchers),
+    view=lambda ctx, st, f: voucher_view(ctx, f.obj, st),
+    key=lambda v: v.code,
+)
+TIER = Resource(
+    kind="promotion_tier",
+    model=m.PromotionTier,
+    lookup=_tier_found,
+    view=lambda ctx, st, f: _tier_view(st, f.parent, f.obj),
+)
+RULE = Resource(
+    kind="validation_rule",
+    model=m.ValidationRule,
+    lookup=lambda st, ident: _listed(st.rule(ident), st.defs.validation_rules),
+    view=lambda ctx, st, f: _rule_view(st, f.obj),
+    missing="validation_rules",
+)
+PRODUCT = Resource(
+    kind="product",
+    model=m.Product,
+    lookup=lambda st, ident: _listed(st.product(ident), st.defs.products),
+    view=lambda ctx, st, f: _product_view(st, f.obj),
+    times=Times(kept_after_delete=True),
+)
+SKU = Resource(
+    kind="sku",
+    model=m.Sku,
+    lookup=_sku_found,
+    view=lambda ctx, st, f: shapes.sku_out(f.obj, f.parent, st.times("sku", f.obj.id)),
+    parent=PRODUCT,
+    times=Times(kept_after_delete=True),
+)
+
+
+def _merged(d: dict[str, Any], upd: dict[str, Any]) -> dict[str, Any]:
+    """``d`` updated with ``upd``, whose ``metadata`` is merged into ``d``'s."""
+    if "metadata" in upd:
+        d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
+    d.update(upd)
+    return d
+
+
+def _source_id_free(st: State, res: Resource, cur: Any, body: dict[str, Any]) -> None:
+    """A ``source_id`` that already names another object of the kind (by id or source_id) is a
+    409: lookups by either would become ambiguous."""
+    sid = body.get("source_id")
+    if isinstance(sid, str) and sid:
+        other = res.lookup(st, sid)
+        if other is not None and other.obj.id != cur.id:
+            raise duplicate(res.kind, sid)
 
 
 def _count(v: Any) -> int:
@@ -108,10 +204,7 @@ async def create_campaign(request: Request) -> Response:
     now = ctx.now()
 
     def fn(st: State) -> Outcome:
-        name = body.get("name")
-        if name and any(c.name == name for c in st.defs.campaigns):
-            raise ApiError(409, "duplicate_found", "Duplicated resource found",
-                           f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
+        _name_free(st, body.get("name"))
         seq = st.meta.seq + 1
         camp = shapes.convert(
             shapes.campaign_in(body, cid, seq, lambda: new_id("promo_")), m.Campaign, "campaign"
@@ -121,39 +214,30 @@ async def create_campaign(request: Request) -> Response:
             raise invalid(
                 "a PROMOTION campaign has tiers, not codes - at `campaign.vouchers_count`"
             )
-        st.defs.campaigns.append(camp)
+        out = CAMPAIGN.add(st, Found(camp, st.defs.campaigns), now)
         st.meta.seq = seq
-        st.meta.campaigns[cid] = CampaignMeta(
-            created_at=now,
-            updated_at=now,
-            description=body.get("description"),
-            type=body.get("type"),
-            vouchers_count=count,
-            creation_status="IN_PROGRESS" if count else "DONE",
-            async_action_id=action_id,
-        )
+        meta = st.meta.campaigns[cid]
+        meta.description = body.get("description")
+        meta.type = body.get("type")
+        meta.vouchers_count = count
+        meta.creation_status = "IN_PROGRESS" if count else "DONE"
+        meta.async_action_id = action_id
         if camp.promotion is not None:
             for t in camp.promotion.tiers:
-                st.touch("promotion_tier", t.id, now, created=True)
-        extra = None
+                TIER.stamp(st, t.id, now, created=True)
         if count:
             params = {"campaign_id": cid, "code_config": b(cfg)}
 
             def extra(pipe: Any) -> None:
                 act.queue_create(pipe, ctx.k, action_id, act.GENERATION, count, params, now)
 
-        return Outcome(
-            result=camp,
-            changes=[
-                Change(action="campaign.create", object_type="campaign", object_id=cid, after=camp)
-            ],
-            extra=extra,
-        )
+            out.extra = extra
+        return out
 
-    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    found = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
     if action_id:
         ctx.admin.runner.start(action_id)
-    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
+    return await show(ctx, CAMPAIGN, found)
 
 
 @get("/v1/campaigns", tags=["campaigns"])
@@ -200,89 +284,40 @@ async def list_campaigns(request: Request) -> Response:
 
 @get("/v1/campaigns/{campaign_id:str}", tags=["campaigns"])
 async def get_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
-    ctx = await begin(request, "read")
-    st = await ctx.repo.state()
-    return ok(await campaign_view(ctx, st, _campaign(st, campaign_id)))
+    return await get_one(await begin(request, "read"), CAMPAIGN, campaign_id)
 
 
 @put("/v1/campaigns/{campaign_id:str}", tags=["campaigns"])
 async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
-        c = _campaign(st, campaign_id)
-        name = body.get("name")
-        if name and any(o.name == name and o.id != c.id for o in st.defs.campaigns):
-            raise ApiError(409, "duplicate_found", "Duplicated resource found",
-                           f"A campaign named {name!r} already exists", resource_type="campaign")  # fmt: skip
-        i = st.defs.campaigns.index(c)
-        before = b(c)
-        d = shapes.campaign_update_in(b(c), body)  # a copy: it may change `metadata` in place
+    def edit(st: State, c: m.Campaign, d: dict[str, Any]) -> dict[str, Any]:
+        _name_free(st, body.get("name"), c.id)
+        d = shapes.campaign_update_in(d, body)
         d["id"], d["campaign_type"], d["created_seq"] = c.id, c.campaign_type, c.created_seq
-        new = shapes.convert(d, m.Campaign, "campaign")
-        st.defs.campaigns[i] = new
-        meta = st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now))
-        meta.updated_at = now
+        meta = st.meta.campaigns[c.id]  # stamped before the edit
         if "description" in body:
             meta.description = body["description"]
         if body.get("type") in ("STATIC", "AUTO_UPDATE", "STANDALONE"):
             meta.type = body["type"]
-        return Outcome(
-            result=new,
-            changes=[
-                Change(
-                    action="campaign.update",
-                    object_type="campaign",
-                    object_id=c.id,
-                    before=before,
-                    after=new,
-                )
-            ],
-        )
+        return d
 
-    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
-
-
-async def _campaign_active(request: Request, campaign_id: FromPath[str], active: bool) -> Response:
-    ctx = await begin(request, "write")
-    now = ctx.now()
-
-    def fn(st: State) -> Outcome:
-        c = _campaign(st, campaign_id)
-        if c.active == active:
-            return Outcome(result=c, write=False)
-        before = b(c)
-        c.active = active
-        st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now)).updated_at = now
-        verb = "enable" if active else "disable"
-        return Outcome(
-            result=c,
-            changes=[
-                Change(
-                    action=f"campaign.{verb}",
-                    object_type="campaign",
-                    object_id=c.id,
-                    before=before,
-                    after=c,
-                )
-            ],
-        )
-
-    camp = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(await campaign_view(ctx, await ctx.repo.state(), camp))
+    return await change_one(ctx, CAMPAIGN, campaign_id, "update", edit)
 
 
 @post("/v1/campaigns/{campaign_id:str}/enable", tags=["campaigns"])
 async def enable_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
-    return await _campaign_active(request, campaign_id, True)
+    ctx = await begin(request, "write")
+    return await change_one(ctx, CAMPAIGN, campaign_id, "enable", set_active(True), skip_no_op=True)
 
 
 @post("/v1/campaigns/{campaign_id:str}/disable", tags=["campaigns"])
 async def disable_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
-    return await _campaign_active(request, campaign_id, False)
+    ctx = await begin(request, "write")
+    return await change_one(
+        ctx, CAMPAIGN, campaign_id, "disable", set_active(False), skip_no_op=True
+    )
 
 
 @delete("/v1/campaigns/{campaign_id:str}", status_code=200, tags=["campaigns"])
@@ -293,29 +328,20 @@ async def delete_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
     action_id = act.new_id()
     now = ctx.now()
 
-    def fn(st: State) -> Outcome:
-        c = _campaign(st, campaign_id)
-        st.defs.campaigns.remove(c)
+    def cascade(st: State, c: m.Campaign) -> Any:
         gone = [v for v in st.defs.vouchers if v.campaign_id == c.id]
         st.defs.vouchers = [v for v in st.defs.vouchers if v.campaign_id != c.id]
-        st.meta.campaigns.pop(c.id, None)
         for v in gone:
-            st.meta.times.pop("voucher:" + v.code, None)
+            VOUCHER.forget(st, v.code)
 
         def extra(pipe: Any) -> None:
             # from here on no code writer stores a code for it (see admin.codes.store_codes)
             pipe.set(ctx.k.campaign_gone(c.id), str(now))
             act.queue_create(pipe, ctx.k, action_id, act.DELETE, 0, {"campaign_id": c.id}, now)
 
-        return Outcome(
-            result=c,
-            changes=[
-                Change(action="campaign.delete", object_type="campaign", object_id=c.id, before=c)
-            ],
-            extra=extra,
-        )
+        return extra
 
-    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    await delete_one(ctx, CAMPAIGN, campaign_id, cascade=cascade)
     ctx.admin.runner.start(action_id)
     return ok({"async_action_id": action_id})
 
@@ -327,27 +353,28 @@ async def add_vouchers(request: Request, campaign_id: FromPath[str]) -> Response
     body = await json_body(request, required=False)
     count = _count(ctx.q("vouchers_count") or body.get("vouchers_count") or 1)
     if count <= 1:
-        st = await ctx.repo.state()
-        camp = _campaign(st, campaign_id)
-        v = await issue_code(ctx, camp, body, action="voucher.create")
+        camp = CAMPAIGN.get(await ctx.repo.state(), campaign_id)
+        v = await issue_code(ctx, camp, body, verb="create")
         return ok(await voucher_view(ctx, v))
     action_id = act.new_id()
     now = ctx.now()
 
     def fn(st: State) -> Outcome:
-        c = _campaign(st, campaign_id)
-        meta = st.meta.campaigns.setdefault(c.id, CampaignMeta(created_at=now))
+        c = CAMPAIGN.get(st, campaign_id)
+        CAMPAIGN.stamp(st, c.id, now)
+        meta = st.meta.campaigns[c.id]
         cfg = _code_config(c, meta.vouchers_count + count)
         meta.vouchers_count += count
-        meta.updated_at = now
         meta.async_action_id = action_id
         params = {"campaign_id": c.id, "code_config": b(cfg)}
 
         def extra(pipe: Any) -> None:
             act.queue_create(pipe, ctx.k, action_id, act.GENERATION, count, params, now)
 
-        return Outcome(result=c, extra=extra, changes=[Change(action="campaign.vouchers.generate", object_type="campaign",
-                       object_id=c.id, after={"vouchers_count": count, "async_action_id": action_id})])  # fmt: skip
+        after = {"vouchers_count": count, "async_action_id": action_id}
+        return Outcome(
+            result=c, extra=extra, changes=[CAMPAIGN.entry("vouchers.generate", c.id, None, after)]
+        )
 
     await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
     ctx.admin.runner.start(action_id)
@@ -361,48 +388,40 @@ async def add_voucher_with_code(
     ctx = await begin(request, "write")
     body = await json_body(request, required=False)
     body["campaign_id"] = campaign_id
-    v = await create_doc_voucher(ctx, code, body)
-    return ok(await voucher_view(ctx, v))
+    return await create_doc_voucher(ctx, code, body)
 
 
 # =============================================================================== vouchers
 
 
-async def create_doc_voucher(ctx: Ctx, code: str, body: dict[str, Any]) -> m.Voucher:
+async def create_doc_voucher(ctx: Ctx, code: str, body: dict[str, Any]) -> Response:
     """A code created one by one: kept in the definitions document."""
     code_key = ctx.k.code(code)
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
+    def build(st: State) -> Found:
         if st.voucher(code) is not None or st.watched.get(code_key) is not None:
             raise duplicate("voucher", code)
         ref = body.get("campaign_id") or body.get("campaign")
-        camp = _campaign(st, ref) if ref else None
+        camp = CAMPAIGN.get(st, ref) if ref else None
         v = shapes.convert(
             shapes.voucher_in(body, code, camp.id if camp else None, new_id("v_")),
             m.Voucher,
             "voucher",
         )
-        st.defs.vouchers.append(v)
-        st.touch("voucher", code, now, created=True)
-        return Outcome(
-            result=v,
-            changes=[
-                Change(action="voucher.create", object_type="voucher", object_id=code, after=v)
-            ],
-        )
+        return Found(v, st.defs.vouchers)
 
-    return await ctx.repo.mutate(ctx.actor, ctx.rid, fn, watch=[code_key])
+    return await create_one(ctx, VOUCHER, build, watch=[code_key])
 
 
 async def issue_code(
     ctx: Ctx,
     camp: m.Campaign,
     body: dict[str, Any],
-    action: str = "voucher.issue",
+    verb: str = "issue",
     customer: str | None = None,
 ) -> m.Voucher:
-    """A new random code of ``camp`` (its code_config), kept outside the document."""
+    """A new random code of ``camp`` (its code_config), kept outside the document; audited
+    ``voucher.<verb>``."""
     if camp.voucher is None:
         raise invalid(f"campaign {camp.id} has no voucher template: it cannot issue codes")
     maker = CodeMaker(camp.voucher.code_config or m.CodeConfig())
@@ -440,7 +459,7 @@ async def issue_code(
                 if await pipe.exists(key):
                     continue
                 st2 = await ctx.repo.state()
-                _campaign(st2, camp.id)  # deleted meanwhile: 404, nothing written
+                CAMPAIGN.get(st2, camp.id)  # deleted meanwhile: 404, nothing written
                 if st2.voucher(code) is not None:  # a code created in the document meanwhile
                     st = st2
                     continue
@@ -452,12 +471,7 @@ async def issue_code(
                     pipe.sadd(ctx.k.customer_codes(v.customer_id), code)
                 pipe.publish(ctx.k.channel, "code:" + code)
                 audit.add(
-                    pipe,
-                    ctx.k.audit,
-                    ctx.actor,
-                    Change(action=action, object_type="voucher", object_id=code, after=v),
-                    now,
-                    ctx.rid,
+                    pipe, ctx.k.audit, ctx.actor, VOUCHER.entry(verb, code, None, v), now, ctx.rid
                 )
                 await pipe.execute()
             except WatchError:
@@ -503,8 +517,7 @@ def _camp_times(st: State, camp: m.Campaign | None) -> list[int] | None:
 async def create_voucher(request: Request, code: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request, required=False)
-    v = await create_doc_voucher(ctx, code, body)
-    return ok(await voucher_view(ctx, v))
+    return await create_doc_voucher(ctx, code, body)
 
 
 @get("/v1/vouchers/{code:str}", tags=["vouchers"])
@@ -514,53 +527,25 @@ async def get_voucher(request: Request, code: FromPath[str]) -> Response:
     return ok(await voucher_view(ctx, v, st))
 
 
-async def change_voucher(ctx: Ctx, code: str, action: str, apply: Any) -> m.Voucher:
-    """Apply ``apply(dict) -> dict`` to a code wherever it lives; audited and published."""
+async def change_voucher(ctx: Ctx, code: str, verb: str, edit: Edit) -> Response:
+    """Change a code wherever it lives (audited ``voucher.<verb>``, published) and answer it: in
+    the document (a change to nothing writes nothing), or kept outside it (``Pcode:<CODE>``)."""
     _, _, in_doc = await find_voucher(ctx, code)
-    now = ctx.now()
     if in_doc:
-
-        def fn(st: State) -> Outcome:
-            v = st.voucher(code)
-            if v is None:
-                raise not_found("voucher", code)
-            i = st.defs.vouchers.index(v)
-            new = shapes.convert(apply(b(v)), m.Voucher, "voucher")
-            if msgspec.to_builtins(new) == msgspec.to_builtins(v):
-                return Outcome(result=v, write=False)
-            st.defs.vouchers[i] = new
-            st.touch("voucher", new.code, now)
-            return Outcome(
-                result=new,
-                changes=[
-                    Change(
-                        action=action,
-                        object_type="voucher",
-                        object_id=new.code,
-                        before=v,
-                        after=new,
-                    )
-                ],
-            )
-
-        return await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+        return await change_one(ctx, VOUCHER, code, verb, edit, skip_no_op=True)
 
     def fn_code(cur: m.Voucher, st: State) -> tuple[m.Voucher, Any, list[Change]]:
-        d = apply(b(cur))
+        d = edit(st, cur, b(cur))
         if list(d.get("validation_rules") or []) != list(cur.validation_rules):
             raise invalid("validation rules are assigned to codes created one by one, or to the campaign "
                           f"of a generated code - at `voucher[{code}].validation_rules`")  # fmt: skip
         new = shapes.convert(d, m.Voucher, "voucher")
-        return (
-            new,
-            new,
-            [Change(action=action, object_type="voucher", object_id=code, before=cur, after=new)],
-        )
+        return new, new, [VOUCHER.entry(verb, code, cur, new)]
 
     out = await ctx.repo.mutate_code(ctx.actor, ctx.rid, code, fn_code)
     if out is None:
         raise not_found("voucher", code)
-    return out
+    return ok(await voucher_view(ctx, out))
 
 
 @put("/v1/vouchers/{code:str}", tags=["vouchers"])
@@ -570,31 +555,21 @@ async def update_voucher(request: Request, code: FromPath[str]) -> Response:
     body.pop("code", None)
     body.pop("campaign_id", None)
     body.pop("campaign", None)
-    v = await change_voucher(
-        ctx, code, "voucher.update", lambda d: shapes.voucher_update_in(d, body)
+    return await change_voucher(
+        ctx, code, "update", lambda st, v, d: shapes.voucher_update_in(d, body)
     )
-    return ok(await voucher_view(ctx, v))
-
-
-async def _voucher_active(request: Request, code: FromPath[str], active: bool) -> Response:
-    ctx = await begin(request, "code_state")
-
-    def apply(d: dict[str, Any]) -> dict[str, Any]:
-        d["active"] = active
-        return d
-
-    v = await change_voucher(ctx, code, "voucher.enable" if active else "voucher.disable", apply)
-    return ok(await voucher_view(ctx, v))
 
 
 @post("/v1/vouchers/{code:str}/enable", tags=["vouchers"])
 async def enable_voucher(request: Request, code: FromPath[str]) -> Response:
-    return await _voucher_active(request, code, True)
+    ctx = await begin(request, "code_state")
+    return await change_voucher(ctx, code, "enable", set_active(True))
 
 
 @post("/v1/vouchers/{code:str}/disable", tags=["vouchers"])
 async def disable_voucher(request: Request, code: FromPath[str]) -> Response:
-    return await _voucher_active(request, code, False)
+    ctx = await begin(request, "code_state")
+    return await change_voucher(ctx, code, "disable", set_active(False))
 
 
 @delete("/v1/vouchers/{code:str}", status_code=200, tags=["vouchers"])
@@ -602,25 +577,7 @@ async def delete_voucher(request: Request, code: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     _, v, in_doc = await find_voucher(ctx, code)
     if in_doc:
-
-        def fn(st: State) -> Outcome:
-            cur = st.voucher(code)
-            if cur is None:
-                raise not_found("voucher", code)
-            st.defs.vouchers.remove(cur)
-            st.meta.times.pop("voucher:" + cur.code, None)
-            return Outcome(
-                changes=[
-                    Change(
-                        action="voucher.delete",
-                        object_type="voucher",
-                        object_id=cur.code,
-                        before=cur,
-                    )
-                ]
-            )
-
-        await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+        await delete_one(ctx, VOUCHER, code)
         return no_content()
 
     def extra(pipe: Any) -> None:
@@ -631,12 +588,7 @@ async def delete_voucher(request: Request, code: FromPath[str]) -> Response:
             pipe.srem(ctx.k.customer_codes(v.customer_id), code)
         pipe.publish(ctx.k.channel, "code:" + code)
 
-    await ctx.repo.record(
-        ctx.actor,
-        ctx.rid,
-        [Change(action="voucher.delete", object_type="voucher", object_id=code, before=v)],
-        extra,
-    )
+    await ctx.repo.record(ctx.actor, ctx.rid, [VOUCHER.entry("delete", code, v, None)], extra)
     return no_content()
 
 
@@ -649,7 +601,7 @@ async def list_vouchers(request: Request) -> Response:
     page = ctx.qint("page", 1, hi=1_000_000)
     ref = ctx.q("campaign_id") or ctx.q("campaign")
     customer = ctx.q("customer")
-    camps = [_campaign(st, ref)] if ref else list(st.defs.campaigns)
+    camps = [CAMPAIGN.get(st, ref)] if ref else list(st.defs.campaigns)
     ids = {c.id for c in camps}
     doc = [v for v in st.defs.vouchers if (v.campaign_id in ids if ref else True)]
     if customer:
@@ -700,13 +652,6 @@ async def list_vouchers(request: Request) -> Response:
 # =============================================================================== promotion tiers
 
 
-def _tier(st: State, tier_id: str) -> tuple[m.Campaign, m.PromotionTier]:
-    found = st.tier(tier_id)
-    if found is None:
-        raise not_found("promotion_tier", tier_id)
-    return found
-
-
 def _tier_view(st: State, c: m.Campaign, t: m.PromotionTier) -> dict[str, Any]:
     return shapes.tier_out(t, c, st.times("promotion_tier", t.id))
 
@@ -746,7 +691,7 @@ async def list_all_tiers(request: Request) -> Response:
 async def list_campaign_tiers(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "read")
     st = await ctx.repo.state()
-    c = _campaign(st, campaign_id)
+    c = CAMPAIGN.get(st, campaign_id)
     return ok(_tiers_list(st, [(c, t) for t in (c.promotion.tiers if c.promotion else [])]))
 
 
@@ -755,67 +700,23 @@ async def add_tier(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
     tid = new_id("promo_")
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
-        c = _campaign(st, campaign_id)
+    def build(st: State) -> Found:
+        c = CAMPAIGN.get(st, campaign_id)
         if c.campaign_type != "PROMOTION":
             raise invalid(f"campaign {c.id} is not a PROMOTION campaign: it has no tiers")
         t = shapes.convert(
             shapes.tier_in(body, tid, "promotion_tier"), m.PromotionTier, "promotion_tier"
         )
         assert c.promotion is not None
-        c.promotion.tiers.append(t)
-        st.touch("promotion_tier", tid, now, created=True)
-        return Outcome(
-            result=(c, t),
-            changes=[
-                Change(
-                    action="promotion_tier.create",
-                    object_type="promotion_tier",
-                    object_id=tid,
-                    after=t,
-                )
-            ],
-        )
+        return Found(t, c.promotion.tiers, c)
 
-    c, t = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_tier_view(await ctx.repo.state(), c, t))
+    return await create_one(ctx, TIER, build)
 
 
 @get("/v1/promotions/tiers/{tier_id:str}", tags=["promotions"])
 async def get_tier(request: Request, tier_id: FromPath[str]) -> Response:
-    ctx = await begin(request, "read")
-    st = await ctx.repo.state()
-    c, t = _tier(st, tier_id)
-    return ok(_tier_view(st, c, t))
-
-
-async def _change_tier(ctx: Ctx, tier_id: str, action: str, apply: Any) -> Response:
-    now = ctx.now()
-
-    def fn(st: State) -> Outcome:
-        c, t = _tier(st, tier_id)
-        assert c.promotion is not None
-        i = c.promotion.tiers.index(t)
-        new = shapes.convert(apply(b(t)), m.PromotionTier, "promotion_tier")
-        c.promotion.tiers[i] = new
-        st.touch("promotion_tier", tier_id, now)
-        return Outcome(
-            result=(c, new),
-            changes=[
-                Change(
-                    action=action,
-                    object_type="promotion_tier",
-                    object_id=tier_id,
-                    before=t,
-                    after=new,
-                )
-            ],
-        )
-
-    c, t = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_tier_view(await ctx.repo.state(), c, t))
+    return await get_one(await begin(request, "read"), TIER, tier_id)
 
 
 @put("/v1/promotions/tiers/{tier_id:str}", tags=["promotions"])
@@ -823,64 +724,32 @@ async def update_tier(request: Request, tier_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
 
-    def apply(d: dict[str, Any]) -> dict[str, Any]:
-        upd = shapes.tier_in(body, tier_id, "promotion_tier")
-        if "metadata" in upd:
-            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
-        d.update(upd)
-        return d
+    def edit(st: State, t: m.PromotionTier, d: dict[str, Any]) -> dict[str, Any]:
+        return _merged(d, shapes.tier_in(body, tier_id, "promotion_tier"))
 
-    return await _change_tier(ctx, tier_id, "promotion_tier.update", apply)
+    return await change_one(ctx, TIER, tier_id, "update", edit)
 
 
 @post("/v1/promotions/tiers/{tier_id:str}/enable", tags=["promotions"])
 async def enable_tier(request: Request, tier_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
-    return await _change_tier(
-        ctx, tier_id, "promotion_tier.enable", lambda d: {**d, "active": True}
-    )
+    return await change_one(ctx, TIER, tier_id, "enable", set_active(True))
 
 
 @post("/v1/promotions/tiers/{tier_id:str}/disable", tags=["promotions"])
 async def disable_tier(request: Request, tier_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
-    return await _change_tier(
-        ctx, tier_id, "promotion_tier.disable", lambda d: {**d, "active": False}
-    )
+    return await change_one(ctx, TIER, tier_id, "disable", set_active(False))
 
 
 @delete("/v1/promotions/tiers/{tier_id:str}", status_code=200, tags=["promotions"])
 async def delete_tier(request: Request, tier_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
-
-    def fn(st: State) -> Outcome:
-        c, t = _tier(st, tier_id)
-        assert c.promotion is not None
-        c.promotion.tiers.remove(t)
-        st.meta.times.pop("promotion_tier:" + tier_id, None)
-        return Outcome(
-            changes=[
-                Change(
-                    action="promotion_tier.delete",
-                    object_type="promotion_tier",
-                    object_id=tier_id,
-                    before=t,
-                )
-            ]
-        )
-
-    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    await delete_one(ctx, TIER, tier_id)
     return no_content()
 
 
 # =============================================================================== validation rules
-
-
-def _rule(st: State, rule_id: str) -> m.ValidationRule:
-    r = st.rule(rule_id)
-    if r is None:
-        raise not_found("validation_rules", rule_id)
-    return r
 
 
 def _assignments(st: State, rule_id: str | None = None) -> list[tuple[str, str, str]]:
@@ -905,26 +774,12 @@ async def create_rule(request: Request) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
     rid = new_id("val_")
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
+    def build(st: State) -> Found:
         r = shapes.convert(shapes.rule_in(body, rid), m.ValidationRule, "validation_rule")
-        st.defs.validation_rules.append(r)
-        st.touch("validation_rule", rid, now, created=True)
-        return Outcome(
-            result=r,
-            changes=[
-                Change(
-                    action="validation_rule.create",
-                    object_type="validation_rule",
-                    object_id=rid,
-                    after=r,
-                )
-            ],
-        )
+        return Found(r, st.defs.validation_rules)
 
-    r = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_rule_view(await ctx.repo.state(), r))
+    return await create_one(ctx, RULE, build)
 
 
 @get("/v1/validation-rules", tags=["validation rules"])
@@ -940,89 +795,48 @@ async def list_rules(request: Request) -> Response:
 
 @get("/v1/validation-rules/{rule_id:str}", tags=["validation rules"])
 async def get_rule(request: Request, rule_id: FromPath[str]) -> Response:
-    ctx = await begin(request, "read")
-    st = await ctx.repo.state()
-    return ok(_rule_view(st, _rule(st, rule_id)))
+    return await get_one(await begin(request, "read"), RULE, rule_id)
 
 
 @put("/v1/validation-rules/{rule_id:str}", tags=["validation rules"])
 async def update_rule(request: Request, rule_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
-    now = ctx.now()
+    return await change_one(
+        ctx, RULE, rule_id, "update", lambda st, r, d: {**d, **shapes.rule_in(body, rule_id)}
+    )
 
-    def fn(st: State) -> Outcome:
-        r = _rule(st, rule_id)
-        i = st.defs.validation_rules.index(r)
-        d = b(r)
-        d.update(shapes.rule_in(body, rule_id))
-        new = shapes.convert(d, m.ValidationRule, "validation_rule")
-        st.defs.validation_rules[i] = new
-        st.touch("validation_rule", rule_id, now)
-        return Outcome(
-            result=new,
-            changes=[
-                Change(
-                    action="validation_rule.update",
-                    object_type="validation_rule",
-                    object_id=rule_id,
-                    before=r,
-                    after=new,
-                )
-            ],
-        )
 
-    r = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_rule_view(await ctx.repo.state(), r))
+def _unassigned(st: State, r: m.ValidationRule) -> None:
+    """A rule still assigned is not deleted: 409 naming where."""
+    used = _assignments(st, r.id)
+    if used:
+        names = ", ".join(f"{t} {i}" for _, t, i in used[:10])
+        raise ApiError(409, "resource_in_use", "Validation rule in use",
+                       f"validation rule {r.id} is assigned to {names}: delete its assignments first",
+                       resource_id=r.id, resource_type="validation_rules")  # fmt: skip
 
 
 @delete("/v1/validation-rules/{rule_id:str}", status_code=200, tags=["validation rules"])
 async def delete_rule(request: Request, rule_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
-
-    def fn(st: State) -> Outcome:
-        r = _rule(st, rule_id)
-        used = _assignments(st, rule_id)
-        if used:
-            names = ", ".join(f"{t} {i}" for _, t, i in used[:10])
-            raise ApiError(409, "resource_in_use", "Validation rule in use",
-                           f"validation rule {rule_id} is assigned to {names}: delete its assignments first",
-                           resource_id=rule_id, resource_type="validation_rules")  # fmt: skip
-        st.defs.validation_rules.remove(r)
-        st.meta.times.pop("validation_rule:" + rule_id, None)
-        return Outcome(
-            changes=[
-                Change(
-                    action="validation_rule.delete",
-                    object_type="validation_rule",
-                    object_id=rule_id,
-                    before=r,
-                )
-            ]
-        )
-
-    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    await delete_one(ctx, RULE, rule_id, cascade=_unassigned)
     return no_content()
 
 
+_ASSIGNABLE = {res.kind: res for res in (CAMPAIGN, TIER, VOUCHER)}
+
+
 def _assign_target(st: State, otype: str, oid: str) -> Any:
-    if otype == "campaign":
-        obj = st.campaign(oid)
-    elif otype == "promotion_tier":
-        found = st.tier(oid)
-        obj = found[1] if found else None
-    elif otype == "voucher":
-        obj = st.voucher(oid)
-    else:
+    res = _ASSIGNABLE.get(otype)
+    if res is None:
         raise invalid(
             f"`related_object_type` must be campaign, promotion_tier or voucher, got {otype!r}"
         )
-    if obj is None:
-        if otype == "voucher":
-            raise invalid(f"voucher {oid} is not a code created one by one: assign the rule to its campaign "
-                          "(generated codes take their campaign's rules)")  # fmt: skip
-        raise not_found(otype, oid)
-    return obj
+    if res is VOUCHER and VOUCHER.lookup(st, oid) is None:
+        raise invalid(f"voucher {oid} is not a code created one by one: assign the rule to its campaign "
+                      "(generated codes take their campaign's rules)")  # fmt: skip
+    return res.get(st, oid)
 
 
 @post("/v1/validation-rules/{rule_id:str}/assignments", tags=["validation rules"])
@@ -1042,7 +856,7 @@ async def create_assignment(request: Request, rule_id: FromPath[str]) -> Respons
     now = ctx.now()
 
     def fn(st: State) -> Outcome:
-        _rule(st, rule_id)
+        RULE.get(st, rule_id)
         obj = _assign_target(st, otype, oid)
         if rule_id in obj.validation_rules:
             if ctx.qbool("force"):
@@ -1086,7 +900,7 @@ def _assignment_list(st: State, items: list[tuple[str, str, str]]) -> dict[str, 
 async def list_assignments(request: Request, rule_id: FromPath[str]) -> Response:
     ctx = await begin(request, "read")
     st = await ctx.repo.state()
-    _rule(st, rule_id)
+    RULE.get(st, rule_id)
     return ok(_assignment_list(st, _assignments(st, rule_id)))
 
 
@@ -1177,13 +991,6 @@ async def put_stacking(request: Request) -> Response:
 # =============================================================================== products
 
 
-def _product(st: State, ident: str) -> m.Product:
-    p = st.product(ident)
-    if p is None:
-        raise not_found("product", ident)
-    return p
-
-
 def _product_view(st: State, p: m.Product) -> dict[str, Any]:
     return shapes.product_out(
         p,
@@ -1192,29 +999,14 @@ def _product_view(st: State, p: m.Product) -> dict[str, Any]:
     )
 
 
-def _update_product(st: State, cur: m.Product, body: dict[str, Any], now: int) -> Outcome:
-    """Apply ``body`` to product ``cur`` (metadata merged). A ``source_id`` that already names
-    another product (by id or source_id) is a 409: lookups by either would become ambiguous."""
-    sid = body.get("source_id")
-    if isinstance(sid, str) and sid:
-        other = st.product(sid)
-        if other is not None and other.id != cur.id:
-            raise duplicate("product", sid)
-    i = st.defs.products.index(cur)
-    d = b(cur)
-    upd = shapes.product_in(body, cur.id)
-    if "metadata" in upd:
-        d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
-    d.update(upd)
-    new = shapes.convert(d, m.Product, "product")
-    st.defs.products[i] = new
-    st.touch("product", new.id, now)
-    return Outcome(
-        result=new,
-        changes=[
-            Change(action="product.update", object_type="product", object_id=new.id, before=cur, after=new)
-        ],
-    )
+def _product_edit(body: dict[str, Any]) -> Edit:
+    """``body`` applied to a product (metadata merged); its ``source_id`` stays unique."""
+
+    def edit(st: State, cur: m.Product, d: dict[str, Any]) -> dict[str, Any]:
+        _source_id_free(st, PRODUCT, cur, body)
+        return _merged(d, shapes.product_in(body, cur.id))
+
+    return edit
 
 
 @post("/v1/products", tags=["products"])
@@ -1225,24 +1017,16 @@ async def create_product(request: Request) -> Response:
     now = ctx.now()
 
     def fn(st: State) -> Outcome:
-        cur = st.product(body["id"]) if body.get("id") else None
+        cur = PRODUCT.lookup(st, body["id"]) if body.get("id") else None
         if cur is None and body.get("source_id"):
-            cur = st.product(body["source_id"])
+            cur = PRODUCT.lookup(st, body["source_id"])
         if cur is not None:
-            return _update_product(st, cur, body, now)
+            return PRODUCT.change(st, cur, "update", _product_edit(body), now)
         pid = body.get("id") or new_id("prod_")
         new = shapes.convert(shapes.product_in(body, pid), m.Product, "product")
-        st.defs.products.append(new)
-        st.touch("product", pid, now, created=True)
-        return Outcome(
-            result=new,
-            changes=[
-                Change(action="product.create", object_type="product", object_id=pid, after=new)
-            ],
-        )
+        return PRODUCT.add(st, Found(new, st.defs.products), now)
 
-    p = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_product_view(await ctx.repo.state(), p))
+    return await show(ctx, PRODUCT, await ctx.repo.mutate(ctx.actor, ctx.rid, fn))
 
 
 @get("/v1/products", tags=["products"])
@@ -1258,38 +1042,20 @@ async def list_products(request: Request) -> Response:
 
 @get("/v1/products/{product_id:str}", tags=["products"])
 async def get_product(request: Request, product_id: FromPath[str]) -> Response:
-    ctx = await begin(request, "read")
-    st = await ctx.repo.state()
-    return ok(_product_view(st, _product(st, product_id)))
+    return await get_one(await begin(request, "read"), PRODUCT, product_id)
 
 
 @put("/v1/products/{product_id:str}", tags=["products"])
 async def update_product(request: Request, product_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
-    now = ctx.now()
-
-    def fn(st: State) -> Outcome:
-        return _update_product(st, _product(st, product_id), body, now)
-
-    p = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(_product_view(await ctx.repo.state(), p))
+    return await change_one(ctx, PRODUCT, product_id, "update", _product_edit(body))
 
 
 @delete("/v1/products/{product_id:str}", status_code=200, tags=["products"])
 async def delete_product(request: Request, product_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
-
-    def fn(st: State) -> Outcome:
-        cur = _product(st, product_id)
-        st.defs.products.remove(cur)
-        return Outcome(
-            changes=[
-                Change(action="product.delete", object_type="product", object_id=cur.id, before=cur)
-            ]
-        )
-
-    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    await delete_one(ctx, PRODUCT, product_id)
     return no_content()
 
 
@@ -1305,45 +1071,32 @@ def _sku_in(body: dict[str, Any], sku_id: str) -> dict[str, Any]:
 async def create_sku(request: Request, product_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
-        p = _product(st, product_id)
+    def build(st: State) -> Found:
+        p = PRODUCT.get(st, product_id)
         sid = body.get("id") or new_id("sku_")
         if st.sku(sid) is not None or (
             body.get("source_id") and st.sku(body["source_id"]) is not None
         ):
             raise duplicate("sku", body.get("source_id") or sid)
         s = shapes.convert(_sku_in(body, sid), m.Sku, "sku")
-        p.skus.append(s)
-        st.touch("sku", sid, now, created=True)
-        return Outcome(
-            result=(p, s),
-            changes=[Change(action="sku.create", object_type="sku", object_id=sid, after=s)],
-        )
+        return Found(s, p.skus, p)
 
-    p, s = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(shapes.sku_out(s, p, (await ctx.repo.state()).times("sku", s.id)))
+    return await create_one(ctx, SKU, build)
 
 
 @get("/v1/products/{product_id:str}/skus", tags=["products"])
 async def list_skus(request: Request, product_id: FromPath[str]) -> Response:
     ctx = await begin(request, "read")
     st = await ctx.repo.state()
-    p = _product(st, product_id)
+    p = PRODUCT.get(st, product_id)
     data = [shapes.sku_out(s, p, st.times("sku", s.id)) for s in p.skus]
     return ok({"object": "list", "data_ref": "skus", "skus": data, "total": len(data)})
 
 
 @get("/v1/skus/{sku_id:str}", tags=["products"])
 async def get_sku(request: Request, sku_id: FromPath[str]) -> Response:
-    ctx = await begin(request, "read")
-    st = await ctx.repo.state()
-    found = st.sku(sku_id)
-    if found is None:
-        raise not_found("sku", sku_id)
-    p, s = found
-    return ok(shapes.sku_out(s, p, st.times("sku", s.id)))
+    return await get_one(await begin(request, "read"), SKU, sku_id)
 
 
 @put("/v1/products/{product_id:str}/skus/{sku_id:str}", tags=["products"])
@@ -1352,37 +1105,12 @@ async def update_sku(
 ) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
-    now = ctx.now()
 
-    def fn(st: State) -> Outcome:
-        p = _product(st, product_id)
-        found = st.sku(sku_id)
-        if found is None or found[0] is not p:
-            raise not_found("sku", sku_id)
-        s = found[1]
-        sid = body.get("source_id")
-        if isinstance(sid, str) and sid:
-            other = st.sku(sid)
-            if other is not None and other[1].id != s.id:
-                raise duplicate("sku", sid)
-        i = p.skus.index(s)
-        d = b(s)
-        upd = _sku_in(body, s.id)
-        if "metadata" in upd:
-            d["metadata"] = shapes.merged(d.get("metadata"), upd.pop("metadata"), "metadata")
-        d.update(upd)
-        new = shapes.convert(d, m.Sku, "sku")
-        p.skus[i] = new
-        st.touch("sku", s.id, now)
-        return Outcome(
-            result=(p, new),
-            changes=[
-                Change(action="sku.update", object_type="sku", object_id=s.id, before=s, after=new)
-            ],
-        )
+    def edit(st: State, s: m.Sku, d: dict[str, Any]) -> dict[str, Any]:
+        _source_id_free(st, SKU, s, body)
+        return _merged(d, _sku_in(body, s.id))
 
-    p, s = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
-    return ok(shapes.sku_out(s, p, (await ctx.repo.state()).times("sku", s.id)))
+    return await change_one(ctx, SKU, sku_id, "update", edit, parent_id=product_id)
 
 
 @delete("/v1/products/{product_id:str}/skus/{sku_id:str}", status_code=200, tags=["products"])
@@ -1390,22 +1118,7 @@ async def delete_sku(
     request: Request, product_id: FromPath[str], sku_id: FromPath[str]
 ) -> Response:
     ctx = await begin(request, "write")
-
-    def fn(st: State) -> Outcome:
-        p = _product(st, product_id)
-        found = st.sku(sku_id)
-        if found is None or found[0] is not p:
-            raise not_found("sku", sku_id)
-        p.skus.remove(found[1])
-        return Outcome(
-            changes=[
-                Change(
-                    action="sku.delete", object_type="sku", object_id=found[1].id, before=found[1]
-                )
-            ]
-        )
-
-    await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    await delete_one(ctx, SKU, sku_id, parent_id=product_id)
     return no_content()
 
 

@@ -15,7 +15,7 @@ from .app import Ctx, begin, ok
 from .audit import Change, check_cursor, parse_time
 from .errors import invalid, not_found
 from .repo import Outcome, State
-from .routes_defs import _campaign
+from .routes_defs import CAMPAIGN
 from .routes_people import customer_key, customer_out, load_customer
 from .shapes import voucher_out
 from .transfer import check_codes, parse_codes_csv, vouchers_csv
@@ -54,7 +54,7 @@ async def list_redemptions(request: Request) -> Response:
 async def campaign_report(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "read")
     st = await ctx.repo.state()
-    camp = _campaign(st, campaign_id)
+    camp = CAMPAIGN.get(st, campaign_id)
     return ok(await reports.campaign_figures(ctx.r, ctx.k, camp, st.defs))
 
 
@@ -118,7 +118,7 @@ async def export_vouchers(request: Request) -> Stream:
     ctx = await begin(request, "read")
     st = await ctx.repo.state()
     ref = ctx.q("campaign_id") or ctx.q("campaign")
-    camps = [_campaign(st, ref)] if ref else list(st.defs.campaigns)
+    camps = [CAMPAIGN.get(st, ref)] if ref else list(st.defs.campaigns)
     return Stream(vouchers_csv(ctx.r, ctx.k, st.defs, camps), media_type="text/csv",
                   headers={"Content-Disposition": 'attachment; filename="vouchers.csv"'})  # fmt: skip
 
@@ -147,7 +147,7 @@ async def import_csv(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     text = await _csv_text(request)
     st, rs = await ctx.repo.ruleset()
-    camp = _campaign(st, campaign_id)
+    camp = CAMPAIGN.get(st, campaign_id)
     vouchers = parse_codes_csv(text, camp.id)
     if not vouchers:
         raise invalid("the CSV holds no codes")
@@ -160,7 +160,7 @@ async def import_csv(request: Request, campaign_id: FromPath[str]) -> Response:
     enc = msgspec.json.Encoder()
 
     def fn(s: State) -> Outcome:
-        c = _campaign(s, campaign_id)
+        c = CAMPAIGN.get(s, campaign_id)
         meta = s.meta.campaigns.get(c.id)
         if meta is not None:
             meta.vouchers_count += len(vouchers)

@@ -19,7 +19,7 @@ from . import audit
 from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .errors import ApiError, invalid, not_found
-from .routes_defs import _campaign, issue_code, voucher_view
+from .routes_defs import CAMPAIGN, issue_code, voucher_view
 from .shapes import iso
 
 _FIELDS = ("name", "description", "email", "phone", "birthdate", "birthday", "address", "metadata")
@@ -356,7 +356,7 @@ async def create_publication(request: Request) -> Response:
     if not isinstance(cust_in, dict) or not (cust_in.get("id") or cust_in.get("source_id")):
         raise invalid("a publication needs `customer` with `id` or `source_id`")
     st = await ctx.repo.state()
-    camp = _campaign(st, ref)
+    camp = CAMPAIGN.get(st, ref)
     cust = await load_customer(ctx, cust_in.get("id") or cust_in["source_id"])
     if cust is None:
         if not cust_in.get("source_id"):
