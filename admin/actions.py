@@ -34,6 +34,7 @@ import orjson
 
 from core import model as m
 from store.keys import Keys
+from store.unavailable import is_unavailable
 
 from .codes import Generator
 from .shapes import iso
@@ -120,6 +121,9 @@ class Runner:
         self.doc_codes = doc_codes
         self.tasks: dict[str, asyncio.Task] = {}
         self.stopping = threading.Event()
+        # this runner's lease value: after an outage it takes back, at once, the actions whose
+        # lease it still holds (another process waits for a lease to lapse)
+        self.owner = "runner_" + secrets.token_hex(8)
         self._handlers: dict[
             str, Callable[[Any, str, dict[str, Any], dict[str, str]], dict[str, Any]]
         ] = {
@@ -169,6 +173,8 @@ class Runner:
                 if not await self.r.sismember(self.k.actions_running, action_id):
                     return  # finished (by whoever held the lease)
                 ttl = int(await self.r.pttl(lease))
+                if ttl != -2 and await self.r.get(lease) == self.owner.encode():
+                    ttl = -2  # our own lease, left by a run that Redis' outage cut short
             except Exception as exc:  # Redis unreachable for now: try again later
                 log.warning("async action %s: lease check failed: %s", action_id, exc)
                 ttl = 1000
@@ -198,8 +204,14 @@ class Runner:
             await asyncio.to_thread(self._run_sync, action_id)
         except asyncio.CancelledError:
             raise
-        except Exception:  # pragma: no cover - logged, and the action is marked FAILED
-            log.exception("async action %s failed", action_id)
+        except Exception as exc:
+            if is_unavailable(exc):
+                # Redis went away: the action stays IN_PROGRESS (it resumes exactly); take it
+                # back once Redis serves again
+                log.warning("async action %s paused, Redis unavailable: %s", action_id, exc)
+                await self._when_free(action_id)
+                return
+            log.exception("async action %s failed", action_id)  # pragma: no cover
 
     def _run_sync(self, action_id: str) -> None:
         import redis
@@ -208,8 +220,10 @@ class Runner:
         key = self.k.action(action_id)
         lease = key + ":lease"
         try:
-            if not client.set(lease, "1", nx=True, px=LEASE_MS):
-                return  # another process runs it
+            if not client.set(lease, self.owner, nx=True, px=LEASE_MS):
+                if client.get(lease) != self.owner.encode():
+                    return  # another process runs it
+                client.pexpire(lease, LEASE_MS)  # ours, from a run an outage cut short
             h = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
             if not h or h.get("status") in ("DONE", "FAILED"):
                 client.srem(self.k.actions_running, action_id)
@@ -226,6 +240,8 @@ class Runner:
                 client.delete(lease)  # resumed by the next admin start (Pactions:running)
                 return
             except Exception as exc:
+                if is_unavailable(exc):  # not the action's fault: it resumes when Redis is back
+                    raise
                 log.exception("async action %s failed", action_id)
                 result = {"message": str(exc)}
                 status = "FAILED"

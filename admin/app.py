@@ -7,6 +7,7 @@ authenticates the caller's API key (``X-App-Id`` / ``X-App-Token``), checks its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -19,6 +20,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 
 from store import client as store_client
+from store.durability import DurabilityWatch
 from store.errors import service_unavailable
 from store.keys import Keys
 from store.settings import Settings
@@ -53,6 +55,8 @@ class Admin:
         from .transfer import register_import
 
         register_import(self)
+        self.durability = DurabilityWatch(log)  # what a crash of Redis loses (/ready shows it)
+        self._resumer: asyncio.Task[None] | None = None
 
     def _doc_codes_sync(self, client: Any) -> tuple[set[str], int]:
         from core import model as m
@@ -62,12 +66,35 @@ class Admin:
         return {x.code for x in defs.vouchers}, int(v or 0)
 
     async def start(self) -> None:
+        await self.durability.refresh(self.redis, self.settings.redis_timeout)  # logs it
         try:
             await self.runner.resume()
-        except Exception as exc:  # Redis down at start: /ready says so
-            log.warning("could not resume async actions: %s", exc)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("could not resume async actions")
+                return
+            # Redis down at start: /ready says so, and the actions resume once it is back
+            log.warning("could not resume async actions yet (Redis unavailable): %s", exc)
+            self._resumer = asyncio.create_task(self._resume_when_back(), name="resume-actions")
+
+    async def _resume_when_back(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.runner.resume()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    log.exception("could not resume async actions")
+                    return
+                continue
+            log.warning("async actions resumed: Redis is back")
+            return
 
     async def stop(self) -> None:
+        if self._resumer is not None:
+            self._resumer.cancel()
+            await asyncio.gather(self._resumer, return_exceptions=True)
+        await self.durability.stop()
         await self.runner.stop()
         await self.redis.aclose()
 
@@ -165,12 +192,19 @@ async def health() -> dict[str, str]:
 @get("/ready", tags=["ops"])
 async def ready(request: Request) -> Response:
     adm: Admin = request.app.state.admin
+    dur = adm.durability
     try:
         await adm.redis.ping()
         st = await adm.repo.state()
     except Exception as exc:
-        return ok({"ready": False, "reason": f"redis: {exc}"}, 503)
-    return ok({"ready": True, "definitions_version": st.version})
+        return ok({"ready": False, "reason": f"redis: {exc}", "durability": dur.current.as_dict()},
+                  503)  # fmt: skip
+    if dur.read_at is None:  # never read (Redis was down at start): now, once
+        await dur.refresh(adm.redis, adm.settings.redis_timeout)
+    else:  # at most once a minute, in the background: /ready does not wait for it
+        dur.maybe_refresh(adm.redis, adm.settings.redis_timeout)
+    return ok({"ready": True, "definitions_version": st.version,
+               "durability": dur.current.as_dict()})  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- errors

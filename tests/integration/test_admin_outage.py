@@ -256,3 +256,53 @@ def test_frozen_redis_gives_503s_within_the_timeout_then_admin_serves_again(
             for route, call in routes.items():
                 resp = call(srv, client)
                 assert resp.status_code == 200, (route, resp.status_code, resp.text[:300])
+
+
+@pytest.mark.slow
+def test_a_generation_cut_by_a_crash_of_redis_resumes_by_itself_and_ends_exact(
+    private_redis: PrivateRedis,
+) -> None:
+    """Redis with AOF ``appendfsync always`` (no acknowledged write lost) is SIGKILLed while a
+    bulk generation runs: the action is not marked FAILED; when Redis is back the same admin
+    takes it up again by itself, and every code is stored exactly once."""
+    private_redis.stop()
+    private_redis.extra_args = ("--appendonly", "yes", "--appendfsync", "always")
+    private_redis.start()
+    prefix = f"pgtest:{uuid.uuid4().hex[:8]}:"
+    count = 300_000
+    with AdminServer(private_redis.url, prefix, redis_timeout=TIMEOUT) as srv:
+        ready = srv.http.get("/ready").json()
+        assert ready["durability"]["appendfsync"] == "always", ready
+        assert ready["durability"]["loses"] == "no acknowledged write", ready
+        camp = srv.request(
+            "POST",
+            "/v1/campaigns",
+            json={
+                "name": "Crash",
+                "campaign_type": "DISCOUNT_COUPONS",
+                "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT", "amount_off": 5}},
+                "vouchers_count": count,
+            },
+        )
+        assert camp.status_code == 200, camp.text
+        aid = camp.json()["async_action_id"]
+        deadline = time.monotonic() + 60
+        while srv.request("GET", f"/v1/async-actions/{aid}").json()["processed"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        private_redis.kill()
+        r = srv.request("GET", f"/v1/async-actions/{aid}")
+        assert r.status_code == 503 and r.json()["key"] == "service_unavailable", r.text
+        time.sleep(1.0)
+        private_redis.start()
+        after_restart = srv.request("GET", f"/v1/async-actions/{aid}").json()
+        assert after_restart["status"] == "IN_PROGRESS", after_restart  # not FAILED
+        assert 0 < after_restart["processed"] < count, after_restart
+        done = srv.wait_action(aid, timeout=120)
+        assert done["status"] == "DONE" and done["processed"] == count, done
+        check = redis.Redis.from_url(private_redis.url)
+        try:
+            codes = check.lrange(f"{prefix}campcodes:{camp.json()['id']}", 0, -1)
+        finally:
+            check.close()
+        assert len(codes) == len(set(codes)) == count
