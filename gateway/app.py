@@ -31,6 +31,7 @@ from core import model as m
 from core.errors import RequestError
 from store.autopipe import StoreUnavailable
 from store.counters import RecordSpec, Store
+from store.durability import DurabilityWatch
 from store.errors import Answer, ApiError
 from store.errors import error_response as _error_response
 from store.settings import Settings
@@ -142,12 +143,14 @@ class Gateway:
         self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll, pipe=self.store.pipe)
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self.durability = DurabilityWatch(log)  # what a crash of Redis loses (/ready shows it)
 
     async def start(self) -> None:
         try:
             await self.store.load_scripts()
         except StoreUnavailable as exc:
             log.warning("scripts not loaded at start (Redis unreachable): %s", exc)
+        await self.durability.refresh(self.redis, self.settings.redis_timeout)  # logs it
         await self.live.start()
         self._flusher = asyncio.create_task(_flush_metrics())
 
@@ -157,6 +160,7 @@ class Gateway:
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         mx.flush()
+        await self.durability.stop()
         await self.live.stop()
         await self.store.aclose()
         await self.redis.aclose()
@@ -654,16 +658,25 @@ async def health() -> dict[str, str]:
 @get("/ready", summary="Readiness: Redis reachable and ruleset loaded", tags=["ops"])
 async def ready(request: Request) -> Response:
     gw = _gw(request)
+    dur = gw.durability
+
+    def answer(status: int, **fields: Any) -> Response:  # with what a crash of Redis loses
+        return _raw(orjson.dumps({**fields, "durability": dur.current.as_dict()}), status)
+
     try:
         await gw.store.ping()
     except StoreUnavailable as exc:
-        return _raw(orjson.dumps({"ready": False, "reason": f"redis: {exc}"}), 503)
+        return answer(503, ready=False, reason=f"redis: {exc}")
+    if dur.read_at is None:  # never read (Redis was down at start): now, once
+        await dur.refresh(gw.redis, gw.settings.redis_timeout)
+    else:  # at most once a minute, in the background: /ready does not wait for it
+        dur.maybe_refresh(gw.redis, gw.settings.redis_timeout)
     if not gw.live.ready:
         try:
             await gw.live.reload()
         except Exception as exc:
-            return _raw(orjson.dumps({"ready": False, "reason": f"ruleset: {exc}"}), 503)
-    return _raw(orjson.dumps({"ready": True, "ruleset_version": gw.live.version}))
+            return answer(503, ready=False, reason=f"ruleset: {exc}")
+    return answer(200, ready=True, ruleset_version=gw.live.version)
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], media_type="text/plain")
