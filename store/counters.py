@@ -48,6 +48,7 @@ __all__ = [
     "RollbackResult",
     "Store",
     "StoreUnavailable",
+    "counter_plan",
     "load_scripts",
 ]
 
@@ -56,12 +57,17 @@ LUA_DIR = Path(__file__).with_name("lua")
 _SCRIPT_NAMES = ("check", "lock", "release", "redeem", "rollback")
 
 
-def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
-    """The counter scripts, each prefixed with the shared helpers of ``_lib.lua``."""
-    lib = (directory / "_lib.lua").read_text(encoding="utf-8")
+def load_scripts(
+    directory: Path = LUA_DIR,
+    names: Sequence[str] = _SCRIPT_NAMES,
+    libs: Sequence[str] = ("_lib",),
+) -> dict[str, Script]:
+    """The scripts ``names`` (default: the counter scripts), each prefixed with the shared
+    helpers of the ``libs`` files, in that order (default: ``_lib.lua``)."""
+    lib = "".join((directory / f"{n}.lua").read_text(encoding="utf-8") + "\n" for n in libs)
     return {
-        name: Script(lib + "\n" + (directory / f"{name}.lua").read_text(encoding="utf-8"), name)
-        for name in _SCRIPT_NAMES
+        name: Script(lib + (directory / f"{name}.lua").read_text(encoding="utf-8"), name)
+        for name in names
     }
 
 
@@ -549,24 +555,30 @@ class Store:
     # -- internals -------------------------------------------------------------------------
 
     def _plan(self, ops: Iterable[Sequence[Any]]) -> _Plan:
-        index: dict[str, int] = {}
-        keys: list[str] = []
-        args: list[Any] = []
-        prefix = self.prefix
-        for key, delta, limit, error, ttl, hold in ops:
-            if type(delta) is not int or type(limit) is not int or type(ttl) is not int:
-                delta, limit, ttl = int(delta), int(limit), int(ttl)  # core gives ints already
-            if delta <= 0:
-                raise ValueError(f"op on {key}: delta must be a positive integer, got {delta}")
-            if limit < -1 or ttl < 0:
-                raise ValueError(f"op on {key}: bad limit {limit} or ttl {ttl}")
-            full = prefix + key
-            i = index.get(full)
-            if i is None:
-                keys.append(full)
-                i = index[full] = len(keys)
-            args += (i, delta, limit, error or "", ttl, 1 if hold else 0)
-        return _Plan(keys, args)
+        return counter_plan(self.prefix, ops)
+
+
+def counter_plan(prefix: str, ops: Iterable[Sequence[Any]]) -> _Plan:
+    """Check a counter plan and lay it out for the scripts: its distinct full keys (first-seen
+    order) and 6 ARGV fields per op (key index into those keys, 1-based). ``ValueError`` on a
+    malformed op. Shared with :mod:`store.wallet`, whose calls count limits the same way."""
+    index: dict[str, int] = {}
+    keys: list[str] = []
+    args: list[Any] = []
+    for key, delta, limit, error, ttl, hold in ops:
+        if type(delta) is not int or type(limit) is not int or type(ttl) is not int:
+            delta, limit, ttl = int(delta), int(limit), int(ttl)  # core gives ints already
+        if delta <= 0:
+            raise ValueError(f"op on {key}: delta must be a positive integer, got {delta}")
+        if limit < -1 or ttl < 0:
+            raise ValueError(f"op on {key}: bad limit {limit} or ttl {ttl}")
+        full = prefix + key
+        i = index.get(full)
+        if i is None:
+            keys.append(full)
+            i = index[full] = len(keys)
+        args += (i, delta, limit, error or "", ttl, 1 if hold else 0)
+    return _Plan(keys, args)
 
 
 def _need_session(session_key: str) -> None:

@@ -46,6 +46,26 @@ Redemptions (written by the gateway's scripts, read by admin's reports):
 ``Pidem:rollback:<key>``          hash ``{fp, resp}``: an idempotent rollback answer (TTL)
 ================================  ==============================================================
 
+Loyalty card wallets (written only by the Lua scripts of :mod:`store.wallet`; one card = a
+loyalty card code in a campaign, every key of it under the campaign's tag, so one slot):
+
+=====================================  ===========================================================
+``P{c:<id>}:lc:<CODE>``                hash: the card's figures ``points`` (lifetime total),
+                                       ``balance``, ``expired``, ``subtracted`` (transferred
+                                       out), ``redeemed`` (net of refunds), ``pending``, ``seq``
+                                       (transactions written), ``at`` (last transaction, ms)
+``P{c:<id>}:lc:<CODE>:bk``             zset: point buckets, member = score = expiry (ms);
+                                       non-expiring points: ``9999999999999``
+``P{c:<id>}:lc:<CODE>:bkp``            hash: bucket (expiry) -> points left in it
+``P{c:<id>}:lc:<CODE>:pp``             zset: PENDING pending-points ids by activation (ms)
+``P{c:<id>}:lc:<CODE>:ppr``            hash: pending-points id -> JSON record (any status)
+``P{c:<id>}:lc:<CODE>:tx``             stream: the card's transactions, entry id ``<seq>-0``
+                                       (append-only, never trimmed)
+``P{c:<id>}:lc:<CODE>:rf``             hash: seq of a refunded debit -> the refund's transaction id
+``P{c:<id>}:idem:wallet:<op id>``      hash ``{fp, resp}``: an idempotent wallet call's answer
+                                       (scoped by the campaign of the call's first card)
+=====================================  ===========================================================
+
 Admin's own records (the gateway reads customers and their codes for segment rules and
 qualifications):
 
@@ -75,9 +95,16 @@ qualifications):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-__all__ = ["CAMPAIGN_COUNTERS", "Keys", "campaign_tag", "voucher_counter_keys", "voucher_tag"]
+__all__ = [
+    "CAMPAIGN_COUNTERS",
+    "CardKeys",
+    "Keys",
+    "campaign_tag",
+    "voucher_counter_keys",
+    "voucher_tag",
+]
 
 #: the live counters of one campaign, after its tag: redemptions, discount given, order value,
 #: gift credits spent
@@ -98,6 +125,18 @@ def voucher_counter_keys(voucher: Any) -> tuple[str, str, str]:
     """Logical keys (no prefix) of a code's redemptions, gift credits spent and points spent."""
     base = voucher_tag(voucher) + ":v:" + voucher.code
     return base + ":uses", base + ":spent", base + ":points"
+
+
+class CardKeys(NamedTuple):
+    """The keys of one loyalty card's wallet, in the order the wallet scripts take them."""
+
+    figures: str  # hash: points, balance, expired, subtracted, redeemed, pending, seq, at
+    buckets: str  # zset: bucket (expiry ms) by expiry
+    bucket_points: str  # hash: bucket -> points left
+    pending: str  # zset: PENDING pending-points id by activation ms
+    pending_records: str  # hash: pending-points id -> JSON record
+    transactions: str  # stream: entry <seq>-0 per transaction
+    refunds: str  # hash: refunded debit's seq -> refund transaction id
 
 
 class Keys:
@@ -154,6 +193,17 @@ class Keys:
 
     def idempotency(self, kind: Literal["redeem", "rollback"], key: str) -> str:
         return f"{self.prefix}idem:{kind}:{key}"
+
+    # -- loyalty card wallets ---------------------------------------------------------------
+
+    def card(self, campaign_id: str, code: str) -> CardKeys:
+        """The keys of loyalty card ``code`` of campaign ``campaign_id``."""
+        base = self.prefix + campaign_tag(campaign_id) + ":lc:" + code
+        return CardKeys(*(base + s for s in ("", ":bk", ":bkp", ":pp", ":ppr", ":tx", ":rf")))
+
+    def wallet_idempotency(self, campaign_id: str, op_id: str) -> str:
+        """An idempotent wallet call's stored answer, under the tag of ``campaign_id``."""
+        return self.prefix + campaign_tag(campaign_id) + ":idem:wallet:" + op_id
 
     # -- admin's records --------------------------------------------------------------------
 
