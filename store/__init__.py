@@ -4,6 +4,9 @@
 - :mod:`store.counters`      the counter store: limits checked and counted in one Lua call
 - ``store/lua/``             the Lua scripts (each opens with its KEYS / ARGV / reply contract)
 - :mod:`store.autopipe`      the auto-pipelined Redis connection (one flush per loop turn)
+- :mod:`store.unavailable`   which Redis failures mean "cannot serve now" (a 503 in every service)
+- :mod:`store.client`        a redis-py client that fails closed within the timeout (admin's)
+- :mod:`store.durability`    what a crash of Redis loses, from its persistence settings
 - :mod:`store.defs`          publishing definitions, codes and API keys to the gateways
 - :mod:`store.auth`          token hashing and roles
 - :mod:`store.settings`      settings read once from the environment

@@ -25,7 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: admin bind address (ADMIN_HOST, ADMIN_PORT)
     admin_host: str = "127.0.0.1"
     admin_port: int = 8001
-    #: seconds a Redis call may take before the gateway answers 503 (PROMOGATE_REDIS_TIMEOUT)
+    #: seconds a Redis call may take before the gateway or admin answers 503
+    #: (PROMOGATE_REDIS_TIMEOUT)
     redis_timeout: float = 1.0
     #: Redis batches the auto-pipeliner keeps on the wire at once; calls made meanwhile queue
     #: and go out together in the next (PROMOGATE_PIPELINE_INFLIGHT)
