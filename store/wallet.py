@@ -477,12 +477,12 @@ class Wallet:
         self.prefix = (
             prefix if prefix is not None else os.environ.get("PROMOGATE_KEY_PREFIX", DEFAULT_PREFIX)
         )
+        if idempotency_ttl < 0:
+            raise ValueError("idempotency_ttl must be >= 0")
         if isinstance(redis, AutoPipeline):
             self.pipe, self._owns_pipe = redis, False
         else:
             self.pipe, self._owns_pipe = AutoPipeline(redis, timeout=timeout), True
-        if idempotency_ttl < 0:
-            raise ValueError("idempotency_ttl must be >= 0")
         self.idempotency_ttl = int(idempotency_ttl)
         self.keys = Keys(self.prefix)
         self.scripts: dict[str, Script] = load_scripts(names=_SCRIPTS, libs=_LIBS)
