@@ -40,6 +40,7 @@ from . import metrics as mx
 from . import render
 from . import schemas as s
 from .live import AppKey, Live
+from .openapi import describe as describe_openapi
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine
@@ -856,5 +857,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] | None
         request_max_body_size=settings.max_body,
         debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
     )
+    describe_openapi(app)  # bodies and answers of the raw-body handlers (schema metadata only)
     app.asgi_handler = _fast_front(app, gw, settings.max_body)
     return app
