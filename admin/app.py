@@ -237,6 +237,7 @@ def create_app(
     settings: Settings | None = None, clock: Callable[[], int] | None = None
 ) -> Litestar:
     from . import routes_defs, routes_ledger, routes_ops, routes_people
+    from .openapi import describe as describe_openapi
 
     settings = settings or Settings.from_env()
     adm = Admin(settings, clock)
@@ -248,7 +249,7 @@ def create_app(
     async def on_shutdown(app: Litestar) -> None:
         await adm.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -265,7 +266,9 @@ def create_app(
             Exception: _unexpected,
         },
         request_max_body_size=max(settings.max_body, 64 * 1024 * 1024),
-        # no unauthenticated /schema (Litestar serves its OpenAPI docs there by default)
-        openapi_config=None,
+        # Litestar's default OpenAPI config: the document and docs under /schema, without a key
+        # (a schema reveals no data; every /v1 handler authenticates itself through begin())
         debug=os.environ.get("PROMOGATE_DEBUG", "") not in ("", "0"),
     )
+    describe_openapi(app)  # bodies and answers of the raw-JSON handlers (admin/openapi.py)
+    return app
