@@ -205,9 +205,11 @@ class Live:
         """
         rs = self.current
         out, behind = await self._holders(rs, codes)
-        if behind and await self.reload():
-            rs = self.current
-            out, _ = await self._holders(rs, codes)
+        if behind:
+            await self.reload()  # or wait for the reload already under way (the listener's)
+            if self.current is not rs:
+                rs = self.current
+                out, _ = await self._holders(rs, codes)
         return rs, out
 
     async def _holders(self, rs: Any, codes: list[str]) -> tuple[dict[str, Any], bool]:
