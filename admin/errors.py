@@ -22,6 +22,8 @@ __all__ = [
 
 
 def not_found(kind: str, ident: str) -> ApiError:
+    if not isinstance(ident, str):  # an id sent in a body as a number, a list...: bad input
+        return invalid(f"a {kind} id must be a string, got {ident!r:.80}")
     return ApiError(
         404,
         "not_found",

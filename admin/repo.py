@@ -195,6 +195,17 @@ def compile_defs(defs: m.Definitions) -> Any:
         raise from_compile(_name_path(checked, exc)) from None
 
 
+def _checked_meta(meta: Meta) -> bytes:
+    """The metadata document, encoded, once it is known to decode again: a value of the wrong
+    type stored there would make every later read of the document fail."""
+    raw = _enc.encode(meta)
+    try:
+        _meta_dec.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise from_validation(exc, "admin_metadata") from None
+    return raw
+
+
 def new_stamp() -> str:
     """A value for ``Padmin:defs_stamp``, written with every admin write of the document."""
     return secrets.token_hex(12)
@@ -270,6 +281,7 @@ class Repo:
                         await pipe.unwatch()
                         return out.result
                     rs = await asyncio.to_thread(compile_defs, st.defs)
+                    meta_doc = _checked_meta(st.meta)
                     version = st.version + 1
                     stamp = new_stamp()
                     now = self.clock()
@@ -279,7 +291,7 @@ class Repo:
                     pipe.set(
                         self.k.defs, _enc.encode(msgspec.structs.replace(st.defs, version=version))
                     )
-                    pipe.set(self.k.meta, _enc.encode(st.meta))
+                    pipe.set(self.k.meta, meta_doc)
                     if out.extra is not None:
                         out.extra(pipe)
                     for ch in out.changes:

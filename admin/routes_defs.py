@@ -55,6 +55,8 @@ def b(obj: Any) -> Any:
 
 
 def duplicate(kind: str, ident: str) -> ApiError:
+    if not isinstance(ident, str):  # an id sent in a body as a number, a list...: bad input
+        return invalid(f"a {kind} id must be a string, got {ident!r:.80}")
     return ApiError(
         409,
         "duplicate_found",
@@ -828,6 +830,8 @@ _ASSIGNABLE = {res.kind: res for res in (CAMPAIGN, TIER, VOUCHER)}
 
 
 def _assign_target(st: State, otype: str, oid: str) -> Any:
+    if not isinstance(otype, str) or not isinstance(oid, str):
+        raise invalid("`related_object_type` and `related_object_id` must be strings")
     res = _ASSIGNABLE.get(otype)
     if res is None:
         raise invalid(

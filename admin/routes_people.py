@@ -258,8 +258,8 @@ async def create_segment(request: Request) -> Response:
     body = await json_body(request)
     if body.get("type", "static") != "static":
         raise invalid("only static segments are supported - at `segment.type`")
-    if not body.get("name"):
-        raise invalid("a segment needs a `name`")
+    if not body.get("name") or not isinstance(body["name"], str):
+        raise invalid("a segment needs a `name` (a string)")
     members = body.get("customers") or []
     if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
         raise invalid("`customers` must be a list of customer ids or source_ids")

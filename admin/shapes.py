@@ -209,10 +209,19 @@ def tier_in(t: dict[str, Any], tier_id: str, path: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ campaigns
 
 
+def _meta_fields_in(body: dict[str, Any]) -> None:
+    """``description`` and ``type`` go to the admin's metadata document as sent: strings only
+    (anything else would be stored, then refused by every later read of that document)."""
+    for k in ("description", "type"):
+        if k in body and not isinstance(body[k], str):
+            raise invalid(f"`campaign.{k}` must be a string")
+
+
 def campaign_in(
     body: dict[str, Any], campaign_id: str, seq: int, new_tier_id: Any
 ) -> dict[str, Any]:
     """A core Campaign dict from a Voucherify create-campaign body."""
+    _meta_fields_in(body)
     ct = body.get("campaign_type") or "DISCOUNT_COUPONS"
     out: dict[str, Any] = {"id": campaign_id, "campaign_type": ct, "created_seq": seq}
     if "name" not in body:
@@ -250,6 +259,7 @@ def campaign_in(
 
 def campaign_update_in(cur: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """Apply a Voucherify update-campaign body to a core Campaign dict (builtins)."""
+    _meta_fields_in(body)
     out = dict(cur)
     for k in ("name", "active", "limits"):
         if k in body:

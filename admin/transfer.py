@@ -111,6 +111,13 @@ def parse_codes_csv(text: str, campaign_id: str) -> list[m.Voucher]:
     """Every row as a Voucher of ``campaign_id``; 400 naming the line and column if one is bad."""
     reader = csv.reader(io.StringIO(text))
     try:
+        return _parse_codes(reader, campaign_id)
+    except csv.Error as exc:  # e.g. a bare carriage return inside a field
+        raise invalid(f"line {reader.line_num}: the CSV cannot be read: {exc}") from None
+
+
+def _parse_codes(reader: Any, campaign_id: str) -> list[m.Voucher]:
+    try:
         header = [_norm(h) for h in next(reader)]
     except StopIteration:
         raise invalid("the CSV file is empty") from None
@@ -146,6 +153,8 @@ def parse_codes_csv(text: str, campaign_id: str) -> list[m.Voucher]:
                 if rec.get(col, "").strip():
                     d[col] = rec[col].strip()
             md = orjson.loads(rec["metadata"]) if rec.get("metadata", "").strip() else {}
+            if not isinstance(md, dict):
+                raise ValueError("`metadata` must be a JSON object")
             for col, val in rec.items():
                 if col.startswith("metadata.") and val != "":
                     md[col[9:]] = val
