@@ -192,7 +192,10 @@ def check_config(cfg: m.CodeConfig, count: int, path: str = "voucher.code_config
     return maker
 
 
-_json_safe = str.maketrans("", "", '"\\')
+def _json_plain(text: str) -> bool:
+    """Whether ``text`` goes into a JSON string as it is: no quote, no backslash and no control
+    character (below U+0020), which JSON needs escaped."""
+    return all(ch >= " " and ch not in '"\\' for ch in text)
 
 
 class Generator:
@@ -225,10 +228,7 @@ class Generator:
         self.counter = counter
         self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
-            safe = cfg.charset.translate(_json_safe) == cfg.charset and (
-                (cfg.prefix + cfg.postfix + (cfg.pattern or "")).translate(_json_safe)
-                == cfg.prefix + cfg.postfix + (cfg.pattern or "")
-            )
+            safe = _json_plain(cfg.charset + cfg.prefix + cfg.postfix + (cfg.pattern or ""))
             cid = msgspec.json.encode(campaign_id).decode()
             if safe:
                 suffix = f'","campaign_id":{cid}}}'.encode()

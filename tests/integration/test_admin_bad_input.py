@@ -1,11 +1,13 @@
-"""Bad input the OpenAPI fuzzer (tests/integration/test_fuzz_openapi.py) found admin mishandling:
-each gets a 400 in Voucherify's error shape (string fields only) and writes nothing; before the
-fixes they were 500s, or were stored and broke every later write."""
+"""Input the OpenAPI fuzzer (tests/integration/test_fuzz_openapi.py) found admin mishandling.
+Bad input gets a 400 in Voucherify's error shape (string fields only) and writes nothing; before
+the fixes these were 500s, or were stored and broke every later write. Unusual but valid input
+(a control character in a code) works."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -149,3 +151,22 @@ def test_ids_sent_as_non_strings_are_bad_input_not_misses(
     r = srv.request("POST", "/v1/vouchers/CODE1", json={"campaign_id": 5})
     _refused(r, "a campaign id must be a string")
     assert keyspace(redis_sync, srv.prefix) == before
+
+
+def test_generated_codes_with_control_characters_are_stored_readable(srv: AdminServer) -> None:
+    """A code_config prefix may hold any character but `/` and whitespace; the codes written by
+    the bulk generator used to be invalid JSON when it held a control character (listing the
+    campaign's codes then answered 500)."""
+    body = {"name": "ctl", **COUPONS, "vouchers_count": 3}
+    body["voucher"] = {**COUPONS["voucher"], "code_config": {"prefix": "\u0013A\u0001", "length": 6}}
+    r = srv.request("POST", "/v1/campaigns", json=body)
+    assert r.status_code == 200, r.text
+    camp = r.json()
+    assert srv.wait_action(camp["async_action_id"])["status"] == "DONE"
+    listed = srv.request("GET", "/v1/vouchers", params={"campaign_id": camp["id"]})
+    assert listed.status_code == 200, listed.text
+    codes = [v["code"] for v in listed.json()["vouchers"]]
+    assert len(codes) == 3 and all(c.startswith("\u0013A\u0001") and len(c) == 9 for c in codes)
+    one = srv.request("GET", "/v1/vouchers/" + quote(codes[0], safe=""))
+    assert one.status_code == 200 and one.json()["code"] == codes[0]
+    assert srv.request("GET", "/v1/vouchers").status_code == 200
