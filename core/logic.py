@@ -159,11 +159,22 @@ def to_rpn(node: Node, slot: dict[str, int], true_refs: frozenset[str] = frozens
 
 
 def compile_logic(text: str | None, numbers: list[str], path: str) -> Node:
-    """Parse ``text`` (or AND all ``numbers`` when it is None) and check every ref exists."""
+    """Parse ``text`` (or AND all ``numbers`` when it is None) and check every ref exists.
+
+    Refs are rule numbers as ``str(int(key))`` (the rule ``"01"`` is rule 1, as the evaluator's
+    slots name it); two keys of one number (``"1"`` and ``"01"``) are refused."""
+    seen: dict[str, str] = {}
+    for n in numbers:
+        ref = str(int(n))
+        if ref in seen:
+            raise CompileError(
+                path.rsplit(".", 1)[0], f"rules {seen[ref]!r} and {n!r} are both rule {ref}"
+            )
+        seen[ref] = n
     if text is None:
         if not numbers:
             return ("and",)
-        nodes = [("ref", n) for n in sorted(numbers, key=int)]
+        nodes = [("ref", str(int(n))) for n in sorted(numbers, key=int)]
         return nodes[0] if len(nodes) == 1 else ("and", *nodes)
     try:
         node = parse(text)

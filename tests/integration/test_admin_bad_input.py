@@ -170,3 +170,17 @@ def test_generated_codes_with_control_characters_are_stored_readable(srv: AdminS
     one = srv.request("GET", "/v1/vouchers/" + quote(codes[0], safe=""))
     assert one.status_code == 200 and one.json()["code"] == codes[0]
     assert srv.request("GET", "/v1/vouchers").status_code == 200
+
+
+def test_validation_rules_numbered_with_leading_zeros(srv: AdminServer, redis_sync: redis.Redis) -> None:
+    """``"00"`` is rule 0 (compiling it without ``logic`` was a 500); two keys of one number are
+    a 400 naming the rules, and write nothing."""
+    cond = {"name": "order.amount", "conditions": {"$more_than": [100]}}
+    r = srv.request("POST", "/v1/validation-rules", json={"name": "z", "rules": {"00": cond}})
+    assert r.status_code == 200, r.text
+    rule_id = r.json()["id"]
+    before = keyspace(redis_sync, srv.prefix)
+    r = srv.request("PUT", f"/v1/validation-rules/{rule_id}", json={"rules": {"0": cond, "00": cond}})
+    assert r.status_code == 400 and r.json()["key"] == "invalid_definition", r.text
+    assert "'0' and '00' are both rule 0" in r.json()["details"]
+    assert keyspace(redis_sync, srv.prefix) == before

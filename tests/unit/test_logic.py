@@ -80,6 +80,17 @@ def test_compile_logic_defaults_to_and_of_all_rules_in_numeric_order() -> None:
     assert logic.compile_logic(None, [], "p") == ("and",)
 
 
+def test_rule_numbers_are_numbers_whatever_their_leading_zeros() -> None:
+    """A rule keyed ``"00"`` is rule 0 (found by the OpenAPI fuzzer: without ``logic`` its ref
+    kept the key as written and compiling failed with a KeyError, a 500 in admin)."""
+    assert logic.compile_logic(None, ["00"], "p") == ("ref", "0")
+    assert logic.compile_logic(None, ["02", "1"], "p") == ("and", ("ref", "1"), ("ref", "2"))
+    with pytest.raises(CompileError) as exc:
+        logic.compile_logic(None, ["1", "01"], "validation_rules[0].rules.logic")
+    assert exc.value.path == "validation_rules[0].rules"
+    assert "'1' and '01' are both rule 1" in exc.value.reason
+
+
 def test_compile_logic_errors_name_the_path() -> None:
     with pytest.raises(CompileError) as exc:
         logic.compile_logic("1 and 4", ["1", "2"], "validation_rules[0].rules.logic")
@@ -150,6 +161,17 @@ def test_bad_logic_is_a_compile_error(engine, text: str, reason: str) -> None:
         engine.compile_ruleset(_defs(text))
     assert exc.value.path == "validation_rules[0].rules.logic"
     assert reason in exc.value.reason
+
+
+def test_rules_keyed_with_leading_zeros_compile_and_count(engine) -> None:
+    d = _defs(None)
+    vr = d.validation_rules[0]
+    vr.rules = {"0" + k: v for k, v in vr.rules.items()}  # "01", "02", "03"
+    ev = run(engine, d, reds("CODE"), order(item("a", 1000)), customer(metadata={"tier": "gold"}))
+    assert ev.outcomes[0].status == "INAPPLICABLE"  # rules 2 and 3 do not hold
+    md = {"tier": "gold", "country": "FR", "vip": True}
+    ev = run(engine, d, reds("CODE"), order(item("a", 1000)), customer(metadata=md))
+    assert ev.outcomes[0].status == "APPLICABLE"
 
 
 def test_rule_without_conditions_always_holds(engine) -> None:
