@@ -9,6 +9,7 @@
 #   make run       gateway + admin for development (store.devrun)
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
+#   make fuzz      schemathesis on both services' OpenAPI documents, many examples + its CLI (FUZZ_EXAMPLES, FUZZ_SEED)
 #   make clean     remove build products (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -125,6 +126,17 @@ run: build
 
 loadtest: build
 	$(VPY) -m loadtests.run
+
+# The bounded run of tests/integration/test_fuzz_openapi.py is part of `make test`; this one sends
+# FUZZ_EXAMPLES valid and as many invalid requests to every operation, random ones unless
+# FUZZ_SEED names a seed, then runs schemathesis's CLI (coverage, fuzzing, stateful phases).
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED     ?= random
+
+.PHONY: fuzz
+fuzz: build
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_CLI=1 \
+		$(PYTEST) -q -p no:cacheprovider tests/integration/test_fuzz_openapi.py $(PYTEST_ARGS)
 
 .PHONY: bench-gateway
 bench-gateway: build

@@ -870,6 +870,7 @@ _LEDGER = (
 _CURSOR = Annotated[str, Meta(pattern=r"^[0-9]{1,19}(-[0-9]{1,19})?$")]
 _ROW_CURSOR = Annotated[str, Meta(pattern=r"^[0-9]{1,19}(-[0-9]{1,19})?\.[0-9]{1,9}$")]
 _CSV = "text/csv"
+_CODE = Param("code", Code, "The new code: 1-100 characters, no whitespace, no `/`", location="path")
 _NDJSON = "application/x-ndjson"
 
 
@@ -930,7 +931,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=_W,
     ),
     ("POST", "/v1/campaigns/{campaign_id}/vouchers/{code}"): Op(
-        bodies=(Body(VoucherCreate),), body_required=False, replies=_one("The code", VoucherOut), errors=_W
+        bodies=(Body(VoucherCreate),),
+        body_required=False,
+        params=(_CODE,),
+        replies=_one("The code", VoucherOut),
+        errors=_W,
     ),
     ("POST", "/v1/campaigns/{campaign_id}/importCSV"): Op(
         bodies=_CSV_BODIES,
@@ -939,7 +944,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     # ------------------------------------------------------------------- vouchers
     ("POST", "/v1/vouchers/{code}"): Op(
-        bodies=(Body(VoucherCreate),), body_required=False, replies=_one("The code", VoucherOut), errors=_W
+        bodies=(Body(VoucherCreate),),
+        body_required=False,
+        params=(_CODE,),
+        replies=_one("The code", VoucherOut),
+        errors=_W,
     ),
     ("GET", "/v1/vouchers/{code}"): Op(replies=_one("The code, with live figures", VoucherOut), errors=_R404),
     ("PUT", "/v1/vouchers/{code}"): Op(

@@ -86,7 +86,8 @@ class Reply:
 
 @dataclass(frozen=True)
 class Param:
-    """A query or header parameter the handler reads by hand (``schema``: a msgspec type)."""
+    """A query or header parameter the handler reads by hand, or a path parameter described
+    more precisely than Litestar does (``schema``: a msgspec type)."""
 
     name: str
     schema: Any = str
@@ -216,7 +217,12 @@ def describe(
                 description=ERRORS[status], content={JSON: OpenAPIMediaType(schema=error_schema)}
             )
         operation.responses = responses
-        kept = [p for p in operation.parameters or [] if getattr(p, "param_in", None) == "path"]
+        mine = {(p.location, p.name) for p in op.params}
+        kept = [
+            p
+            for p in operation.parameters or []
+            if getattr(p, "param_in", None) == "path" and ("path", p.name) not in mine
+        ]
         for p in op.params:
             kept.append(
                 Parameter(
@@ -224,7 +230,7 @@ def describe(
                     param_in=p.location,
                     schema=_param_schema(p.schema),  # type: ignore[arg-type]
                     description=p.description,
-                    required=p.required,
+                    required=p.required or p.location == "path",
                 )
             )
         operation.parameters = kept or None  # type: ignore[assignment]
