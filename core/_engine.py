@@ -95,6 +95,9 @@ P_SKU_ID = 16
 P_ITEM_QUANTITY = 17
 P_ITEM_PRICE = 18
 P_ITEM_AMOUNT = 19
+# the customer's metrics (customer.summary.orders), read from the customer object
+P_CUSTOMER_ORDERS_COUNT = 20
+P_CUSTOMER_ORDERS_AMOUNT = 21
 # counters: compiled into limits, never into boolean conditions
 P_COUNT_PER_CUSTOMER = 30
 P_COUNT_PER_CUSTOMER_DAY = 31
@@ -112,6 +115,8 @@ _PROPS = {
     "customer.email": P_CUSTOMER_FIELD,
     "customer.address.country": P_CUSTOMER_FIELD,
     "customer.address.city": P_CUSTOMER_FIELD,
+    "customer.orders.count": P_CUSTOMER_ORDERS_COUNT,
+    "customer.orders.amount": P_CUSTOMER_ORDERS_AMOUNT,
     "order.amount": P_ORDER_AMOUNT,
     "order.initial_amount": P_ORDER_INITIAL_AMOUNT,
     "order.items.count": P_ITEMS_COUNT,
@@ -525,16 +530,7 @@ def compile_ruleset(defs) -> Ruleset:
         for c in rs.rules[vr.id].conds:
             if c.kind == P_CUSTOMER_SEGMENT:
                 rs.needs_segments = True
-    for p in defs.products:
-        info = (frozenset(p.categories), frozenset(p.collections), p.price, p.id)
-        rs.products[p.id] = info
-        if p.source_id:
-            rs.products[p.source_id] = info
-        for s in p.skus:
-            sinfo = (p.id, s.price if s.price is not None else p.price)
-            rs.skus[s.id] = sinfo
-            if s.source_id:
-                rs.skus[s.source_id] = sinfo
+    index_catalogue(rs, defs.products)
     for i, c in enumerate(defs.campaigns):
         path = f"campaigns[{i}]"
         if c.id in rs.campaigns:
@@ -580,6 +576,21 @@ def compile_ruleset(defs) -> Ruleset:
             rs.generic.append(h)
     _compile_stacking(rs, defs.stacking_rules)
     return rs
+
+
+def index_catalogue(rs: Ruleset, products) -> None:
+    """File ``products`` (and their SKUs) in ``rs`` by id and source id: what order lines are
+    matched and priced with (shared with the earning planner)."""
+    for p in products:
+        info = (frozenset(p.categories), frozenset(p.collections), p.price, p.id)
+        rs.products[p.id] = info
+        if p.source_id:
+            rs.products[p.source_id] = info
+        for s in p.skus:
+            sinfo = (p.id, s.price if s.price is not None else p.price)
+            rs.skus[s.id] = sinfo
+            if s.source_id:
+                rs.skus[s.source_id] = sinfo
 
 
 def holder_for_voucher(rs: Ruleset, v, path="voucher", ordinal=-1) -> Holder:
@@ -1221,6 +1232,14 @@ def _cond(c: Cond, ctx: Ctx) -> cython.bint:
                 v = cu.email
             elif cu.address is not None:
                 v = cu.address.country if p == "country" else cu.address.city
+        return _cmp(op, v, c)
+    if kind == P_CUSTOMER_ORDERS_COUNT or kind == P_CUSTOMER_ORDERS_AMOUNT:
+        # unknown metrics (no summary) match only `$is_unknown` / negative operators
+        cu = ctx.customer
+        v = None
+        if cu is not None and cu.summary is not None and cu.summary.orders is not None:
+            orders = cu.summary.orders
+            v = orders.total_count if kind == P_CUSTOMER_ORDERS_COUNT else orders.total_amount
         return _cmp(op, v, c)
     return False
 

@@ -151,6 +151,8 @@ class LoyaltyCard(_Base):
     points: NonNegInt
     #: cents one point is worth when paid with (pay-with-points reward)
     point_value: Cents = 1
+    #: when points earned in the program expire (an earning rule may override it); None = never
+    expiration_rules: ExpirationRules | None = None
 
 
 class RedemptionLimit(_Base):
@@ -219,6 +221,8 @@ RULE_PROPERTIES = (
     "customer.email",
     "customer.address.country",
     "customer.address.city",
+    "customer.orders.count",
+    "customer.orders.amount",
     "order.amount",
     "order.initial_amount",
     "order.items.count",
@@ -398,6 +402,11 @@ class Campaign(_Base):
     metadata: Metadata = {}
     #: creation order, used by the DEFAULT sorting of qualifications
     created_seq: NonNegInt = 0
+    #: loyalty / referral: publish a card to a customer who has none when they first earn
+    #: (None = false)
+    auto_join: bool | None = None
+    #: loyalty / referral: one card per customer (None = true, Voucherify's default)
+    join_once: bool | None = None
 
     def __post_init__(self) -> None:
         _check_window(self.start_date, self.expiration_date)
@@ -415,6 +424,395 @@ class Campaign(_Base):
             raise ValueError(f"a {ct} campaign needs `voucher.discount`")
         if ct == "LOYALTY_PROGRAM" and (self.voucher is None or self.voucher.loyalty_card is None):
             raise ValueError("a LOYALTY_PROGRAM campaign needs `voucher.loyalty_card`")
+
+
+# --------------------------------------------------------------------------- loyalty
+#
+# Loyalty programs are LOYALTY_PROGRAM campaigns (their card template carries the program's
+# `expiration_rules`); earning rules, tiers, rewards and reward assignments are top-level lists
+# of `Definitions`, each naming its campaign by `campaign_id`. Shapes follow Voucherify's API v1
+# as the official SDK 6.1.1 sends them: an explicit `null` means "absent" everywhere here.
+# `core.earning.compile_earning` checks what types cannot (references, ranges, which calculation
+# goes with which event) and refuses with `CompileError(path, reason)`.
+
+Month = Annotated[int, Meta(ge=1, le=12)]
+Points = Annotated[int, Meta(ge=0, le=10**12)]
+
+ExpirationRounding = Literal[
+    "END_OF_MONTH", "END_OF_QUARTER", "END_OF_HALF_YEAR", "END_OF_YEAR", "PARTICULAR_MONTH"
+]
+
+
+class ExpirationRules(_Base):
+    """When earned points expire (UTC; points are valid to the END of their expiry day).
+
+    ``MONTH``: ``period_value`` months after the day they are earned (activated, for pending
+    points), the day clamped to the month's length (Jan 31 + 1 month = Feb 28 or 29); then, with
+    ``rounding_type``, pushed to the end of that month / quarter / half year / year, or to the
+    end of the next month number ``rounding_value`` (1 = January, as ``fixed_month``) on or after
+    it (``PARTICULAR_MONTH``). ``FIXED_DAY_OF_YEAR``: the next ``fixed_month`` / ``fixed_day`` on
+    or after the day they are earned (Feb 29 is Feb 28 in other years).
+    """
+
+    period_type: Literal["MONTH", "FIXED_DAY_OF_YEAR"]
+    period_value: Annotated[int, Meta(ge=1, le=1200)] | None = None
+    rounding_type: ExpirationRounding | None = None
+    rounding_value: Annotated[int, Meta(ge=0, le=12)] | None = None
+    fixed_month: Month | None = None
+    fixed_day: Annotated[int, Meta(ge=1, le=31)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.period_type == "MONTH":
+            if self.period_value is None:
+                raise ValueError("`period_type` MONTH needs `period_value`")
+            if self.rounding_type == "PARTICULAR_MONTH" and not self.rounding_value:
+                raise ValueError(
+                    "`rounding_type` PARTICULAR_MONTH needs `rounding_value` (1 = January ... 12)"
+                )
+        else:
+            if self.fixed_month is None or self.fixed_day is None:
+                raise ValueError("`period_type` FIXED_DAY_OF_YEAR needs `fixed_month` and `fixed_day`")
+            if self.fixed_day > _MONTH_DAYS[self.fixed_month - 1]:
+                raise ValueError(f"month {self.fixed_month} has no day {self.fixed_day}")
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class ItemRef(_Base):
+    """An item target of an items calculation: a product, SKU or products collection."""
+
+    object: Literal["products_collection", "product", "sku"]
+    id: Ident
+
+
+class EarningBlock(_Base):
+    """``floor(value / every) * points``; ``every`` is in cents for amounts."""
+
+    every: Annotated[int, Meta(ge=-(10**12), le=10**12)] | None = None
+    points: Points | None = None
+    points_formula: str | None = None
+    #: the metadata key of ORDER_METADATA / CUSTOMER_METADATA / CUSTOM_EVENT_METADATA
+    property: Ident | None = None
+    #: items calculations: the items that count (one target, and / or a list); none = every item
+    object: Literal["products_collection", "product", "sku"] | None = None
+    id: Ident | None = None
+    applicable_to: list[ItemRef] | None = None
+
+
+class EarningOrderBlocks(_Base):
+    amount: EarningBlock | None = None
+    total_amount: EarningBlock | None = None
+    metadata: EarningBlock | None = None
+
+
+class EarningItemsBlocks(_Base):
+    quantity: EarningBlock | None = None
+    amount: EarningBlock | None = None
+    subtotal_amount: EarningBlock | None = None
+
+
+class EarningMetadataBlock(_Base):
+    metadata: EarningBlock | None = None
+
+
+CalculationType = Literal[
+    "ORDER_AMOUNT",
+    "ORDER_TOTAL_AMOUNT",
+    "ORDER_METADATA",
+    "ORDER_ITEMS_QUANTITY",
+    "ORDER_ITEMS_AMOUNT",
+    "ORDER_ITEMS_SUBTOTAL_AMOUNT",
+    "CUSTOMER_METADATA",
+    "CUSTOM_EVENT_METADATA",
+]
+
+
+class EarningLoyalty(_Base):
+    """``FIXED`` (``points``) or ``PROPORTIONAL`` (``calculation_type`` and its one block:
+    ``order.amount``, ``order.total_amount``, ``order.metadata``, ``order_items.quantity``,
+    ``order_items.amount``, ``order_items.subtotal_amount``, ``customer.metadata`` or
+    ``custom_event.metadata``)."""
+
+    type: Literal["FIXED", "PROPORTIONAL"]
+    points: Points | None = None
+    points_formula: str | None = None
+    calculation_type: CalculationType | None = None
+    order: EarningOrderBlocks | None = None
+    order_items: EarningItemsBlocks | None = None
+    customer: EarningMetadataBlock | None = None
+    custom_event: EarningMetadataBlock | None = None
+
+    def block(self) -> tuple[str, EarningBlock | None]:
+        """``(path below loyalty, block)`` of this rule's ``calculation_type``."""
+        ct = self.calculation_type
+        where, name = _CALC_BLOCKS[ct] if ct is not None else ("", "")
+        holder = getattr(self, where, None) if where else None
+        block = getattr(holder, name, None) if holder is not None else None
+        return f"{where}.{name}", block
+
+
+_CALC_BLOCKS = {
+    "ORDER_AMOUNT": ("order", "amount"),
+    "ORDER_TOTAL_AMOUNT": ("order", "total_amount"),
+    "ORDER_METADATA": ("order", "metadata"),
+    "ORDER_ITEMS_QUANTITY": ("order_items", "quantity"),
+    "ORDER_ITEMS_AMOUNT": ("order_items", "amount"),
+    "ORDER_ITEMS_SUBTOTAL_AMOUNT": ("order_items", "subtotal_amount"),
+    "CUSTOMER_METADATA": ("customer", "metadata"),
+    "CUSTOM_EVENT_METADATA": ("custom_event", "metadata"),
+}
+
+
+class PendingPointsRule(_Base):
+    """Points wait ``period_value`` days (they activate at 00:00 UTC of that day after the
+    earning day) before they can be spent; their expiry counts from the activation."""
+
+    period_value: Annotated[int, Meta(ge=1, le=90)]
+    period_type: Literal["DAY"] = "DAY"
+
+
+class IdRef(_Base):
+    id: Ident
+
+
+class CustomEventRef(_Base):
+    schema_id: Ident | None = None
+
+
+class EarningSource(_Base):
+    banner: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class DailyHours(_Base):
+    """Voucherify's ``validity_hours.daily[]`` entry (UTC)."""
+
+    start_time: Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    expiration_time: Annotated[str, Meta(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")]
+    days_of_week: list[DayOfWeek] | None = None
+
+
+class ValidityHours(_Base):
+    daily: list[DailyHours] | None = None
+
+
+class PerCustomerLimit(_Base):
+    """At most ``count`` accruals of the rule per customer in each calendar ``period`` (UTC;
+    weeks are ISO weeks), or ever when ``period`` is absent."""
+
+    count: PosInt
+    period: Literal["DAY", "WEEK", "MONTH"] | None = None
+
+
+class EarningLimits(_Base):
+    """promogate extension (Voucherify caps rule use only in its Loyalty v2)."""
+
+    per_customer: PerCustomerLimit | None = None
+
+
+class EarningRule(_Base):
+    """One earning rule of a loyalty program (Voucherify's ``earning_rule``, ``ern_...``).
+
+    ``event``: ``order.paid``, ``customer.segment.entered`` (needs ``segment.id``), a custom
+    event name, or ``customer.loyalty.tier.{joined,left,upgraded,downgraded,prolonged}`` (needs
+    ``loyalty_tier.id``: a tier id or ``__ANY__``). Without dates the rule follows its
+    campaign's window (it must be in both). ``validity_hours`` takes Voucherify's
+    ``{daily: [...]}`` or promogate's ``[{start, end}]``; naive datetimes are UTC (the SDK sends
+    them). ``limits`` is a promogate extension.
+    """
+
+    id: Ident
+    campaign_id: Ident
+    event: Annotated[str, Meta(min_length=1, max_length=300)]
+    loyalty: EarningLoyalty
+    validation_rule_id: Ident | None = None
+    active: bool | None = None
+    start_date: _dt.datetime | None = None
+    expiration_date: _dt.datetime | None = None
+    validity_timeframe: ValidityTimeframe | None = None
+    validity_day_of_week: list[DayOfWeek] | None = None
+    validity_hours: ValidityHours | list[TimeOfDay] | None = None
+    expiration_rules: ExpirationRules | None = None
+    pending_points: PendingPointsRule | None = None
+    segment: IdRef | None = None
+    custom_event: CustomEventRef | None = None
+    loyalty_tier: IdRef | None = None
+    source: EarningSource | None = None
+    metadata: Metadata | None = None
+    limits: EarningLimits | None = None
+
+    def __post_init__(self) -> None:
+        if self.start_date is not None and self.start_date.tzinfo is None:
+            self.start_date = self.start_date.replace(tzinfo=_dt.UTC)
+        if self.expiration_date is not None and self.expiration_date.tzinfo is None:
+            self.expiration_date = self.expiration_date.replace(tzinfo=_dt.UTC)
+        _check_window(self.start_date, self.expiration_date)
+
+    @property
+    def is_active(self) -> bool:
+        return self.active is not False
+
+    def hours(self) -> tuple[list[TimeOfDay], list[int]]:
+        """Daily windows as ``[TimeOfDay]`` and the days of week they bring (Voucherify's
+        ``daily[].days_of_week``, used when the rule has no ``validity_day_of_week``)."""
+        vh = self.validity_hours
+        if vh is None:
+            return [], []
+        if isinstance(vh, list):
+            return vh, []
+        days: set[int] = set()
+        out = []
+        for d in vh.daily or []:
+            out.append(TimeOfDay(start=d.start_time, end=d.expiration_time))
+            days.update(d.days_of_week or [])
+        return out, sorted(days)
+
+
+class TierPoints(_Base):
+    """Inclusive range of points; ``to`` absent or null for the top tier."""
+
+    from_: Points = field(name="from")
+    to: Points | None = None
+
+    def __post_init__(self) -> None:
+        if self.to is not None and self.to < self.from_:
+            raise ValueError("`points.to` must not be below `points.from`")
+
+
+class TierMapping(_Base):
+    """``MULTIPLY`` (``multiplier``, the result rounded down) or ``CUSTOM`` (``points``
+    replace the rule's points, or the reward's price)."""
+
+    type: Literal["MULTIPLY", "CUSTOM"]
+    multiplier: Annotated[float, Meta(ge=0, le=10**6)] | None = None
+    points: Points | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "MULTIPLY":
+            if self.multiplier is None:
+                raise ValueError("a MULTIPLY mapping needs `multiplier`")
+            if abs(self.multiplier * 10**6 - round(self.multiplier * 10**6)) > 1e-3:
+                raise ValueError("`multiplier` takes at most six decimals")
+        elif self.points is None:
+            raise ValueError("a CUSTOM mapping needs `points`")
+
+
+class LoyaltyTier(_Base):
+    """A tier of a loyalty program (``ltr_...``): members whose points fall in ``points`` get
+    its ``earning_rules`` mappings (by ``ern_`` id) and ``rewards`` mappings (by ``rewa_`` id)."""
+
+    id: Ident
+    campaign_id: Ident
+    points: TierPoints
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    earning_rules: dict[str, TierMapping] | None = None
+    rewards: dict[str, TierMapping] | None = None
+    metadata: Metadata | None = None
+
+
+class RewardCampaign(_Base):
+    id: Ident
+    #: GIFT_VOUCHERS: cents of credit; LOYALTY_PROGRAM: points
+    balance: Points | None = None
+    #: in responses only (the type of the campaign ``id`` names)
+    type: str | None = None
+
+
+class RewardProduct(_Base):
+    id: Ident
+    sku_id: Ident | None = None
+
+
+class RewardCoin(_Base):
+    """``points_ratio`` points buy ``exchange_ratio`` currency units. The SDK sends
+    ``points_ratio`` as a string: both are accepted, it becomes an int."""
+
+    exchange_ratio: Annotated[float, Meta(gt=0, le=10**9)]
+    points_ratio: Annotated[int, Meta(ge=1, le=10**12)] | Annotated[str, Meta(max_length=20)]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.points_ratio, str):
+            text = self.points_ratio.strip()
+            if not text.isdigit() or int(text) < 1:
+                raise ValueError("`points_ratio` must be a whole number of points >= 1")
+            self.points_ratio = int(text)
+
+
+class RewardParameters(_Base):
+    campaign: RewardCampaign | None = None
+    product: RewardProduct | None = None
+    coin: RewardCoin | None = None
+
+
+class RewardAttributes(_Base):
+    image_url: str | None = None
+    description: str | None = None
+
+
+_REWARD_TYPES = {"campaign": "CAMPAIGN", "product": "MATERIAL", "coin": "COIN"}
+
+
+class Reward(_Base):
+    """A reward of the catalogue (``rew_...``). ``type`` is inferred from the one non-null
+    ``parameters`` member when absent (the SDK drops it): ``campaign`` -> CAMPAIGN,
+    ``product`` -> MATERIAL, ``coin`` -> COIN. ``stock``: units in total, None = unlimited."""
+
+    id: Ident
+    parameters: RewardParameters
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    type: Literal["CAMPAIGN", "MATERIAL", "COIN"] | None = None
+    stock: Points | None = None
+    attributes: RewardAttributes | None = None
+    metadata: Metadata | None = None
+
+    def __post_init__(self) -> None:
+        present = [k for k in ("campaign", "product", "coin") if getattr(self.parameters, k)]
+        if len(present) != 1:
+            raise ValueError(
+                "`parameters` needs exactly one of `campaign`, `product`, `coin`"
+                + (f" (got {', '.join(present)})" if present else "")
+            )
+        inferred = _REWARD_TYPES[present[0]]
+        if self.type is None:
+            self.type = inferred
+        elif self.type != inferred:
+            raise ValueError(f"a {self.type} reward takes `parameters.{_PARAM_OF[self.type]}`")
+
+
+_PARAM_OF = {v: k for k, v in _REWARD_TYPES.items()}
+
+
+class AssignmentLoyalty(_Base):
+    points: Points | None = None
+    auto_redeem: bool | None = None
+
+
+class AssignmentParameters(_Base):
+    loyalty: AssignmentLoyalty | None = None
+
+
+class RewardAssignment(_Base):
+    """A reward offered in a loyalty (or referral) campaign at a price in points (``rewa_...``).
+    Voucherify's nested ``parameters.loyalty`` is accepted too and lifted. COIN rewards have no
+    price. ``auto_redeem``: redeem as soon as the balance reaches the price (one per campaign)."""
+
+    id: Ident
+    reward_id: Ident
+    campaign_id: Ident
+    points: Annotated[int, Meta(ge=1, le=10**12)] | None = None
+    auto_redeem: bool | None = None
+    parameters: AssignmentParameters | None = None
+
+    def __post_init__(self) -> None:
+        lo = self.parameters.loyalty if self.parameters is not None else None
+        if lo is not None:
+            if self.points is None and lo.points is not None:
+                if lo.points < 1:
+                    raise ValueError("`parameters.loyalty.points` must be >= 1")
+                self.points = lo.points
+            if self.auto_redeem is None and lo.auto_redeem is not None:
+                self.auto_redeem = lo.auto_redeem
+        self.parameters = None
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -477,6 +875,11 @@ class Definitions(_Base):
     categories: list[Category] = []
     stacking_rules: StackingRules = field(default_factory=StackingRules)
     version: NonNegInt = 0
+    #: loyalty programs' parts, each naming its campaign (see the loyalty section above)
+    earning_rules: list[EarningRule] = []
+    loyalty_tiers: list[LoyaltyTier] = []
+    rewards: list[Reward] = []
+    reward_assignments: list[RewardAssignment] = []
 
 
 # --------------------------------------------------------------------------- requests
@@ -491,6 +894,18 @@ class Address(_Base):
     postal_code: str | None = None
 
 
+class CustomerOrdersSummary(_Base):
+    """What the customer has ordered so far (Voucherify's ``summary.orders``), as the caller
+    read it from the customer's metrics: for an order being paid, the orders BEFORE it."""
+
+    total_count: Annotated[int, Meta(ge=0)] | None = None
+    total_amount: Annotated[int, Meta(ge=0)] | None = None
+
+
+class CustomerSummary(_Base):
+    orders: CustomerOrdersSummary | None = None
+
+
 class Customer(_Base):
     id: str | None = None
     source_id: str | None = None
@@ -502,6 +917,9 @@ class Customer(_Base):
     metadata: Metadata | None = None
     #: static segment ids the customer belongs to (filled by the gateway, or sent by the client)
     segments: list[str] | None = None
+    #: the customer's metrics (rules ``customer.orders.count`` / ``customer.orders.amount``),
+    #: filled by the service from what it stores, never trusted from a client
+    summary: CustomerSummary | None = None
 
     @property
     def key(self) -> str | None:
@@ -536,6 +954,9 @@ class OrderItem(_Base):
     quantity: Annotated[int, Meta(ge=0, le=10**6)] | None = None
     price: Annotated[int, Meta(ge=0, le=10**12)] | None = None
     amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
+    #: the line's discount and its amount after it (earning on ORDER_ITEMS_SUBTOTAL_AMOUNT)
+    discount_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
+    subtotal_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
     product: ItemProduct | None = None
     sku: ItemSku | None = None
     metadata: Metadata | None = None
@@ -548,6 +969,10 @@ class Order(_Base):
     amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
     initial_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
     discount_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
+    #: after every discount (earning on ORDER_TOTAL_AMOUNT); else amount minus the discounts
+    items_discount_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
+    total_discount_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
+    total_amount: Annotated[int, Meta(ge=0, le=10**13)] | None = None
     items: Annotated[list[OrderItem], Meta(max_length=MAX_ITEMS)] | None = None
     metadata: Metadata | None = None
 

@@ -246,6 +246,38 @@ def test_customer_rules(engine, r: dict, cust: m.Customer, expected: bool) -> No
     assert _ok(engine, r, cust) is expected
 
 
+def _orders(count: int | None = None, amount: int | None = None) -> m.Customer:
+    return customer(summary=m.CustomerSummary(
+        orders=m.CustomerOrdersSummary(total_count=count, total_amount=amount)))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("r", "cust", "expected"),
+    [
+        (rule("customer.orders.count", "$is", 0), _orders(0), True),
+        (rule("customer.orders.count", "$is", 0), _orders(1), False),
+        (rule("customer.orders.count", "$less_than", 1), _orders(0), True),
+        (rule("customer.orders.count", "$more_than_or_equal", 10), _orders(12), True),
+        (rule("customer.orders.count", "$more_than_or_equal", 10), _orders(9), False),
+        # unknown metrics (no summary) fail closed, except where asked for
+        (rule("customer.orders.count", "$is", 0), customer(), False),
+        (rule("customer.orders.count", "$less_than", 1), customer(), False),
+        (rule("customer.orders.count", "$is_unknown"), customer(), True),
+        (rule("customer.orders.count", "$is", 0), _orders(None, 500), False),
+        (rule("customer.orders.amount", "$more_than", 100_000), _orders(3, 100_001), True),
+        (rule("customer.orders.amount", "$more_than", 100_000), _orders(3, 100_000), False),
+    ],
+)
+def test_customer_order_metrics(engine, r: dict, cust: m.Customer, expected: bool) -> None:
+    """``customer.orders.count`` / ``.amount`` read the customer's ``summary.orders``."""
+    assert _ok(engine, r, cust) is expected
+
+
+def test_customer_order_metrics_fail_with_the_customer_key(engine) -> None:
+    o = _eval(engine, [rule("customer.orders.count", "$is", 0)], _orders(4))
+    assert (o.status, o.key) == ("INAPPLICABLE", "customer_rules_violated")
+
+
 # ----------------------------------------------------------------------------- error keys / messages
 
 
