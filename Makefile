@@ -26,7 +26,9 @@ LOCK_ARGS ?=
 
 EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 ENGINE_SO  := core/_engine$(EXT_SUFFIX)
-ENGINE_SRC := core/_engine.py $(wildcard core/_engine.pxd) setup.py
+ENGINE_SRC := core/_engine.py $(wildcard core/_engine.pxd) core/earning.py $(wildcard core/earning.pxd) setup.py
+# built by the same `setup.py build_ext` as the engine (it cimports the engine's .pxd)
+EARNING_SO := core/earning$(EXT_SUFFIX)
 VENV_STAMP := $(VENV)/.installed
 # `make annotate` leaves this marker so that the next `make build` goes back to a release build.
 DEBUG_MARK := build/.cython-debug
@@ -91,7 +93,10 @@ lock: | $(UV)
 	else mv $(VENV)/lock.txt $(LOCK); \
 	  echo "$(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages pinned; commit it with pyproject.toml"; fi
 
-build: $(ENGINE_SO)
+build: $(ENGINE_SO) $(EARNING_SO)
+
+$(EARNING_SO): $(ENGINE_SO)
+	test -f $@ || { $(VPY) setup.py build_ext --inplace && touch -r $< $@; }
 
 # The .so is stamped with the time the build STARTED: a source edited during the build stays
 # newer than it, so the next `make build` compiles again instead of keeping a stale engine.
@@ -151,6 +156,7 @@ bench-gateway: build
 clean:
 	rm -rf build bench-results .benchmarks .pytest_cache .ruff_cache .hypothesis *.egg-info
 	rm -f core/_engine.c core/_engine.html core/_engine*.so core/_engine*.pyd
+	rm -f core/earning.c core/earning.html core/earning*.so core/earning*.pyd
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

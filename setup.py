@@ -1,8 +1,9 @@
-"""Build the Cython extension ``core._engine``; all other metadata lives in pyproject.toml.
+"""Build the Cython extensions ``core._engine`` and ``core.earning``; all other metadata lives in
+pyproject.toml.
 
-``core/_engine.py`` is written in Cython's pure-Python mode: the same file is the pure-Python
-twin (see ``core/__init__.py``) and the source of the extension. A ``core/_engine.pxd`` beside
-it, if present, adds C types; Cython picks it up by itself.
+``core/_engine.py`` and ``core/earning.py`` are written in Cython's pure-Python mode: the same
+file is the pure-Python twin (see ``core/__init__.py``) and the source of the extension. A
+``.pxd`` beside each adds C types; Cython picks it up by itself.
 
 Environment:
 
@@ -40,6 +41,10 @@ else:
 
 MACROS = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if DEBUG else []
 
+#: core's compiled modules (as core.MODULES): the checkout engine, then the earning planner,
+#: which cimports the engine's types through core/_engine.pxd
+MODULES = ("_engine", "earning")
+
 DIRECTIVES = {
     "language_level": 3,
     "linetrace": DEBUG,
@@ -57,14 +62,17 @@ def _extensions() -> list[Extension]:
             "(or use the pure-Python twin with PROMOGATE_PURE=1)"
         ) from exc
 
-    ext = Extension(
-        "core._engine",
-        ["core/_engine.py"],
-        extra_compile_args=CFLAGS,
-        define_macros=MACROS,
-    )
+    exts = [
+        Extension(
+            f"core.{name}",
+            [f"core/{name}.py"],
+            extra_compile_args=CFLAGS,
+            define_macros=MACROS,
+        )
+        for name in MODULES
+    ]
     return cythonize(
-        [ext],
+        exts,
         compiler_directives=DIRECTIVES,
         annotate=DEBUG,
         # Regenerate the C file on every build: Cython's own staleness check looks at
