@@ -248,16 +248,6 @@ def describe(
     return openapi
 
 
-def operations(openapi: OpenAPI) -> list[tuple[str, str]]:
-    """Every (METHOD, path) the document describes."""
-    out = []
-    for path, item in (openapi.paths or {}).items():
-        for method in ("get", "put", "post", "delete", "patch", "head", "options"):
-            if getattr(item, method, None) is not None:
-                out.append((method.upper(), path))
-    return out
-
-
 # ------------------------------------------------------------------------------ shared pieces
 
 #: an RFC 3339 date-time with its offset (``2026-01-01T00:00:00Z``), as msgspec reads it
@@ -296,6 +286,5 @@ __all__ = [
     "Param",
     "Reply",
     "describe",
-    "operations",
     "ops_ready",
 ]
