@@ -33,7 +33,9 @@ cdef class EarnRule:
     cdef public long long every
     cdef public str prop
     cdef public frozenset item_ids
+    cdef public Py_ssize_t item_filter
     cdef public RuleSet_ rule
+    cdef public Py_ssize_t rule_slot
     cdef public Window window
     cdef public bint timed
     cdef public bint active
@@ -98,7 +100,9 @@ cdef class EarningIndex:
     cdef public dict tiers
     cdef public dict rewards
     cdef public dict assignments
-    cdef public dict idsets
+    cdef public Py_ssize_t n_rules
+    cdef public list filters
+    cdef public dict filter_keys
 
 
 cdef class Accrual:
@@ -123,12 +127,15 @@ cdef class Accrual:
 
 
 cdef class Call:
+    cdef public EarningIndex ix
     cdef public Ctx ctx
     cdef public object order
     cdef public object md
     cdef public long long total
-    cdef public dict verdicts
-    cdef public dict sums
+    cdef public list verdicts
+    cdef public list qty
+    cdef public list amount
+    cdef public list subtotal
 
 
 cdef class EarningPlan:
@@ -158,8 +165,8 @@ cdef long long _per_amount(long long v, long long every, long long points)
 cdef object _meta_value(object md, object key)
 cdef long long _order_total(object order, Ctx ctx)
 cdef _line_discounts(Ctx ctx, object order)
-cdef tuple _item_sums(object ids, Ctx ctx)
-cdef long long _items_value(EarnRule r, Call c)
+cdef _sum_lines(EarningIndex ix, Call c)
+cdef long long _items_value(EarningIndex ix, EarnRule r, Call c)
 cdef long long _base_points(EarnRule r, Call c, long long points)
 cdef long long _multiply(long long base, long long millionths)
 cdef long long _apply_tier(tuple mapping, long long base, EarnRule r, Call c)

@@ -282,7 +282,9 @@ class EarnRule:
         self.every = 1
         self.prop = ""
         self.item_ids = None  # frozenset of ids (products, SKUs, collections), None = every item
+        self.item_filter = -1  # its index in EarningIndex.filters; -1 = every item
         self.rule = None  # the engine's RuleSet_ of validation_rule_id
+        self.rule_slot = -1  # where a call keeps that rule's verdict
         self.window = None
         self.timed = False  # the window restricts something (else it need not be checked)
         self.active = True
@@ -359,7 +361,9 @@ class EarningIndex:
         self.tiers = {}  # ltr id -> Tier
         self.rewards = {}  # rew id -> core.model.Reward
         self.assignments = {}  # rewa id -> Assignment
-        self.idsets = {}  # the distinct item filters of items calculations
+        self.n_rules = 0  # distinct validation rules of the earning rules
+        self.filters = []  # the distinct item filters (frozensets) of items calculations
+        self.filter_keys = {}  # product / SKU / collection id -> indexes of the filters naming it
 
     @property
     def events(self) -> list:
@@ -393,7 +397,7 @@ def compile_earning(defs) -> EarningIndex:
         vrules.setdefault(vr.id, (j, vr))
     _compile_rewards(ix, defs, campaigns)
     _compile_assignments(ix, defs, campaigns)
-    compiled_vr = {}
+    compiled_vr = {}  # validation rule id -> (the engine's RuleSet_, its verdict slot)
     for i, er in enumerate(defs.earning_rules):
         r = _earn_rule(ix, er, f"earning_rules[{i}]", vrules, compiled_vr)
         p = ix.programs[r.campaign_id]
@@ -408,6 +412,7 @@ def compile_earning(defs) -> EarningIndex:
             g = Group(p)
             g.rules.append(r)
             groups.append(g)
+    ix.n_rules = len(compiled_vr)
     _compile_tiers(ix, defs)
     for i, er in enumerate(defs.earning_rules):
         r = ix.rules[er.id]
@@ -518,16 +523,17 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
                 ids.add(block.id)
             for t in block.applicable_to or ():
                 ids.add(t.id)
-            r.item_ids = _idset(ix, ids)
+            r.item_ids, r.item_filter = _item_filter(ix, ids)
     if er.validation_rule_id is not None:
         rid = er.validation_rule_id
-        rr = compiled_vr.get(rid)
-        if rr is None:
+        known = compiled_vr.get(rid)
+        if known is None:
             found = vrules.get(rid)
             if found is None:
                 raise CompileError(path + ".validation_rule_id", f"unknown validation rule {rid!r}")
-            rr = _E._compile_rule(found[1], f"validation_rules[{found[0]}]")
-            compiled_vr[rid] = rr
+            known = (_E._compile_rule(found[1], f"validation_rules[{found[0]}]"), len(compiled_vr))
+            compiled_vr[rid] = known
+        rr, r.rule_slot = known
         if rr.limits:
             raise CompileError(
                 path + ".validation_rule_id",
@@ -558,12 +564,20 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
     return r
 
 
-def _idset(ix, ids):
-    """One frozenset object per distinct item filter (so a call sums each filter once)."""
+def _item_filter(ix, ids):
+    """``(frozenset, index)`` of an item filter, filed once per distinct filter: a call sums
+    the order's lines into every filter at once, in one pass over the lines."""
     if not ids:
-        return None
+        return None, -1
     fs = frozenset(ids)
-    return ix.idsets.setdefault(fs, fs)
+    for i, known in enumerate(ix.filters):
+        if known == fs:
+            return known, i
+    i = len(ix.filters)
+    ix.filters.append(fs)
+    for k in fs:
+        ix.filter_keys[k] = ix.filter_keys.get(k, ()) + (i,)
+    return fs, i
 
 
 def _mapping(mp):
@@ -877,13 +891,16 @@ class Call:
     """What one planning call shares between rules: the engine's context, the event's data,
     each validation rule's verdict (judged once per call)."""
 
-    def __init__(self, ctx, order, md):
+    def __init__(self, ix, ctx, order, md):
+        self.ix = ix
         self.ctx = ctx
         self.order = order
         self.md = md
         self.total = 0
-        self.verdicts = {}
-        self.sums = {}
+        self.verdicts = [None] * ix.n_rules  # by EarnRule.rule_slot
+        self.qty = None  # per item filter (and, last, every line): filled on first use
+        self.amount = None
+        self.subtotal = None
 
 
 def _order_total(order, ctx: Ctx) -> cython.longlong:
@@ -917,41 +934,61 @@ def _line_discounts(ctx: Ctx, order) -> None:
         item.discount = d if d < item.amount else item.amount
 
 
-def _item_sums(ids, ctx: Ctx) -> tuple:
-    """``(quantity, amount, subtotal)`` of the order lines ``ids`` matches (None: every line);
-    free lines (nothing left to pay) count no quantity."""
-    qty: cython.longlong = 0
-    amount: cython.longlong = 0
-    subtotal: cython.longlong = 0
+def _sum_lines(ix: EarningIndex, c: Call) -> None:
+    """Quantity, amount and subtotal (amount - discount) of the order's lines, into each item
+    filter that matches them (by product, SKU, their source ids, collections, categories) and,
+    in the last slot, for every line. Free lines (nothing left to pay) count no quantity."""
+    ctx: Ctx = c.ctx
+    nf: cython.Py_ssize_t = len(ix.filters)
+    qty = [0] * (nf + 1)
+    amount = [0] * (nf + 1)
+    subtotal = [0] * (nf + 1)
+    keys = ix.filter_keys
+    a: cython.longlong
     sub: cython.longlong
-    n: cython.Py_ssize_t = len(ctx.items)
-    i: cython.Py_ssize_t
-    for i in range(n):
-        item: Item = ctx.items[i]
-        if ids is not None and not _item_matches_ids(item, ids):
-            continue
-        amount += item.amount
-        sub = item.amount - item.discount
-        if sub > 0:
-            subtotal += sub
-            qty += item.quantity
-    return (qty, amount, subtotal)
+    q: cython.longlong
+    for it in ctx.items:
+        item: Item = it
+        a = item.amount
+        sub = a - item.discount
+        if sub < 0:
+            sub = 0
+        q = item.quantity if sub > 0 else 0
+        hits = []
+        if keys:
+            for k in item.ids:
+                found = keys.get(k)
+                if found is not None:
+                    for f in found:
+                        if f not in hits:
+                            hits.append(f)
+            for k in item.groups:
+                found = keys.get(k)
+                if found is not None:
+                    for f in found:
+                        if f not in hits:
+                            hits.append(f)
+        hits.append(nf)
+        for f in hits:
+            qty[f] += q
+            amount[f] += a
+            subtotal[f] += sub
+    c.qty = qty
+    c.amount = amount
+    c.subtotal = subtotal
 
 
-def _items_value(r: EarnRule, c: Call) -> cython.longlong:
-    """Quantity, amount or subtotal (amount - discount) of the order lines ``r`` counts; each
-    distinct item filter is summed once per call."""
-    ids = r.item_ids
-    sums = c.sums.get(ids)
-    if sums is None:
-        sums = _item_sums(ids, c.ctx)
-        c.sums[ids] = sums
+def _items_value(ix: EarningIndex, r: EarnRule, c: Call) -> cython.longlong:
+    """Quantity, amount or subtotal of the order lines ``r`` counts."""
+    if c.qty is None:
+        _sum_lines(ix, c)
+    f: cython.Py_ssize_t = r.item_filter if r.item_filter >= 0 else len(ix.filters)
     kind: cython.int = r.kind
     if kind == K_ITEMS_QUANTITY:
-        return sums[0]
+        return c.qty[f]
     if kind == K_ITEMS_AMOUNT:
-        return sums[1]
-    return sums[2]
+        return c.amount[f]
+    return c.subtotal[f]
 
 
 def _base_points(r: EarnRule, c: Call, points: cython.longlong) -> cython.longlong:
@@ -973,7 +1010,7 @@ def _base_points(r: EarnRule, c: Call, points: cython.longlong) -> cython.longlo
         )
     if kind == K_EVENT_METADATA:
         return _per_every(_meta_value(c.md, r.prop), r.every, points)
-    return _per_amount(_items_value(r, c), r.every, points)
+    return _per_amount(_items_value(c.ix, r, c), r.every, points)
 
 
 def _multiply(base: cython.longlong, millionths: cython.longlong) -> cython.longlong:
@@ -997,13 +1034,12 @@ def _apply_tier(mapping, base: cython.longlong, r: EarnRule, c: Call) -> cython.
 def _passes(r: EarnRule, c: Call) -> cython.bint:
     """Whether ``r``'s validation rule holds (judged once per call, however many rules share
     it)."""
-    rule = r.rule
-    if rule is None:
+    if r.rule is None:
         return True
-    v = c.verdicts.get(rule)
+    v = c.verdicts[r.rule_slot]
     if v is None:
-        v = _rules_fail(rule, c.ctx) is None
-        c.verdicts[rule] = v
+        v = _rules_fail(r.rule, c.ctx) is None
+        c.verdicts[r.rule_slot] = v
     return v
 
 
@@ -1146,7 +1182,7 @@ def plan_order_paid(ix: EarningIndex, cards, customer, order, now_ms: cython.lon
     ctx: Ctx = _build_ctx(ix.rs, customer, order, now_ms)
     if ctx.items:
         _line_discounts(ctx, order)
-    c: Call = Call(ctx, order, None)
+    c: Call = Call(ix, ctx, order, None)
     c.total = _order_total(order, ctx)
     source_id = order.id or order.source_id or ""
     _plan_groups(ix, groups, cards, c, plan, counters, "customer.order.paid", "", source_id,
@@ -1167,7 +1203,7 @@ def plan_event(ix: EarningIndex, cards, customer, event, metadata, now_ms: cytho
     groups = ix.by_event.get(event)
     if not groups:
         return plan
-    c: Call = Call(_build_ctx(ix.rs, customer, None, now_ms), None, metadata)
+    c: Call = Call(ix, _build_ctx(ix.rs, customer, None, now_ms), None, metadata)
     tier_event = event in TIER_EVENTS
     if event == SEGMENT_ENTERED or tier_event:
         event_type = event
