@@ -133,9 +133,9 @@ cdef class Call:
     cdef public object md
     cdef public long long total
     cdef public list verdicts
-    cdef public list qty
-    cdef public list amount
-    cdef public list subtotal
+    cdef public object qty
+    cdef public object amount
+    cdef public object subtotal
 
 
 cdef class EarningPlan:

@@ -20,6 +20,7 @@ expiry day (UTC), so an accrual's ``expires_at_ms`` is 00:00 UTC of the day afte
 
 from __future__ import annotations
 
+import array
 import datetime as _dt
 import hashlib
 import math
@@ -940,42 +941,50 @@ def _sum_lines(ix: EarningIndex, c: Call) -> None:
     in the last slot, for every line. Free lines (nothing left to pay) count no quantity."""
     ctx: Ctx = c.ctx
     nf: cython.Py_ssize_t = len(ix.filters)
-    qty = [0] * (nf + 1)
-    amount = [0] * (nf + 1)
-    subtotal = [0] * (nf + 1)
+    qty = _zeros(nf + 1)
+    amount = _zeros(nf + 1)
+    subtotal = _zeros(nf + 1)
+    seen = _zeros(nf + 1)
+    qv: cython.longlong[::1] = qty
+    av: cython.longlong[::1] = amount
+    sv: cython.longlong[::1] = subtotal
+    seen_v: cython.longlong[::1] = seen  # the last line that counted in each filter (1-based)
     keys = ix.filter_keys
     a: cython.longlong
     sub: cython.longlong
     q: cython.longlong
+    f: cython.Py_ssize_t
+    mark: cython.longlong = 0
     for it in ctx.items:
         item: Item = it
+        mark += 1
         a = item.amount
         sub = a - item.discount
         if sub < 0:
             sub = 0
         q = item.quantity if sub > 0 else 0
-        hits = []
         if keys:
-            for k in item.ids:
+            for k in item.ids + tuple(item.groups):
                 found = keys.get(k)
-                if found is not None:
-                    for f in found:
-                        if f not in hits:
-                            hits.append(f)
-            for k in item.groups:
-                found = keys.get(k)
-                if found is not None:
-                    for f in found:
-                        if f not in hits:
-                            hits.append(f)
-        hits.append(nf)
-        for f in hits:
-            qty[f] += q
-            amount[f] += a
-            subtotal[f] += sub
+                if found is None:
+                    continue
+                for ff in found:
+                    f = ff
+                    if seen_v[f] != mark:
+                        seen_v[f] = mark
+                        qv[f] += q
+                        av[f] += a
+                        sv[f] += sub
+        qv[nf] += q
+        av[nf] += a
+        sv[nf] += sub
     c.qty = qty
     c.amount = amount
     c.subtotal = subtotal
+
+
+def _zeros(n):
+    return array.array("q", bytes(8 * n))
 
 
 def _items_value(ix: EarningIndex, r: EarnRule, c: Call) -> cython.longlong:
