@@ -95,6 +95,7 @@ cdef class EarningIndex:
     cdef public long long version
     cdef public Ruleset rs
     cdef public dict programs
+    cdef public dict campaign_types
     cdef public dict by_event
     cdef public dict rules
     cdef public dict tiers

@@ -357,6 +357,7 @@ class EarningIndex:
         self.version = 0
         self.rs = None  # the engine's Ruleset: the catalogue order lines are matched with
         self.programs = {}  # campaign id -> Program
+        self.campaign_types = {}  # campaign id -> campaign_type, of every campaign
         self.by_event = {}  # event name -> [Group]
         self.rules = {}  # ern id -> EarnRule
         self.tiers = {}  # ltr id -> Tier
@@ -391,6 +392,7 @@ def compile_earning(defs) -> EarningIndex:
         if c.id in campaigns:
             raise CompileError(f"campaigns[{i}].id", f"duplicate id {c.id!r}")
         campaigns[c.id] = c
+        ix.campaign_types[c.id] = c.campaign_type
         if c.campaign_type == "LOYALTY_PROGRAM":
             ix.programs[c.id] = _program(c, f"campaigns[{i}]")
     vrules = {}
@@ -427,6 +429,13 @@ def compile_earning(defs) -> EarningIndex:
     return ix
 
 
+def _not_loyalty(ix, cid) -> str:
+    ctype = ix.campaign_types.get(cid)
+    if ctype is None:
+        return f"unknown campaign {cid!r}"
+    return f"campaign {cid!r} is {ctype}, not a LOYALTY_PROGRAM"
+
+
 def _program(c, path) -> Program:
     p = Program()
     p.id = c.id
@@ -446,9 +455,7 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
         raise CompileError(path + ".id", f"duplicate id {er.id!r}")
     p = ix.programs.get(er.campaign_id)
     if p is None:
-        raise CompileError(
-            path + ".campaign_id", f"unknown loyalty campaign {er.campaign_id!r}"
-        )
+        raise CompileError(path + ".campaign_id", _not_loyalty(ix, er.campaign_id))
     r = EarnRule()
     r.id = er.id
     r.campaign_id = er.campaign_id
@@ -595,7 +602,7 @@ def _compile_tiers(ix, defs):
             raise CompileError(path + ".id", f"duplicate id {t.id!r}")
         p = ix.programs.get(t.campaign_id)
         if p is None:
-            raise CompileError(path + ".campaign_id", f"unknown loyalty campaign {t.campaign_id!r}")
+            raise CompileError(path + ".campaign_id", _not_loyalty(ix, t.campaign_id))
         earn = {}
         for ern_id, mp in (t.earning_rules or {}).items():
             r = ix.rules.get(ern_id)

@@ -264,13 +264,13 @@ GOLD = [ltier("ltr_g", 500)]
         (
             {"rules": [ern("ern_1", fixed(5), cid="camp_X")]},
             "earning_rules[0].campaign_id",
-            "unknown loyalty campaign 'camp_X'",
+            "unknown campaign 'camp_X'",
         ),
         (
             {"rules": [ern("ern_1", fixed(5), cid="camp_D")],
              "campaigns": [{"id": "camp_D", "name": "D", "voucher": {"discount": {"type": "AMOUNT", "amount_off": 5}}}]},
             "earning_rules[0].campaign_id",
-            "unknown loyalty campaign 'camp_D'",
+            "campaign 'camp_D' is DISCOUNT_COUPONS, not a LOYALTY_PROGRAM",
         ),
         (
             {"rules": [ern("ern_1", fixed(5)), ern("ern_1", fixed(6))]},
@@ -396,7 +396,14 @@ GOLD = [ltier("ltr_g", 500)]
         (
             {"tiers": [ltier("ltr_1", 0, cid="camp_X")]},
             "loyalty_tiers[0].campaign_id",
-            "unknown loyalty campaign 'camp_X'",
+            "unknown campaign 'camp_X'",
+        ),
+        (
+            {"tiers": [ltier("ltr_1", 0, cid="camp_R")],
+             "campaigns": [{"id": "camp_R", "name": "R", "campaign_type": "REFERRAL_PROGRAM",
+                            "voucher": {"discount": {"type": "AMOUNT", "amount_off": 5}}}]},  # fmt: skip
+            "loyalty_tiers[0].campaign_id",
+            "campaign 'camp_R' is REFERRAL_PROGRAM, not a LOYALTY_PROGRAM",
         ),
         (
             {"tiers": [ltier("ltr_1", 0, 99), ltier("ltr_1", 100)]},
