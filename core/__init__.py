@@ -82,8 +82,8 @@ def _load_compiled(name: str = "_engine") -> ModuleType | None:
                 assert spec is not None and spec.loader is not None
                 mod = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(mod)
-        except ImportError:  # e.g. built against an engine that is gone or stale
-            mod = None
+        except (ImportError, ValueError):  # e.g. built against an engine that is gone or stale
+            mod = None  # (Cython says a cimported type changed size with a ValueError)
     _compiled[name] = mod
     return mod
 

@@ -844,6 +844,8 @@ def _card(card):
         return card, ""
     code = card[0]
     tier = card[1] if len(card) > 1 else None
+    if not isinstance(code, str) or not (tier is None or isinstance(tier, str)):
+        raise TypeError(f"a card is its code or a (code, tier id or None) pair, got {card!r}")
     return code, tier or ""
 
 

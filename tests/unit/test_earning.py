@@ -718,6 +718,9 @@ def test_cards_may_be_codes_or_pairs(earning) -> None:
     for card, pts in (("C", 1), (("C",), 1), (("C", None), 1), (["C", "ltr_1"], 9)):
         assert points(earn(earning, d, paid(1), cards={"camp_L": card})) == {"ern_1": pts}
     assert CARDS == {"camp_L": "CLUB-1"}  # the helpers' default card is untouched
+    for bad in ((None, "ltr_1"), ("C", 5)):
+        with pytest.raises(TypeError, match="a card is its code"):
+            earn(earning, d, paid(1), cards={"camp_L": bad})
 
 
 def test_day_boundaries_follow_utc(earning) -> None:
