@@ -4,9 +4,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gateway_fixtures import gw, server  # noqa: E402,F401
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``fuzz_cli`` tests (schemathesis's CLI, minutes each) belong to ``make fuzz``, which sets
+    FUZZ_CLI=1; elsewhere they are deselected, not skipped: ``make test`` runs the bounded fuzz."""
+    if os.environ.get("FUZZ_CLI", "") not in ("", "0"):
+        return
+    keep = [i for i in items if i.get_closest_marker("fuzz_cli") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep

@@ -54,8 +54,6 @@ from store.redis_server import delete_prefixed
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 #: unset: the same examples every run (derandomized); ``random``; or an integer seed
 SEED = os.environ.get("FUZZ_SEED", "")
-#: ``1``: also run schemathesis's CLI (``st run``: coverage, fuzzing and stateful phases)
-CLI = os.environ.get("FUZZ_CLI", "") not in ("", "0")
 HERE = Path(__file__).resolve().parent
 
 CHECKS = [
@@ -253,7 +251,7 @@ def test_fuzz_admin(admin_server: AdminServer) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CLI, reason="FUZZ_CLI=1 (make fuzz) runs schemathesis's CLI as well")
+@pytest.mark.fuzz_cli
 def test_fuzz_admin_cli(admin_server: AdminServer, tmp_path: Path) -> None:
     st_run(admin_server.url, admin_server.admin_id, admin_server.admin_token, tmp_path)
 
@@ -378,7 +376,7 @@ def test_fuzz_gateway(gateway_server: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CLI, reason="FUZZ_CLI=1 (make fuzz) runs schemathesis's CLI as well")
+@pytest.mark.fuzz_cli
 def test_fuzz_gateway_cli(gateway_server: Any, tmp_path: Path) -> None:
     st_run(gateway_server.url, APP_ID, APP_TOKEN, tmp_path)
 
