@@ -1,4 +1,4 @@
--- _lib.lua: helpers shared by check / lock / redeem / release.
+-- _lib.lua: helpers shared by every script (counters, reservations, idempotent answers).
 --
 -- Not a script of its own: store/counters.py prepends this file to each of those scripts before
 -- SCRIPT LOAD, so they all see the same functions. No business logic lives here, only the
@@ -73,6 +73,17 @@ local function release_session(idx, session)
   for i = 1, #held do remove_hold(held[i], session) end
   redis.call('DEL', idx)
   return #held
+end
+
+-- The stored answer under an idempotency key `idem`, for a call whose request fingerprint is `fp`
+-- ('' = the call has no idempotency key): {'replay', stored answer} when the key was used with the
+-- same fingerprint, {'conflict'} with another one, nil when the key is new.
+local function idempotent_answer(idem, fp)
+  if fp == '' then return nil end
+  local seen = redis.call('HMGET', idem, 'fp', 'resp')
+  if not seen[1] then return nil end
+  if seen[1] == fp then return {'replay', seen[2]} end
+  return {'conflict'}
 end
 
 -- Parse `n` counter ops from ARGV starting at `base`; 6 fields each:

@@ -39,13 +39,8 @@ local idem_ttl, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5])
 local response, extra = ARGV[6], ARGV[7]
 local K, N, R = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 
-if fp ~= '' then
-  local seen = redis.call('HMGET', idem, 'fp', 'resp')
-  if seen[1] then
-    if seen[1] == fp then return {'replay', seen[2]} end
-    return {'conflict'}
-  end
-end
+local stored = idempotent_answer(idem, fp)
+if stored then return stored end
 
 local rbase = 11 + N * 6
 for j = 0, R - 1 do

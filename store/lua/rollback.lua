@@ -37,13 +37,8 @@ local rid, now, reason, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local idem_ttl, maxlen, stacked, rd_prefix, extra =
   tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8], ARGV[9]
 
-if fp ~= '' then
-  local seen = redis.call('HMGET', idem, 'fp', 'resp')
-  if seen[1] then
-    if seen[1] == fp then return {'replay', seen[2]} end
-    return {'conflict'}
-  end
-end
+local stored = idempotent_answer(idem, fp)
+if stored then return stored end
 
 local head = redis.call('HMGET', rec, 'status', 'rollback_id', 'children')
 if not head[1] then return {'not_found'} end

@@ -66,13 +66,8 @@ local now, fp, idem_ttl, C = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonu
 local N, M = tonumber(ARGV[5 + 3 * C]), tonumber(ARGV[6 + 3 * C])
 local obase = 7 + 3 * C
 
-if fp ~= '' then
-  local seen = redis.call('HMGET', idem, 'fp', 'resp')
-  if seen[1] then
-    if seen[1] == fp then return {'replay', seen[2]} end
-    return {'conflict'}
-  end
-end
+local stored = idempotent_answer(idem, fp)
+if stored then return stored end
 
 local cards = {}
 for i = 1, C do
