@@ -3,6 +3,9 @@
 - :mod:`store.keys`          every Redis key, named in one place (with the ``{campaign}`` hash tags)
 - :mod:`store.counters`      the counter store: limits checked and counted in one Lua call
 - ``store/lua/``             the Lua scripts (each opens with its KEYS / ARGV / reply contract)
+- :mod:`store.wallet`        loyalty cards: points in buckets by expiry, pending points and
+                             transactions, changed by one Lua call per plan (``wallet.lua``)
+- :mod:`store.openapi`       writes each service's table of operations into its OpenAPI document
 - :mod:`store.autopipe`      the auto-pipelined Redis connection (one flush per loop turn)
 - :mod:`store.unavailable`   which Redis failures mean "cannot serve now" (a 503 in every service)
 - :mod:`store.client`        a redis-py client that fails closed within the timeout (admin's)
