@@ -122,11 +122,11 @@ class Live:
     async def reload(self) -> bool:
         """Load and compile the stored definitions if their version is newer. True if swapped."""
         async with self._reload_lock:
-            raw_version = await self.redis.get(self.keys.version)
+            # one snapshot of both: admin changes them in one MULTI/EXEC
+            raw_version, doc = await self.redis.mget(self.keys.version, self.keys.defs)
             version = int(raw_version or 0)
             if self.ruleset is not None and version in (self.version, self.rejected):
                 return False
-            doc = await self.redis.get(self.keys.defs)
             try:
                 defs = _defs_dec.decode(doc) if doc else m.Definitions()
                 rs = await asyncio.to_thread(E.compile_ruleset, defs)
@@ -204,17 +204,19 @@ class Live:
         and looks again, so a checkout right after admin's answer sees the code.
         """
         rs = self.current
-        out, behind = await self._holders(rs, codes)
-        if behind:
-            await self.reload()  # or wait for the reload already under way (the listener's)
-            if self.current is not rs:
+        out, unknown, stored = await self._holders(rs, codes)
+        if unknown:
+            if stored not in (self.version, self.rejected):
+                await self.reload()  # or wait for the reload already under way (the listener's)
+            if self.current is not rs:  # swapped by this reload, or by the listener meanwhile
                 rs = self.current
-                out, _ = await self._holders(rs, codes)
+                out, _, _ = await self._holders(rs, codes)
         return rs, out
 
-    async def _holders(self, rs: Any, codes: list[str]) -> tuple[dict[str, Any], bool]:
-        """Holders for codes not in the ruleset's own vouchers, from the cache or Redis, and
-        whether a code was unknown while Redis holds a newer definitions version than ``rs``.
+    async def _holders(self, rs: Any, codes: list[str]) -> tuple[dict[str, Any], bool, int]:
+        """Holders for codes not in the ruleset's own vouchers, from the cache or Redis; whether
+        a code looked up in Redis was unknown there; the definitions version Redis held then
+        (-1 when nothing was looked up).
 
         Steady state: no Redis call (a code's campaign never changes once created; a change of
         the code itself arrives as a notice that drops it from the cache).
@@ -233,11 +235,12 @@ class Live:
                     missing.append(code)
             else:
                 out[code] = hit
-        behind = False
+        unknown, stored = False, -1
         if missing:
             raw_version, *raws = await self._cmd(
                 "MGET", self.keys.version, *[self.keys.code(c) for c in missing]
             )
+            stored = int(raw_version or 0)
             for code, raw in zip(missing, raws, strict=True):
                 h = None
                 if raw:
@@ -246,15 +249,14 @@ class Live:
                     except (msgspec.ValidationError, msgspec.DecodeError, CompileError) as exc:
                         log.error("code %s is stored but unusable: %s", code, exc)
                 if h is None:
-                    self._codes[code] = (None, now + MISS_TTL)
-                    behind = behind or (
-                        rs is self.ruleset and int(raw_version or 0) not in (self.version, self.rejected)
-                    )
+                    unknown = True
+                    if rs is self.ruleset:  # a miss judged on an older ruleset is not kept
+                        self._codes[code] = (None, now + MISS_TTL)
                 else:
                     if rs is self.ruleset:
                         self._codes[code] = h
                     out[code] = h
-        return out, behind
+        return out, unknown, stored
 
     # -- customers ---------------------------------------------------------------------------
 

@@ -19,27 +19,25 @@ _enc = msgspec.json.Encoder()
 
 
 def publish_definitions_sync(client: Any, prefix: str, defs: m.Definitions) -> int:
-    """Store ``defs`` as the next version and notify gateways (sync client). Returns the version."""
-    k = Keys(prefix)
-    version = int(client.incr(k.version))
-    doc = _enc.encode(msgspec.structs.replace(defs, version=version))
-    pipe = client.pipeline(transaction=True)
-    pipe.set(k.defs, doc)
-    pipe.publish(k.channel, str(version))
-    pipe.execute()
-    return version
+    """Store ``defs`` as the next version and notify gateways (sync client). Returns the version.
 
-
-async def publish_definitions(client: Any, prefix: str, defs: m.Definitions) -> int:
-    """Async twin of :func:`publish_definitions_sync`."""
+    The version and the document change in one MULTI/EXEC (WATCHing the version, retried if
+    another writer moved it), as admin's own writes do: a reader never sees a new version number
+    beside the previous document, which it would take for the new one.
+    """
     k = Keys(prefix)
-    version = int(await client.incr(k.version))
-    doc = _enc.encode(msgspec.structs.replace(defs, version=version))
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.set(k.defs, doc)
+    out: list[int] = []
+
+    def write(pipe: Any) -> None:
+        version = int(pipe.get(k.version) or 0) + 1
+        pipe.multi()
+        pipe.set(k.version, version)
+        pipe.set(k.defs, _enc.encode(msgspec.structs.replace(defs, version=version)))
         pipe.publish(k.channel, str(version))
-        await pipe.execute()
-    return version
+        out[:] = [version]
+
+    client.transaction(write, k.version)
+    return out[0]
 
 
 def put_codes_sync(client: Any, prefix: str, vouchers: list[m.Voucher]) -> None:

@@ -110,11 +110,12 @@ def publish_raw(client: redis.Redis, prefix: str, doc: bytes) -> int:
     """Store ``doc`` verbatim as the next definitions version and notify (what a buggy writer
     could do: :func:`publish_definitions_sync` only takes valid documents)."""
     k = Keys(prefix)
-    version = int(client.incr(k.version))
     pipe = client.pipeline(transaction=True)
+    pipe.incr(k.version)
     pipe.set(k.defs, doc)
-    pipe.publish(k.channel, str(version))
     pipe.execute()
+    version = int(client.get(k.version) or 0)
+    client.publish(k.channel, str(version))
     return version
 
 

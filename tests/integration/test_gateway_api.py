@@ -593,8 +593,11 @@ def _store_without_notice(gw: InProcess, defs: m.Definitions) -> int:
     """Store ``defs`` as the next version the way admin does, but send no pub/sub notice: what a
     worker sees when a checkout arrives before the notice does."""
     k = Keys(gw.prefix)
-    version = int(gw.redis.incr(k.version))
-    gw.redis.set(k.defs, msgspec.json.encode(msgspec.structs.replace(defs, version=version)))
+    version = int(gw.redis.get(k.version) or 0) + 1
+    pipe = gw.redis.pipeline(transaction=True)
+    pipe.set(k.version, version)
+    pipe.set(k.defs, msgspec.json.encode(msgspec.structs.replace(defs, version=version)))
+    pipe.execute()
     return version
 
 
@@ -603,7 +606,8 @@ def test_a_code_created_a_moment_ago_is_seen_before_its_notice(gw: InProcess) ->
     v = _store_without_notice(gw, definitions([{"code": "JUSTMADE", "campaign_id": "camp_gen"}]))
     assert served < v
     # the code is not in the worker's ruleset, Redis holds a newer version: loaded, then judged
-    assert _ok(gw.validate(body(voucher("JUSTMADE"))))["valid"] is True
+    r = _ok(gw.validate(body(voucher("JUSTMADE"))))
+    assert r["valid"] is True, r["redeemables"][0]["result"]
     assert gw.client.get("/ready").json()["ruleset_version"] == v
     v = _store_without_notice(gw, definitions([{"code": "JUSTMADE2", "campaign_id": "camp_gen"}]))
     red = _ok(gw.redeem(body(voucher("JUSTMADE2"))))
