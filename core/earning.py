@@ -88,17 +88,8 @@ _KINDS = {
     "CUSTOMER_METADATA": K_CUSTOMER_METADATA,
     "CUSTOM_EVENT_METADATA": K_EVENT_METADATA,
 }
-_ORDER_CALCS = frozenset(
-    (
-        "ORDER_AMOUNT",
-        "ORDER_TOTAL_AMOUNT",
-        "ORDER_METADATA",
-        "ORDER_ITEMS_QUANTITY",
-        "ORDER_ITEMS_AMOUNT",
-        "ORDER_ITEMS_SUBTOTAL_AMOUNT",
-        "CUSTOMER_METADATA",
-    )
-)
+#: an order.paid rule may use every calculation but the custom event's metadata
+_ORDER_CALCS = frozenset(_KINDS) - {"CUSTOM_EVENT_METADATA"}
 _EVENT_CALCS = frozenset(("CUSTOM_EVENT_METADATA", "CUSTOMER_METADATA"))
 _SEGMENT_CALCS = frozenset(("CUSTOMER_METADATA",))
 
