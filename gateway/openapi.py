@@ -28,6 +28,14 @@ IdempotencyKey = Param(
 )
 _CHECKOUT_ERRORS = (400, 401, 403, 413, 503)
 
+
+#: both rollback calls take these (the SDK sends reason and tracking_id as query parameters)
+_ROLLBACK_PARAMS = (
+    Param("reason", str, "Why (wins over the body's `reason`)"),
+    Param("tracking_id", str, "Wins over the body's `tracking_id`"),
+    IdempotencyKey,
+)
+
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/validations"): Op(
         bodies=(Body(s.ValidationsRequest),),
@@ -43,22 +51,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/redemptions/{redemption_id}/rollback"): Op(
         bodies=(Body(s.RollbackRequest),),
         body_required=False,
-        params=(
-            Param("reason", str, "Why (wins over the body's `reason`)"),
-            Param("tracking_id", str, "Wins over the body's `tracking_id`"),
-            IdempotencyKey,
-        ),
+        params=_ROLLBACK_PARAMS,
         replies={200: Reply("Rolled back", s.RedemptionRollback)},
         errors=(400, 401, 403, 404, 409, 413, 503),
     ),
     ("POST", "/v1/redemptions/{redemption_id}/rollbacks"): Op(
         bodies=(Body(s.RollbackRequest),),
         body_required=False,
-        params=(
-            Param("reason", str, "Why (wins over the body's `reason`)"),
-            Param("tracking_id", str, "Wins over the body's `tracking_id`"),
-            IdempotencyKey,
-        ),
+        params=_ROLLBACK_PARAMS,
         replies={200: Reply("The stacked redemption and its children, rolled back", s.RollbacksResponse)},
         errors=(400, 401, 403, 404, 409, 413, 503),
     ),
