@@ -142,8 +142,12 @@ def body(*redeemables: dict[str, Any], amount: int = 10000, customer: str | None
 # -- Redis inspection ----------------------------------------------------------------------
 
 
-def keyspace(client: redis.Redis, prefix: str) -> dict[str, Any]:
-    """Every key under ``prefix`` with its value (for "nothing was written" assertions)."""
+def keyspace(
+    client: redis.Redis, prefix: str, *, entries: bool = False, ttl: bool = False
+) -> dict[str, Any]:
+    """Every key under ``prefix`` with its value (for "nothing was written" assertions): a
+    stream as its entry ids (``entries``: the whole entries); with ``ttl``, each value is
+    ``(value, whether the key has a TTL)``."""
     out: dict[str, Any] = {}
     for raw in client.scan_iter(match=prefix + "*", count=1000):
         k = raw.decode()
@@ -157,10 +161,10 @@ def keyspace(client: redis.Redis, prefix: str) -> dict[str, Any]:
         elif t == "zset":
             v = client.zrange(raw, 0, -1, withscores=True)
         elif t == "stream":
-            v = [e[0] for e in client.xrange(raw)]
+            v = client.xrange(raw) if entries else [e[0] for e in client.xrange(raw)]
         else:
             v = t
-        out[k] = v
+        out[k] = (v, client.ttl(raw) > 0) if ttl else v
     return out
 
 

@@ -23,6 +23,7 @@ import orjson
 import pytest
 import pytest_asyncio
 import redis
+from gateway_fixtures import keyspace
 
 from store.autopipe import Script, StoreUnavailable
 from store.counters import CounterOp, RecordSpec, Store
@@ -58,25 +59,8 @@ async def store(redis_url: str, key_prefix: str) -> AsyncIterator[Store]:
         await s.aclose()
 
 
-def snapshot(r: redis.Redis, prefix: str) -> dict[bytes, Any]:
-    """Every key under ``prefix`` with its type, value and whether it has a TTL."""
-    out: dict[bytes, Any] = {}
-    for k in r.scan_iter(match=prefix + "*", count=500):
-        t = r.type(k)
-        if t == b"string":
-            v: Any = r.get(k)
-        elif t == b"hash":
-            v = r.hgetall(k)
-        elif t == b"zset":
-            v = r.zrange(k, 0, -1, withscores=True)
-        elif t == b"set":
-            v = r.smembers(k)
-        elif t == b"stream":
-            v = [e[0] for e in r.xrange(k)]
-        else:
-            v = None
-        out[k] = (t, v, r.ttl(k) > 0)
-    return out
+def snapshot(r: redis.Redis, prefix: str) -> dict[str, Any]:
+    return keyspace(r, prefix, ttl=True)
 
 
 def counter(r: redis.Redis, prefix: str, key: str) -> int:
