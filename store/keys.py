@@ -64,6 +64,20 @@ loyalty card code in a campaign, every key of it under the campaign's tag, so on
 ``P{c:<id>}:lc:<CODE>:rf``             hash: seq of a refunded debit -> the refund's transaction id
 ``P{c:<id>}:idem:wallet:<op id>``      hash ``{fp, resp}``: an idempotent wallet call's answer
                                        (scoped by the campaign of the call's first card)
+``P{c:<id>}:lc:holder:<customer id>``  string: the card code a customer holds in the program
+                                       (join once: set NX in the call that creates the card)
+``P{rw:<reward id>}:redeemed``         integer: a reward's units redeemed (net of rollbacks);
+                                       stock left = the reward's ``stock`` - this
+=====================================  ===========================================================
+
+Orders and live customer metrics (written by the gateway's order / event calls):
+
+=====================================  ===========================================================
+``Porder:<id>``                        JSON: an order (Voucherify's shape) and what it earned
+``Pordersrc:<source_id>``              string: the order id of a ``source_id``
+``Pcustmetrics:<customer id>``         hash: orders ``count``, ``amount`` (cents, PAID orders),
+                                       ``last_order_at`` / ``last_order_amount`` /
+                                       ``last_event_at`` (ms), ``events``
 =====================================  ===========================================================
 
 Admin's own records (the gateway reads customers and their codes for segment rules and
@@ -200,6 +214,25 @@ class Keys:
         """The keys of loyalty card ``code`` of campaign ``campaign_id``."""
         base = self.prefix + campaign_tag(campaign_id) + ":lc:" + code
         return CardKeys(*(base + s for s in ("", ":bk", ":bkp", ":pp", ":ppr", ":tx", ":rf")))
+
+    def card_holder(self, campaign_id: str, customer_id: str) -> str:
+        """The code of the card ``customer_id`` holds in program ``campaign_id``."""
+        return self.prefix + campaign_tag(campaign_id) + ":lc:holder:" + customer_id
+
+    def reward_redeemed(self, reward_id: str) -> str:
+        """Units of reward ``reward_id`` redeemed (its stock counter)."""
+        return self.prefix + "{rw:" + reward_id + "}:redeemed"
+
+    # -- orders and customer metrics --------------------------------------------------------
+
+    def order(self, order_id: str) -> str:
+        return f"{self.prefix}order:{order_id}"
+
+    def order_src(self, source_id: str) -> str:
+        return f"{self.prefix}ordersrc:{source_id}"
+
+    def customer_metrics(self, customer_id: str) -> str:
+        return f"{self.prefix}custmetrics:{customer_id}"
 
     def wallet_idempotency(self, campaign_id: str, op_id: str) -> str:
         """An idempotent wallet call's stored answer, under the tag of ``campaign_id``."""
