@@ -20,12 +20,12 @@ from litestar.params import FromPath
 from redis.exceptions import WatchError
 
 from core import model as m
+from store.codemaker import CodeConfigError, CodeMaker, check_config
 
 from . import actions as act
 from . import audit, shapes
 from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
-from .codes import CodeConfigError, CodeMaker, check_config
 from .errors import ApiError, invalid, not_found
 from .repo import CampaignMeta, Outcome, State
 from .reports import counters_for

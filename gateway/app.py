@@ -838,8 +838,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] | None
     async def on_shutdown(app: Litestar) -> None:
         await gw.stop()
 
+    from . import loyalty  # its handlers use this module's helpers: imported once it is loaded
+
     app = Litestar(
         route_handlers=[
+            *loyalty.HANDLERS,
             validations,
             redemptions,
             rollback_one,

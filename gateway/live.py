@@ -21,6 +21,7 @@ from core import model as m
 from core.errors import CompileError
 from store.auth import token_hash
 from store.keys import Keys
+from store.loyalty import Catalog
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine
@@ -36,6 +37,12 @@ class AppKey(msgspec.Struct, frozen=True):
     token_sha256: str
     role: str
     name: str
+
+
+def _compile(defs: m.Definitions) -> tuple[Any, Any]:
+    """The checkout ruleset and the loyalty catalogue (earning index included) of one
+    definitions document."""
+    return E.compile_ruleset(defs), Catalog(defs)
 
 
 def _settle_heap() -> None:
@@ -80,6 +87,8 @@ class Live:
         self._stopping = False
         self._reload_lock = asyncio.Lock()
         self.empty = E.compile_ruleset(m.Definitions())
+        #: the loyalty part of the definitions in use (programs, rewards, the earning index)
+        self.loyalty = Catalog(m.Definitions())
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -129,15 +138,18 @@ class Live:
                 return False
             try:
                 defs = _defs_dec.decode(doc) if doc else m.Definitions()
-                rs = await asyncio.to_thread(E.compile_ruleset, defs)
+                rs, ix = await asyncio.to_thread(_compile, defs)
             except (msgspec.ValidationError, msgspec.DecodeError, CompileError) as exc:
                 self.compile_errors += 1
                 self.last_error = str(exc)
                 self.rejected = version  # do not retry the same broken version in a loop
-                log.error("definitions version %s rejected, keeping the old ruleset: %s", version, exc)
+                log.error(
+                    "definitions version %s rejected, keeping the old ruleset: %s", version, exc
+                )
                 if self.ruleset is None:
                     self.ruleset = self.empty
                 return False
+            self.loyalty = ix  # before the ruleset: a request that sees the new one sees this
             self.ruleset = rs
             self.version = version
             self.loaded_at = time.time()
@@ -145,6 +157,15 @@ class Live:
             _settle_heap()
             log.info("ruleset version %s loaded (%s definitions)", version, rs.size)
             return True
+
+    async def refresh(self) -> bool:
+        """Read your writes for definitions: load the stored version when it is newer than the
+        one in use (a request that found no such reward or program right after admin created
+        it). One GET when nothing changed. True if swapped."""
+        raw = await self._cmd("GET", self.keys.version)
+        if int(raw or 0) in (self.version, self.rejected):
+            return False
+        return await self.reload()
 
     async def _listen(self) -> None:
         while not self._stopping:

@@ -74,7 +74,6 @@ Orders and live customer metrics (written by the gateway's order / event calls):
 
 =====================================  ===========================================================
 ``Porder:<id>``                        JSON: an order (Voucherify's shape) and what it earned
-``Pordersrc:<source_id>``              string: the order id of a ``source_id``
 ``Pcustmetrics:<customer id>``         hash: orders ``count``, ``amount`` (cents, PAID orders),
                                        ``last_order_at`` / ``last_order_amount`` /
                                        ``last_event_at`` (ms), ``events``
@@ -91,6 +90,7 @@ qualifications):
                                   version, what admin's definitions cache is keyed on (a version
                                   can repeat when a prefix is wiped; a stamp cannot)
 ``Pcampcodes:<campaign id>``      list of a campaign's codes kept outside the document
+``Pvid:<v_ id>``                  string: the code of a loyalty card's voucher id
 ``Pcampgone:<campaign id>``       set (ms) in the transaction that deletes the campaign, and
                                   kept: code writers check it atomically, so no code of a deleted
                                   campaign is stored after its deletion's clean-up began
@@ -228,9 +228,6 @@ class Keys:
     def order(self, order_id: str) -> str:
         return f"{self.prefix}order:{order_id}"
 
-    def order_src(self, source_id: str) -> str:
-        return f"{self.prefix}ordersrc:{source_id}"
-
     def customer_metrics(self, customer_id: str) -> str:
         return f"{self.prefix}custmetrics:{customer_id}"
 
@@ -239,6 +236,9 @@ class Keys:
         return self.prefix + campaign_tag(campaign_id) + ":idem:wallet:" + op_id
 
     # -- admin's records --------------------------------------------------------------------
+
+    def voucher_id(self, voucher_id: str) -> str:
+        return f"{self.prefix}vid:{voucher_id}"
 
     def list_codes(self, campaign_id: str) -> str:
         return f"{self.prefix}campcodes:{campaign_id}"

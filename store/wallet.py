@@ -269,9 +269,10 @@ class WalletFailure(msgspec.Struct, frozen=True):
     ``requested`` = the delta).
     ``kind="limit"``: limit op ``index`` would pass its limit (``available`` = the counter's
     value, ``requested`` = what other sessions hold on it), ``error`` the op's key.
+    ``kind="write"``: write ``index`` is a ``setnx`` whose key exists (``error="exists"``).
     """
 
-    kind: Literal["wallet", "limit"]
+    kind: Literal["wallet", "limit", "write"]
     index: int
     error: str
     available: int = 0
@@ -364,6 +365,22 @@ class PendingPage(msgspec.Struct, frozen=True):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hmax", "sadd", "rpush", "zadd"))
+
+
+def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
+    """A plain write ``(verb, key, a, b)`` checked (``b`` may be left out for one-value verbs)."""
+    if not 2 <= len(w) <= 4:
+        raise ValueError(f"a write is (verb, key, a, b): {w!r}")
+    verb, key, a, b = (*w, "", "")[:4]
+    if verb not in _VERBS:
+        raise ValueError(f"unknown write verb {verb!r}")
+    _need_str("write key", key)
+    if verb in ("hincr", "hmax", "zadd"):
+        _int("write number", b)
+    return verb, key, a, b
 
 
 def _s(v: Any) -> str:
@@ -509,6 +526,7 @@ class Wallet:
         fingerprint: str | None = None,
         limits: Iterable[Sequence[Any]] = (),
         scope: str | None = None,
+        writes: Sequence[Sequence[Any]] = (),
     ) -> WalletResult:
         """Apply ``ops`` (and count ``limits``) in one atomic call: every op is checked first,
         in order, against what the ops before it leave; only if all of them (and every limit)
@@ -518,6 +536,12 @@ class Wallet:
         ``"replay"`` and the first answer, another fingerprint ``"conflict"``; nothing changes
         either way; a refused call stores nothing, so its retry is judged anew. Op ids are
         scoped by campaign: ``scope``, by default the campaign of the first op's card.
+
+        ``writes``: plain writes done in the same call once everything else applies, each
+        ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
+        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hmax``, ``sadd``,
+        ``rpush``, ``zadd``): the order record and customer metrics an order changes, a
+        reward's issued code.
         """
         now = _int("now_ms", now_ms)
         if not 0 <= now < NEVER_MS:
@@ -525,8 +549,8 @@ class Wallet:
         cards = _Cards()
         encoded = [orjson.dumps(self._op(op, now, cards)) for op in ops]
         plan = counter_plan(self.prefix, limits)
-        if not encoded and not plan.args:
-            raise ValueError("a wallet call needs at least one op or limit")
+        if not encoded and not plan.args and not writes:
+            raise ValueError("a wallet call needs at least one op, limit or write")
         if op_id is not None:
             _need_str("op_id", op_id)
             if not fingerprint:
@@ -545,9 +569,14 @@ class Wallet:
             keys += self.keys.card(campaign_id, code)
             args += (campaign_id, code, transaction_prefix(campaign_id, code))
         keys += plan.keys
+        wargs: list[Any] = []
+        for w in writes:
+            verb, key, a, b = _write(w)
+            keys.append(key)
+            wargs += (verb, len(keys), a, b)
         # the placeholder is a key of the call already (same slot on a cluster)
         keys[0] = idem if idem is not None else keys[1]
-        args += (len(encoded), len(plan.args) // 6, *encoded, *plan.args)
+        args += (len(encoded), len(plan.args) // 6, len(writes), *encoded, *plan.args, *wargs)
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):

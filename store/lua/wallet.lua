@@ -10,11 +10,20 @@
 -- ARGV[3]                idempotency answer TTL in seconds (0 = kept)
 -- ARGV[4]                C
 -- ARGV[5 .. 4+3C]        per card: campaign id, code, transaction id prefix
--- ARGV[5+3C], [6+3C]     N (wallet ops), M (limit ops)
--- ARGV[7+3C ..]          N wallet ops, one JSON object each (below)
+-- ARGV[5+3C], [6+3C],    N (wallet ops), M (limit ops), W (plain writes)
+-- [7+3C]
+-- ARGV[8+3C ..]          N wallet ops, one JSON object each (below)
 -- then                   M limit ops, 6 fields each as in redeem.lua: key index (1..K), delta,
 --                        limit (-1 = none), error, ttl (s, 0 = none), hold (1 = session holds
 --                        count against the limit; no session is consumed here)
+-- then                   W plain writes, 4 fields each: verb, key position in KEYS (absolute;
+--                        those keys follow the counter keys), a, b. Done only when everything
+--                        else applies, in order, after it. Verbs (a, b):
+--                          set (value, -)      setnx (value, -): refuses the whole call when the
+--                                              key exists ({'fail', 'write', index, 'exists'})
+--                          hincr (field, delta)   hset (field, value)
+--                          hmax (field, number): set when larger than the field (or absent)
+--                          sadd (member, -)    rpush (value, -)    zadd (member, score)
 --
 -- Wallet ops (c / to: card index 1..C; p: points, a positive integer unless said otherwise;
 -- s / r / d: source_id, reason, details (opaque JSON text) written on the op's transactions;
@@ -57,14 +66,16 @@
 --        invalid_pending_points_state (not PENDING), invalid_amount (adjust below 0; available
 --        = pending points, requested = delta)
 --   {'fail', 'limit', op index (0-based), error, current, held}   a limit op would pass its limit
+--   {'fail', 'write', write index (0-based), 'exists', 0, 0}       a setnx key exists
 --   {'replay', json}    idempotency key seen with the same fingerprint: the first answer
 --   {'conflict'}        idempotency key seen with another fingerprint
 -- A refused call ('fail', 'replay', 'conflict') stores nothing under the idempotency key.
 
 local idem = KEYS[1]
 local now, fp, idem_ttl, C = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local N, M = tonumber(ARGV[5 + 3 * C]), tonumber(ARGV[6 + 3 * C])
-local obase = 7 + 3 * C
+local N, M, W = tonumber(ARGV[5 + 3 * C]), tonumber(ARGV[6 + 3 * C]), tonumber(ARGV[7 + 3 * C])
+local obase = 8 + 3 * C
+local wbase = obase + N + M * 6
 
 local stored = idempotent_answer(idem, fp)
 if stored then return stored end
@@ -154,6 +165,12 @@ local lops = parse_ops(obase + N, M)
 local lfail = check_ops(lops, koff, now, '')
 if lfail then
   return refuse({'fail', 'limit', lfail[2], lfail[5], lfail[3], lfail[4]})
+end
+for i = 0, W - 1 do
+  local b = wbase + i * 4
+  if ARGV[b] == 'setnx' and redis.call('EXISTS', KEYS[tonumber(ARGV[b + 1])]) == 1 then
+    return refuse({'fail', 'write', i, 'exists', 0, 0})
+  end
 end
 
 -- Apply.
@@ -264,6 +281,27 @@ for i = 1, M do
   local k = KEYS[koff + op.k]
   redis.call('INCRBY', k, op.d)
   if op.ttl > 0 then redis.call('EXPIRE', k, op.ttl, 'NX') end
+end
+
+for i = 0, W - 1 do
+  local b = wbase + i * 4
+  local v, k, a, x = ARGV[b], KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2], ARGV[b + 3]
+  if v == 'set' or v == 'setnx' then
+    redis.call('SET', k, a)
+  elseif v == 'hincr' then
+    redis.call('HINCRBY', k, a, x)
+  elseif v == 'hset' then
+    redis.call('HSET', k, a, x)
+  elseif v == 'hmax' then
+    local cur = tonumber(redis.call('HGET', k, a))
+    if cur == nil or cur < tonumber(x) then redis.call('HSET', k, a, x) end
+  elseif v == 'sadd' then
+    redis.call('SADD', k, a)
+  elseif v == 'rpush' then
+    redis.call('RPUSH', k, a)
+  elseif v == 'zadd' then
+    redis.call('ZADD', k, x, a)
+  end
 end
 
 local figures, auto = {}, {}

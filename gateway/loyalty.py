@@ -1,0 +1,343 @@
+"""Loyalty calls of the gateway (application keys): orders, events, member reads, rewards.
+
+``POST /v1/orders``, ``PUT /v1/orders/{id}``, ``GET /v1/orders/{id}``; ``POST /v1/events``;
+``GET /v1/loyalties/members/{memberId}`` and its campaign-scoped twin, their transactions,
+pending points and (campaign-scoped) points expiration, the member's rewards; spending points
+on a reward (``POST .../members/{memberId}/redemption``). The work is :mod:`store.loyalty`'s
+(core plans, one wallet call applies); this module is auth, decoding and the answers.
+
+Every handler judges one definitions snapshot (``Live.loyalty``) from start to end; a program,
+card or reward that is unknown there makes it look once for a newer stored version (admin
+answered before this worker applied the notice) before answering 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import orjson
+from litestar import Request, Response, get, post, put
+from litestar.params import FromPath
+
+from store.errors import ApiError
+from store.loyalty import Catalog, Loyalty, OrderBody
+
+from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
+
+_order_dec = msgspec.json.Decoder(OrderBody)
+
+
+def _loyalty(gw: Gateway) -> Loyalty:
+    """The worker's :class:`Loyalty` (made on first use, over the checkout store's pipeliner)."""
+    lo: Loyalty | None = getattr(gw, "_loyalty", None)
+    if lo is None:
+        lo = Loyalty(gw.store.pipe, gw.settings.key_prefix)
+        gw._loyalty = lo  # type: ignore[attr-defined]
+    return lo
+
+
+async def _fresh(gw: Gateway, call: Callable[[Catalog], Awaitable[Any]]) -> Any:
+    """``call(catalog)``; on a 404, once more with the newest stored definitions if they are
+    newer (read your writes)."""
+    cat = gw.live.loyalty
+    try:
+        return await call(cat)
+    except ApiError as exc:
+        if exc.status != 404 or not await gw.live.refresh() or gw.live.loyalty is cat:
+            raise
+    return await call(gw.live.loyalty)
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "The request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            400, "invalid_payload", "Invalid payload", f"Malformed JSON: {exc}"
+        ) from None
+
+
+def _obj(body: bytes) -> dict[str, Any]:
+    d = _json(body)
+    if not isinstance(d, dict):
+        raise ApiError(400, "invalid_payload", "Invalid payload", "The body must be a JSON object")
+    return d
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "" or raw == "None":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ApiError(
+            400, "invalid_query_params", "Invalid query params", f"`{name}` must be an integer"
+        ) from None
+    if not lo <= v <= hi:
+        raise ApiError(
+            400, "invalid_query_params", "Invalid query params", f"`{name}` must be in {lo}..{hi}"
+        )
+    return v
+
+
+def _str_param(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    return None if raw in (None, "", "None") else raw
+
+
+def _order_param(request: Request) -> bool:
+    """``order``: ``-id`` / ``-created_at`` (default) newest first, ``id`` / ``created_at`` oldest."""
+    raw = _str_param(request, "order")
+    if raw is None:
+        return True
+    if raw not in ("id", "-id", "created_at", "-created_at"):
+        raise ApiError(
+            400,
+            "invalid_query_params",
+            "Invalid query params",
+            "`order` is id, -id, created_at or -created_at",
+        )
+    return raw.startswith("-")
+
+
+# ------------------------------------------------------------------------------- orders
+
+
+async def _save_order(request: Request, order_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    body = _decode(_order_dec.decode, await request.body())
+    now = gw.clock()
+    lo = _loyalty(gw)
+    out = await lo.save_order(
+        gw.live.loyalty, body, now, order_id=order_id, create=order_id is None
+    )
+    return _ok(out)
+
+
+@post(
+    "/v1/orders", summary="Create or update an order (PAID earns loyalty points)", tags=["loyalty"]
+)
+@_timed("orders")
+async def create_order(request: Request) -> Response:
+    return await _save_order(request, None)
+
+
+@put(
+    "/v1/orders/{order_id:str}",
+    summary="Update an order (reaching PAID earns, once)",
+    tags=["loyalty"],
+)
+@_timed("orders")
+async def update_order(request: Request, order_id: FromPath[str]) -> Response:
+    return await _save_order(request, order_id)
+
+
+@get("/v1/orders/{order_id:str}", summary="Get an order", tags=["loyalty"])
+@_timed("orders")
+async def get_order(request: Request, order_id: FromPath[str]) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    return _ok(await _loyalty(gw).get_order(order_id))
+
+
+# ------------------------------------------------------------------------------- events
+
+
+@post("/v1/events", summary="Track a custom event (earns on custom-event rules)", tags=["loyalty"])
+@_timed("events")
+async def track_event(request: Request) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    body = _obj(await request.body())
+    raw_idem = request.headers.get("idempotency-key")
+    if raw_idem is not None and not 1 <= len(raw_idem) <= 255:
+        raise ApiError(
+            400, "invalid_payload", "Invalid payload", "Idempotency-Key must be 1-255 characters"
+        )
+    idem = f"{request.headers.get('x-app-id')}:{raw_idem}" if raw_idem else None
+    now = gw.clock()
+    lo = _loyalty(gw)
+    return _ok(await _fresh(gw, lambda cat: lo.event(cat, body, now, idem)))
+
+
+# ------------------------------------------------------------------------------- members
+
+
+async def _member(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    return _ok(await _fresh(gw, lambda cat: lo.member(cat, member_id, now, campaign_id)))
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}", summary="Get a member's loyalty card", tags=["loyalty"]
+)
+@_timed("members")
+async def get_member(request: Request, member_id: FromPath[str]) -> Response:
+    return await _member(request, member_id, None)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}", summary="Get a member's card (program-scoped)",
+     tags=["loyalty"])  # fmt: skip
+@_timed("members")
+async def get_member_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _member(request, member_id, campaign_id)
+
+
+async def _transactions(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    limit = _int_param(request, "limit", 10, 1, 100)
+    after = _str_param(request, "starting_after_id")
+    newest = _order_param(request)
+    return _ok(await _fresh(gw, lambda cat: lo.transactions(
+        cat, member_id, now, limit=limit, starting_after=after, newest_first=newest, campaign_ref=campaign_id)))  # fmt: skip
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}/transactions",
+    summary="A card's transactions",
+    tags=["loyalty"],
+)
+@_timed("members")
+async def member_transactions(request: Request, member_id: FromPath[str]) -> Response:
+    return await _transactions(request, member_id, None)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/transactions",
+     summary="A card's transactions (program-scoped)", tags=["loyalty"])  # fmt: skip
+@_timed("members")
+async def member_transactions_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _transactions(request, member_id, campaign_id)
+
+
+async def _pending(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    limit = _int_param(request, "limit", 10, 1, 100)
+    after = _str_param(request, "starting_after_id")
+    return _ok(await _fresh(gw, lambda cat: lo.pending(
+        cat, member_id, now, limit=limit, starting_after=after, campaign_ref=campaign_id)))  # fmt: skip
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}/pending-points",
+    summary="A card's pending points",
+    tags=["loyalty"],
+)
+@_timed("members")
+async def member_pending(request: Request, member_id: FromPath[str]) -> Response:
+    return await _pending(request, member_id, None)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/pending-points",
+     summary="A card's pending points (program-scoped)", tags=["loyalty"])  # fmt: skip
+@_timed("members")
+async def member_pending_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _pending(request, member_id, campaign_id)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/points-expiration",
+     summary="A card's points by expiry date", tags=["loyalty"])  # fmt: skip
+@_timed("members")
+async def member_expirations(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    limit = _int_param(request, "limit", 10, 1, 100)
+    page = _int_param(request, "page", 1, 1, 1000)
+    return _ok(await _fresh(gw, lambda cat: lo.expirations(cat, campaign_id, member_id, now,
+                                                           limit=limit, page=page)))  # fmt: skip
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}/rewards",
+    summary="Rewards a member can buy",
+    tags=["loyalty"],
+)
+@_timed("members")
+async def member_rewards(request: Request, member_id: FromPath[str]) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    raw = (_str_param(request, "affordable_only") or "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(
+            400,
+            "invalid_query_params",
+            "Invalid query params",
+            "`affordable_only` is true or false",
+        )
+    only = raw in ("true", "1")
+    return _ok(await _fresh(gw, lambda cat: lo.member_rewards(cat, member_id, now, only)))
+
+
+async def _redeem_reward(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    body = _obj(await request.body())
+    now = gw.clock()
+    lo = _loyalty(gw)
+    rid = _new_id("r_")
+    return _ok(
+        await _fresh(gw, lambda cat: lo.redeem_reward(cat, member_id, body, now, rid, campaign_id))
+    )
+
+
+@post(
+    "/v1/loyalties/members/{member_id:str}/redemption",
+    summary="Spend points on a reward",
+    tags=["loyalty"],
+)
+@_timed("reward_redemption")
+async def redeem_reward(request: Request, member_id: FromPath[str]) -> Response:
+    return await _redeem_reward(request, member_id, None)
+
+
+@post("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/redemption",
+      summary="Spend points on a reward (program-scoped)", tags=["loyalty"])  # fmt: skip
+@_timed("reward_redemption")
+async def redeem_reward_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _redeem_reward(request, member_id, campaign_id)
+
+
+HANDLERS = [
+    create_order,
+    update_order,
+    get_order,
+    track_event,
+    get_member,
+    get_member_in,
+    member_transactions,
+    member_transactions_in,
+    member_pending,
+    member_pending_in,
+    member_expirations,
+    member_rewards,
+    redeem_reward,
+    redeem_reward_in,
+]

@@ -1,0 +1,920 @@
+"""Loyalty at run time: orders and events that earn, member reads, balance changes, rewards.
+
+One :class:`Loyalty` per service (the gateway's and admin's), over the service's auto-pipeliner.
+Core decides, Lua counts: the points of a paid order or an event are planned by
+``core.earning`` (``plan_order_paid`` / ``plan_event``) and applied by ONE call of the wallet
+script (``store.wallet``), together with the per-customer limit counters, the order record and
+the customer's metrics (its plain ``writes``), idempotent on an operation id:
+
+- an order earns once: op id ``order:<order id>:paid``, whatever the retries, the concurrent
+  ``PAID`` updates or the path (``POST /v1/orders``, ``PUT``, a redemption);
+- a PAID order that is cancelled gives back what it earned, once (``order:<id>:cancel``):
+  ``POINTS_REMOVAL`` clamped at a zero balance (the shortfall recorded), pending points
+  cancelled;
+- an event counts once per ``Idempotency-Key``.
+
+What the answers look like (Voucherify's shapes) is :mod:`store.members`' and this module's;
+routes (auth, HTTP) are the services'.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+
+from core import earning
+from core import model as m
+
+from .autopipe import AutoPipeline
+from .codemaker import CodeMaker
+from .errors import ApiError
+from .keys import Keys
+from .members import (
+    CampaignGone,
+    Members,
+    card_out,
+    date_of_expiry,
+    iso_ms,
+    order_id_for,
+    pending_out,
+    transaction_out,
+)
+from .wallet import (
+    ActivatePending,
+    AdjustPending,
+    CancelPending,
+    Credit,
+    Debit,
+    Transfer,
+    Wallet,
+    WalletResult,
+)
+
+__all__ = ["Catalog", "Loyalty", "assignment_out", "reward_out", "reward_type"]
+
+DAY_MS = 86_400_000
+Cents = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
+
+
+def not_found(kind: str, ident: str) -> ApiError:
+    return ApiError(404, "not_found", "Resource not found", f"Cannot find {kind} with id {ident}",
+                    resource_id=ident, resource_type=kind)  # fmt: skip
+
+
+def invalid(
+    details: str, key: str = "invalid_payload", message: str = "Invalid payload"
+) -> ApiError:
+    return ApiError(400, key, message, details)
+
+
+# -- the definitions a loyalty call reads ----------------------------------------------------
+
+
+class Catalog:
+    """Campaigns (by id and by name), rewards and reward assignments of one definitions
+    document, with its earning index (``core.earning.EarningIndex``)."""
+
+    def __init__(self, defs: m.Definitions, index: Any = None) -> None:
+        self.index = index if index is not None else earning.compile_earning(defs)
+        self.campaigns: dict[str, m.Campaign] = {}
+        for c in defs.campaigns:
+            self.campaigns[c.id] = c
+        for c in defs.campaigns:
+            self.campaigns.setdefault(c.name, c)
+        self.rewards = {r.id: r for r in defs.rewards}
+        self.assignments = {a.id: a for a in defs.reward_assignments}
+        self.by_reward: dict[tuple[str, str], m.RewardAssignment] = {
+            (a.campaign_id, a.reward_id): a for a in defs.reward_assignments
+        }
+        self.programs = [c.id for c in defs.campaigns if c.campaign_type == "LOYALTY_PROGRAM"]
+
+    def campaign(self, ref: str) -> m.Campaign | None:
+        return self.campaigns.get(ref)
+
+    def program(self, ref: str) -> m.Campaign:
+        """The loyalty program ``ref`` (id or name); 404 otherwise."""
+        c = self.campaigns.get(ref)
+        if c is None or c.campaign_type != "LOYALTY_PROGRAM":
+            raise not_found("campaign", ref)
+        return c
+
+
+# -- rewards (shared shapes) -----------------------------------------------------------------
+
+
+def reward_type(r: m.Reward) -> str:
+    """A reward's type: as given, else from its one parameters member (the SDK drops ``type``)."""
+    if r.type:
+        return r.type
+    p = r.parameters
+    return "COIN" if p.coin is not None else "MATERIAL" if p.product is not None else "CAMPAIGN"
+
+
+def reward_out(r: m.Reward, cat: Catalog, redeemed: int | None = None,
+               times: tuple[int | None, int | None] = (None, None)) -> dict[str, Any]:  # fmt: skip
+    """A reward (``Reward``): ``stock`` and ``redeemed`` integers (the SDK's StrictInt)."""
+    p = r.parameters
+    params: dict[str, Any] = {}
+    if p.campaign is not None:
+        target = cat.campaign(p.campaign.id)
+        params["campaign"] = {
+            "id": p.campaign.id,
+            "balance": p.campaign.balance,
+            "type": target.campaign_type if target is not None else p.campaign.type,
+        }
+    if p.product is not None:
+        params["product"] = {"id": p.product.id, "sku_id": p.product.sku_id}
+    if p.coin is not None:
+        params["coin"] = {"exchange_ratio": p.coin.exchange_ratio,
+                          "points_ratio": int(p.coin.points_ratio)}  # fmt: skip
+    return {
+        "id": r.id,
+        "name": r.name,
+        "stock": r.stock,
+        "redeemed": redeemed if redeemed is not None else (0 if r.stock is not None else None),
+        "attributes": msgspec.to_builtins(r.attributes) if r.attributes is not None else {},
+        "metadata": r.metadata or {},
+        "type": reward_type(r),
+        "parameters": params,
+        "created_at": iso_ms(times[0]),
+        "updated_at": iso_ms(times[1]),
+        "object": "reward",
+    }
+
+
+def _assignment_points(a: m.RewardAssignment) -> int | None:
+    if a.points is not None:
+        return a.points
+    lp = a.parameters.loyalty if a.parameters is not None else None
+    return lp.points if lp is not None else None
+
+
+def assignment_out(a: m.RewardAssignment, times: tuple[int | None, int | None] = (None, None),
+                   points: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """A reward assignment (``RewardAssignment``); ``points`` overrides the price (a tier's)."""
+    lp = a.parameters.loyalty if a.parameters is not None else None
+    price = points if points is not None else _assignment_points(a)
+    return {
+        "id": a.id,
+        "reward_id": a.reward_id,
+        "related_object_id": a.campaign_id,
+        "related_object_type": "campaign",
+        "parameters": {
+            "loyalty": {
+                "points": price,
+                "auto_redeem": (lp.auto_redeem if lp is not None else None) or a.auto_redeem,
+            }
+        },  # fmt: skip
+        "created_at": iso_ms(times[0]),
+        "updated_at": iso_ms(times[1]),
+        "object": "reward_assignment",
+    }
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``POST /v1/orders`` / ``PUT /v1/orders/{id}`` (explicit nulls = absent)."""
+
+    id: str | None = None
+    source_id: str | None = None
+    status: Literal["CREATED", "PAID", "CANCELED", "FULFILLED"] | None = None
+    amount: Cents | None = None
+    initial_amount: Cents | None = None
+    discount_amount: Cents | None = None
+    items: list[m.OrderItem] | None = None
+    metadata: dict[str, Any] | None = None
+    customer: m.Customer | None = None
+    customer_id: str | None = None
+    referrer: m.Customer | None = None
+    referrer_id: str | None = None
+
+
+_ORDER_FIELDS = ("amount", "initial_amount", "discount_amount", "metadata")
+
+
+def order_out(rec: dict[str, Any]) -> dict[str, Any]:
+    """An order record as Voucherify answers it (``OrdersCreateResponseBody``)."""
+    out = {k: v for k, v in rec.items() if not k.startswith("_")}
+    cid = rec.get("customer_id")
+    out["customer"] = {"id": cid, "object": "customer"} if cid else None
+    out["created_at"] = iso_ms(rec.get("_created"))
+    out["updated_at"] = iso_ms(rec.get("_updated"))
+    amount = int(rec.get("amount") or 0)
+    disc = int(rec.get("discount_amount") or 0)
+    items_disc = int(rec.get("items_discount_amount") or 0)
+    out.setdefault("discount_amount", disc)
+    out["items_discount_amount"] = items_disc
+    out["total_discount_amount"] = disc + items_disc
+    out["total_amount"] = max(0, amount - disc - items_disc)
+    out["redemptions"] = rec.get("redemptions") or {}
+    out["object"] = "order"
+    return out
+
+
+class Earned(msgspec.Struct, frozen=True, array_like=True):
+    """What an order earned on one card (kept on the order record, to give back on cancel)."""
+
+    campaign_id: str
+    code: str
+    points: int
+    pending_id: str = ""
+
+
+def _customer_model(c: dict[str, Any], metrics: dict[str, int]) -> m.Customer:
+    """The customer as core judges it: the stored attributes and the LIVE metrics (before this
+    order), never the client's word for them."""
+    keep = {k: c.get(k) for k in ("id", "source_id", "name", "email", "phone", "birthdate",
+                                  "address", "metadata", "segments")}  # fmt: skip
+    cust = msgspec.convert({k: v for k, v in keep.items() if v is not None}, m.Customer)
+    cust.summary = m.CustomerSummary(
+        orders=m.CustomerOrdersSummary(
+            total_count=max(0, metrics.get("count", 0)),
+            total_amount=max(0, metrics.get("amount", 0)),
+        )
+    )
+    return cust
+
+
+class Loyalty:
+    """Members, wallets, orders and events of one key prefix."""
+
+    def __init__(self, pipe: AutoPipeline, prefix: str) -> None:
+        self.k = Keys(prefix)
+        self.pipe = pipe
+        self.members = Members(pipe, self.k)
+        self.wallet = Wallet(pipe, prefix)
+
+    async def load_scripts(self) -> None:
+        await self.members.load_scripts()
+        await self.wallet.load_scripts()
+
+    # -- member reads ----------------------------------------------------------------------
+
+    async def find(
+        self, cat: Catalog, ident: str, campaign_ref: str | None = None
+    ) -> tuple[m.Voucher, int, m.Campaign]:
+        """The card ``ident`` (code or ``v_`` id), its creation time and program; 404 when there
+        is none, or (campaign-scoped) when it is a card of another program."""
+        camp_scope = cat.program(campaign_ref) if campaign_ref is not None else None
+        found = await self.members.card(ident)
+        if found is None:
+            raise not_found("voucher", ident)
+        v, created = found
+        camp = cat.campaign(v.campaign_id or "")
+        if camp is None or camp.campaign_type != "LOYALTY_PROGRAM":
+            raise not_found("voucher", ident)
+        if camp_scope is not None and camp_scope.id != camp.id:
+            raise not_found("campaign", campaign_ref or "")
+        return v, created, camp
+
+    async def member(self, cat: Catalog, ident: str, now_ms: int,
+                     campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        v, created, camp = await self.find(cat, ident, campaign_ref)
+        card = await self.wallet.card(camp.id, v.code, now_ms)
+        return card_out(v, camp, card, created)
+
+    async def transactions(self, cat: Catalog, ident: str, now_ms: int, *, limit: int = 10,
+                           starting_after: str | None = None, newest_first: bool = True,
+                           campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        v, _, camp = await self.find(cat, ident, campaign_ref)
+        try:
+            page = await self.wallet.transactions(camp.id, v.code, now_ms, limit=limit,
+                                                  starting_after=starting_after,
+                                                  newest_first=newest_first)  # fmt: skip
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
+        data = [transaction_out(t, v) for t in page.transactions]
+        return {"object": "list", "data_ref": "data", "data": data, "has_more": page.has_more,
+                "more_starting_after": data[-1]["id"] if page.has_more and data else None}  # fmt: skip
+
+    async def pending(self, cat: Catalog, ident: str, now_ms: int, *, limit: int = 10,
+                      starting_after: str | None = None,
+                      campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        v, _, camp = await self.find(cat, ident, campaign_ref)
+        page = await self.wallet.pending(camp.id, v.code, now_ms, limit=limit,
+                                         starting_after=starting_after)  # fmt: skip
+        data = [pending_out(p, v) for p in page.items]
+        return {"object": "list", "data_ref": "data", "data": data, "has_more": page.has_more,
+                "more_starting_after": data[-1]["id"] if page.has_more and data else None}  # fmt: skip
+
+    async def expirations(self, cat: Catalog, campaign_ref: str, ident: str, now_ms: int, *,
+                          limit: int = 10, page: int = 1) -> dict[str, Any]:  # fmt: skip
+        v, created, camp = await self.find(cat, ident, campaign_ref)
+        got = await self.wallet.buckets(camp.id, v.code, now_ms, limit=1000)
+        expiring = [b for b in got.buckets if b.expires_at_ms is not None]
+        chunk = expiring[(page - 1) * limit : page * limit]
+        tag = hashlib.sha1(f"{camp.id}\0{v.code}".encode()).hexdigest()[:12]
+        data = [{
+            "id": f"lopb_{tag}_{b.expires_at_ms}",
+            "voucher_id": v.id or v.code,
+            "campaign_id": camp.id,
+            "bucket": {"total_points": b.points},
+            "status": "ACTIVE",
+            "expires_at": date_of_expiry(b.expires_at_ms),
+            "created_at": iso_ms(created),
+            "updated_at": None,
+            "object": "loyalty_points_bucket",
+        } for b in chunk]  # fmt: skip
+        return {"object": "list", "data_ref": "data", "data": data, "total": len(expiring)}
+
+    async def tier_of(self, cat: Catalog, camp_id: str, points: int) -> str:
+        return earning.tier_for_points(cat.index, camp_id, points).tier_id
+
+    async def member_rewards(self, cat: Catalog, ident: str, now_ms: int,
+                             affordable_only: bool = False) -> dict[str, Any]:  # fmt: skip
+        v, _, camp = await self.find(cat, ident)
+        card = await self.wallet.card(camp.id, v.code, now_ms)
+        tier = earning.tier_for_points(cat.index, camp.id, card.points).tier_id or None
+        items = []
+        stock_keys = []
+        rows = []
+        for aid, rid, price in earning.rewards_for(cat.index, camp.id, tier):
+            r, a = cat.rewards.get(rid), cat.assignments.get(aid)
+            if r is None or a is None:
+                continue
+            if affordable_only and (price is None or price > card.balance):
+                continue
+            rows.append((r, a, price))
+            stock_keys.append(self.k.reward_redeemed(rid))
+        redeemed = await self.pipe.execute_command("MGET", *stock_keys) if stock_keys else []
+        for (r, a, price), red in zip(rows, redeemed, strict=True):
+            items.append({"reward": reward_out(r, cat, int(red or 0)),
+                          "assignment": assignment_out(a, points=price),
+                          "object": "loyalty_reward"})  # fmt: skip
+        return {"object": "list", "data_ref": "data", "data": items, "total": len(items)}
+
+    # -- balance changes (admin) -----------------------------------------------------------
+
+    async def add_member(self, cat: Catalog, campaign_ref: str, customer: m.Customer | None,
+                         now_ms: int, code: str | None = None,
+                         metadata: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        camp = cat.program(campaign_ref)
+        if customer is None or not (customer.id or customer.source_id):
+            raise invalid("`customer` (its id or source_id) is required")
+        cust = await self.members.customer(customer, now_ms, create=True)
+        if cust is None:
+            raise not_found("customer", customer.id or "")
+        if code is not None:
+            found = await self.members.card(code)
+            if found is not None:
+                v0 = found[0]
+                if v0.customer_id == cust["id"] and v0.campaign_id == camp.id:
+                    card = await self.wallet.card(camp.id, v0.code, now_ms)
+                    return card_out(v0, camp, card, found[1])
+                raise ApiError(400, "voucher_already_published", "Voucher already published",
+                               f"Voucher {code} is published to another customer or program")  # fmt: skip
+        try:
+            v, created, _ = await self.members.join(
+                camp, cust, now_ms, code=code, metadata=metadata
+            )
+        except CampaignGone:
+            raise not_found("campaign", campaign_ref) from None
+        except ValueError as exc:
+            raise ApiError(
+                400, "voucher_already_published", "Voucher already published", str(exc)
+            ) from None
+        initial = (
+            camp.voucher.loyalty_card.points if camp.voucher and camp.voucher.loyalty_card else 0
+        )
+        if initial and v.code:
+            await self._apply([Credit(campaign_id=camp.id, code=v.code, points=initial,
+                                      type="POINTS_ADDITION", reason="initial points")],
+                              now_ms, op_id=f"join:{v.code}", fp="join")  # fmt: skip
+        card = await self.wallet.card(camp.id, v.code, now_ms)
+        return card_out(v, camp, card, created)
+
+    async def _apply(self, ops: list[Any], now_ms: int, *, op_id: str | None = None, fp: str = "",
+                     limits: Iterable[Any] = (), writes: Any = (), scope: str | None = None,
+                     quiet: tuple[str, ...] = ()) -> WalletResult:  # fmt: skip
+        res = await self.wallet.apply(ops, now_ms, op_id=op_id, fingerprint=fp or None,
+                                      limits=limits, writes=writes, scope=scope)  # fmt: skip
+        if res.status == "failed" and res.failure is not None and res.failure.error not in quiet:
+            f = res.failure
+            if f.error == "loyalty_card_points_exceeded":
+                raise ApiError(400, f.error, "Loyalty card points exceeded",
+                               f"the card's balance is {f.available} points, {f.requested} needed")  # fmt: skip
+            if f.error in ("invalid_pending_points_state",):
+                raise ApiError(400, f.error, "Invalid pending points state",
+                               "Only pending points in 'PENDING' status can be activated/updated/canceled")  # fmt: skip
+            if f.error == "not_found":
+                raise ApiError(404, "not_found", "Resource not found", "Cannot find pending_points")
+            if f.error == "invalid_amount":
+                raise ApiError(400, "invalid_amount", "Invalid amount",
+                               f"pending points would fall below 0 ({f.available} {f.requested:+d})")  # fmt: skip
+            raise ApiError(400, f.error, f.error.replace("_", " ").capitalize(), f.error)
+        if res.status == "conflict":
+            raise ApiError(409, "duplicate_source_id", "Duplicated source_id",
+                           "this source_id was used with another request")  # fmt: skip
+        return res
+
+    async def adjust_balance(self, cat: Catalog, ident: str, body: dict[str, Any], now_ms: int,
+                             campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """``update_loyalty_card_balance``: add (with an expiry choice) or remove points."""
+        v, _, camp = await self.find(cat, ident, campaign_ref)
+        pts = body.get("points")
+        if not isinstance(pts, int) or isinstance(pts, bool) or pts == 0 or abs(pts) > 10**12:
+            raise invalid("`points` must be a non-zero integer")
+        reason = body.get("reason") or ""
+        source_id = body.get("source_id") or ""
+        if not isinstance(reason, str) or not isinstance(source_id, str) or len(reason) > 1000:
+            raise invalid("`reason` and `source_id` must be strings")
+        if pts > 0:
+            expires = self._expiry_choice(cat, camp, body, now_ms)
+            op: Any = Credit(campaign_id=camp.id, code=v.code, points=pts, type="POINTS_ADDITION",
+                             expires_at_ms=expires, reason=reason, source_id=source_id)  # fmt: skip
+        else:
+            op = Debit(campaign_id=camp.id, code=v.code, points=-pts, type="POINTS_REMOVAL",
+                       mode="exact", reason=reason, source_id=source_id)  # fmt: skip
+        op_id = f"balance:{source_id}" if source_id else None
+        fp = hashlib.sha256(orjson.dumps(msgspec.to_builtins(op))).hexdigest() if op_id else ""
+        res = await self._apply([op], now_ms, op_id=op_id, fp=fp, scope=camp.id)
+        r = res.results[0]
+        return {"points": pts, "total": r.total, "balance": r.balance, "type": "loyalty_card",
+                "object": "balance", "operation_type": "MANUAL",
+                "related_object": {"type": "voucher", "id": v.id or v.code}}  # fmt: skip
+
+    def _expiry_choice(self, cat: Catalog, camp: m.Campaign, body: dict[str, Any],
+                       now_ms: int) -> int | None:  # fmt: skip
+        kind = body.get("expiration_type") or "PROGRAM_RULES"
+        if kind == "NON_EXPIRING":
+            return None
+        if kind == "CUSTOM_DATE":
+            raw = body.get("expiration_date")
+            if not isinstance(raw, str):
+                raise invalid("`expiration_date` is required with CUSTOM_DATE")
+            try:
+                if len(raw) == 10:
+                    t = _dt.datetime.fromisoformat(raw).replace(tzinfo=_dt.UTC) + _dt.timedelta(
+                        days=1
+                    )
+                else:
+                    t = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                    if t.tzinfo is None:
+                        t = t.replace(tzinfo=_dt.UTC)
+            except ValueError:
+                raise invalid(f"`expiration_date` {raw!r} is not a date") from None
+            ms = int(t.timestamp() * 1000)
+            if ms <= now_ms:
+                raise ApiError(400, "invalid_expiration_date", "Invalid expiration date",
+                               "expiration_date cannot be set in the past")  # fmt: skip
+            return ms
+        if kind != "PROGRAM_RULES":
+            raise invalid("`expiration_type` is PROGRAM_RULES, CUSTOM_DATE or NON_EXPIRING")
+        rules = (
+            camp.voucher.loyalty_card.expiration_rules
+            if camp.voucher and camp.voucher.loyalty_card
+            else None
+        )
+        if rules is None:
+            return None
+        x = earning.expires_at_ms(rules, now_ms)
+        return None if x is None else int(x)
+
+    async def transfer(self, cat: Catalog, campaign_ref: str, ident: str,
+                       items: list[dict[str, Any]], now_ms: int) -> dict[str, Any]:  # fmt: skip
+        """``transfer_points``: points of each source card onto the card ``ident``."""
+        dest, created, camp = await self.find(cat, ident, campaign_ref)
+        ops = []
+        for i, it in enumerate(items):
+            if not isinstance(it, dict):
+                raise invalid(f"[{i}] must be an object")
+            code, pts = it.get("code"), it.get("points")
+            if not isinstance(code, str) or not code:
+                raise invalid(f"[{i}].code is required")
+            if not isinstance(pts, int) or isinstance(pts, bool) or not 0 < pts <= 10**12:
+                raise invalid(f"[{i}].points must be a positive integer")
+            src, _, scamp = await self.find(cat, code)
+            if src.code == dest.code:
+                raise invalid(f"[{i}]: a card cannot transfer to itself")
+            expires = self._expiry_choice(cat, camp, {}, now_ms)
+            ops.append(Transfer(campaign_id=scamp.id, code=src.code, to_campaign_id=camp.id,
+                                to_code=dest.code, points=pts, expires_at_ms=expires,
+                                reason=str(it.get("reason") or ""), source_id=str(it.get("source_id") or ""),
+                                details=orjson.dumps({"destination_voucher": {"id": dest.id, "code": dest.code}}),
+                                to_details=orjson.dumps({"source_voucher": {"id": src.id, "code": src.code}})))  # fmt: skip
+        if not ops:
+            raise invalid("the body must list at least one transfer")
+        await self._apply(ops, now_ms)
+        card = await self.wallet.card(camp.id, dest.code, now_ms)
+        out = card_out(dest, camp, card, created)
+        out["validity_timeframe"] = {}
+        out["validity_day_of_week"] = []
+        return out
+
+    async def pending_action(self, cat: Catalog, ident: str, pending_id: str, action: str,
+                             now_ms: int, points: Any = None,
+                             campaign_ref: str | None = None) -> dict[str, Any] | None:  # fmt: skip
+        v, _, camp = await self.find(cat, ident, campaign_ref)
+        if action == "activate":
+            op: Any = ActivatePending(campaign_id=camp.id, code=v.code, pending_id=pending_id)
+        elif action == "cancel":
+            op = CancelPending(campaign_id=camp.id, code=v.code, pending_id=pending_id)
+        else:
+            if (
+                not isinstance(points, int)
+                or isinstance(points, bool)
+                or points == 0
+                or abs(points) > 10**12
+            ):
+                raise invalid("`points` must be a non-zero integer")
+            op = AdjustPending(
+                campaign_id=camp.id, code=v.code, pending_id=pending_id, points=points
+            )
+        res = await self._apply([op], now_ms)
+        if action == "cancel":
+            return None
+        r = res.results[0]
+        out = {"points": r.pending_points if action == "adjust" else r.points, "total": r.total,
+               "object": "balance", "operation_type": "MANUAL",
+               "related_object": {"type": "voucher", "id": v.id or v.code}}  # fmt: skip
+        if action == "activate":
+            out.update(balance=r.balance, type="loyalty_card")
+        return out
+
+    # -- orders (gateway) ------------------------------------------------------------------
+
+    async def _read_order(self, order_id: str) -> dict[str, Any] | None:
+        raw = await self.pipe.execute_command("GET", self.k.order(order_id))
+        return orjson.loads(raw) if raw is not None else None
+
+    async def get_order(self, ident: str) -> dict[str, Any]:
+        rec = await self._read_order(ident)
+        if rec is None:
+            rec = await self._read_order(order_id_for(ident))
+        if rec is None:
+            raise not_found("order", ident)
+        return order_out(rec)
+
+    async def save_order(self, cat: Catalog, body: OrderBody, now_ms: int,
+                         order_id: str | None = None, create: bool = True) -> dict[str, Any]:  # fmt: skip
+        """Create or update an order; reaching PAID earns (once), PAID then CANCELED gives the
+        points back (once). ``order_id``: the ``PUT`` path's id (404 when unknown)."""
+        oid = order_id or body.id or (order_id_for(body.source_id) if body.source_id else None)
+        if oid is None:
+            oid = "ord_" + secrets.token_hex(12)
+        cust_ref = body.customer
+        if cust_ref is None and body.customer_id:
+            cust_ref = m.Customer(id=body.customer_id)
+        cur, cust = await self._read_order(oid), None
+        if cur is None and order_id is not None:
+            cur = await self._read_order(order_id_for(order_id))
+            if cur is not None:
+                oid = cur["id"]
+        if cur is None and not create:
+            raise not_found("order", order_id or "")
+        if cust_ref is not None:
+            cust = await self.members.customer(cust_ref, now_ms, create=True)
+        elif cur is not None and cur.get("customer_id"):
+            cust = await self.members.customer(
+                m.Customer(id=cur["customer_id"]), now_ms, create=False
+            )
+        rec: dict[str, Any] = dict(cur) if cur is not None else {"id": oid, "_created": now_ms}
+        if body.source_id is not None:
+            rec["source_id"] = body.source_id
+        for f in _ORDER_FIELDS:
+            val = getattr(body, f)
+            if val is not None:
+                rec[f] = val
+        if body.items is not None:
+            rec["items"] = [
+                {**msgspec.to_builtins(it), "object": "order_item"} for it in body.items
+            ]
+            if body.amount is None:
+                rec["amount"] = sum(
+                    int(it.amount or (it.price or 0) * (it.quantity or 0)) for it in body.items
+                )
+        if cust is not None:
+            rec["customer_id"] = cust["id"]
+        if body.referrer_id:
+            rec["referrer_id"] = body.referrer_id
+        before = (cur or {}).get("status")
+        rec["status"] = body.status or before or "CREATED"
+        rec["_updated"] = now_ms
+        if rec["status"] == "PAID" and not rec.get("_paid"):
+            await self._earn(cat, rec, cust, now_ms)
+        elif rec["status"] == "CANCELED" and rec.get("_paid") and not rec.get("_canceled"):
+            await self._give_back(rec, now_ms)
+        else:
+            await self.pipe.execute_command("SET", self.k.order(rec["id"]), orjson.dumps(rec))
+        return order_out(rec)
+
+    def _order_model(self, rec: dict[str, Any]) -> m.Order:
+        keep = {k: rec.get(k) for k in ("id", "source_id", "amount", "discount_amount", "metadata")}
+        d = {k: v for k, v in keep.items() if v is not None}
+        d["status"] = "PAID"
+        if rec.get("items"):
+            d["items"] = [{k: v for k, v in it.items() if k != "object"} for it in rec["items"]]
+        return msgspec.convert(d, m.Order)
+
+    async def _earn(self, cat: Catalog, rec: dict[str, Any], cust: dict[str, Any] | None,
+                    now_ms: int) -> None:  # fmt: skip
+        """Earn on a PAID order, update the customer's metrics and save the record: one wallet
+        call, idempotent on the order (a repeat earns nothing and keeps the first record)."""
+        oid = rec["id"]
+        earned: list[Earned] = []
+        ops: list[Any] = []
+        limits: list[Any] = []
+        writes: list[Any] = []
+        if cust is not None:
+            plan = await self._plan(cat, cust, lambda cards, c, counters: earning.plan_order_paid(
+                cat.index, cards, c, self._order_model(rec), now_ms, counters), now_ms)  # fmt: skip
+            for a in plan.accruals:
+                ops.append(Credit(**a.credit()))
+                earned.append(
+                    Earned(a.campaign_id, a.code, a.points, a.pending_id if a.pending else "")
+                )
+            limits = list(plan.limits)
+            mk = self.k.customer_metrics(cust["id"])
+            amount = int(rec.get("amount") or 0)
+            writes += [("hincr", mk, "count", 1), ("hincr", mk, "amount", amount),
+                       ("hmax", mk, "last_order_at", now_ms), ("hset", mk, "last_order_amount", amount)]  # fmt: skip
+        rec["_paid"] = now_ms
+        rec["_earned"] = msgspec.to_builtins(earned)
+        writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
+        res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:paid", fingerprint="paid",
+                                      limits=limits, writes=writes, scope=oid)  # fmt: skip
+        if res.status == "replay":  # paid before (a retry, a race): keep that record, add the rest
+            first = await self._read_order(oid)
+            if first is not None:
+                for k in ("_paid", "_earned"):
+                    rec[k] = first.get(k)
+            await self.pipe.execute_command("SET", self.k.order(oid), orjson.dumps(rec))
+        elif res.status == "failed":  # a limit reached between planning and counting: earn again
+            rec.pop("_paid", None)
+            await self._earn(cat, rec, cust, now_ms)
+
+    async def _plan(self, cat: Catalog, cust: dict[str, Any], plan_fn: Any, now_ms: int) -> Any:
+        """Plan with the customer's cards (auto-joining where the planner asks) and live metrics;
+        again with the limit counters' values when the plan counts limits."""
+        progs = cat.programs
+        holdings, metrics = await _both(self.members.holdings(cust["id"], progs),
+                                        self.members.metrics(cust["id"]))  # fmt: skip
+        cmodel = _customer_model(cust, metrics)
+        cards = await self._with_tiers(cat, holdings, now_ms)
+        plan = plan_fn(cards, cmodel, None)
+        if plan.join:
+            for cid in plan.join:
+                camp = cat.campaign(cid)
+                if camp is None:
+                    continue
+                try:
+                    v, _, _ = await self.members.join(camp, cust, now_ms)
+                except CampaignGone:
+                    continue
+                holdings[cid] = v.code
+            cards = await self._with_tiers(cat, holdings, now_ms)
+            plan = plan_fn(cards, cmodel, None)
+        if plan.limits:
+            keys = plan.keys()
+            vals = await self.pipe.execute_command("MGET", *(self.k.counter(k) for k in keys))
+            plan = plan_fn(cards, cmodel, {k: int(v or 0) for k, v in zip(keys, vals, strict=True)})
+        return plan
+
+    async def _with_tiers(
+        self, cat: Catalog, holdings: dict[str, str], now_ms: int
+    ) -> dict[str, Any]:
+        """``{campaign: (code, tier)}`` for the planner; figures are read only for programs
+        that have tiers."""
+        progs = cat.index.programs
+        tiered = [c for c in holdings if c in progs and progs[c].tiers]
+        out: dict[str, Any] = dict(holdings)
+        if tiered:
+            figs = await _gather(self.wallet.card(c, holdings[c], now_ms) for c in tiered)
+            for c, f in zip(tiered, figs, strict=True):
+                out[c] = (
+                    holdings[c],
+                    earning.tier_for_points(cat.index, c, f.points).tier_id or None,
+                )
+        return out
+
+    async def _give_back(self, rec: dict[str, Any], now_ms: int) -> None:
+        """A PAID order cancelled: take back what it earned (clamped at a zero balance; pending
+        points cancelled), metrics down; once."""
+        oid = rec["id"]
+        ops: list[Any] = []
+        for e in msgspec.convert(rec.get("_earned") or [], list[Earned]):
+            if e.pending_id:
+                p = await self.wallet.pending_points(e.campaign_id, e.code, e.pending_id, now_ms)
+                if p is not None and p.status == "PENDING":
+                    ops.append(
+                        CancelPending(
+                            campaign_id=e.campaign_id, code=e.code, pending_id=e.pending_id
+                        )
+                    )
+                    continue
+            ops.append(Debit(campaign_id=e.campaign_id, code=e.code, points=e.points, type="POINTS_REMOVAL",
+                             mode="clamp", reason="order canceled", source_id=rec.get("source_id") or oid,
+                             details=orjson.dumps({"order": {"id": oid, "source_id": rec.get("source_id")}})))  # fmt: skip
+        writes: list[Any] = []
+        if rec.get("customer_id"):
+            mk = self.k.customer_metrics(rec["customer_id"])
+            writes += [
+                ("hincr", mk, "count", -1),
+                ("hincr", mk, "amount", -int(rec.get("amount") or 0)),
+            ]
+        rec["_canceled"] = now_ms
+        writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
+        res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:cancel", fingerprint="cancel",
+                                      writes=writes, scope=oid)  # fmt: skip
+        if res.status == "failed":  # a pending record activated meanwhile: plan again
+            rec.pop("_canceled", None)
+            await self._give_back(rec, now_ms)
+
+    # -- events (gateway) ------------------------------------------------------------------
+
+    async def event(self, cat: Catalog, body: dict[str, Any], now_ms: int,
+                    idem: str | None) -> dict[str, Any]:  # fmt: skip
+        """``POST /v1/events``: upsert the customer, count the event in its metrics, earn on
+        the custom-event rules (the card named in ``loyalty.code``, else every card the
+        customer holds, plus auto-join programs)."""
+        name = body.get("event")
+        if not isinstance(name, str) or not 1 <= len(name) <= 300:
+            raise invalid("`event` must be a name of 1-300 characters")
+        if name == earning.ORDER_PAID:
+            raise invalid("order.paid is an order status: send the order (POST /v1/orders)")
+        try:
+            cref = msgspec.convert(body.get("customer"), m.Customer | None)
+            loyalty = body.get("loyalty")
+            code = loyalty.get("code") if isinstance(loyalty, dict) else None
+            metadata = body.get("metadata") or {}
+            if not isinstance(metadata, dict) or (code is not None and not isinstance(code, str)):
+                raise msgspec.ValidationError(
+                    "`metadata` must be an object, `loyalty.code` a string"
+                )
+        except msgspec.ValidationError as exc:
+            raise invalid(str(exc)) from None
+        if cref is None or not (cref.id or cref.source_id):
+            raise invalid("`customer` (its id or source_id) is required")
+        cust = await self.members.customer(cref, now_ms, create=True)
+        if cust is None:
+            raise not_found("customer", cref.id or "")
+        only: dict[str, str] | None = None
+        if code:
+            v, _, camp = await self.find(cat, code)
+            if v.customer_id not in (None, cust["id"]):
+                raise ApiError(400, "invalid_customer", "Invalid customer",
+                               f"card {code} is held by another customer")  # fmt: skip
+            only = {camp.id: v.code}
+        event_id = "evcus_" + (
+            hashlib.sha256(idem.encode()).hexdigest()[:24] if idem else secrets.token_hex(12)
+        )
+
+        def plan_fn(cards: dict[str, Any], c: m.Customer, counters: Any) -> Any:
+            if only is not None:
+                cards = {k: v for k, v in cards.items() if k in only} or dict(only)
+            return earning.plan_event(cat.index, cards, c, name, metadata, now_ms,
+                                      event_id=event_id, counters=counters)  # fmt: skip
+
+        plan = await self._plan(cat, cust, plan_fn, now_ms)
+        mk = self.k.customer_metrics(cust["id"])
+        writes = [("hincr", mk, "events", 1), ("hmax", mk, "last_event_at", now_ms)]
+        ops = [Credit(**a.credit()) for a in plan.accruals]
+        op_id = f"event:{idem}" if idem else None
+        fp = (
+            hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+            if idem
+            else None
+        )
+        res = await self.wallet.apply(ops, now_ms, op_id=op_id, fingerprint=fp, limits=plan.limits,
+                                      writes=writes, scope="events")  # fmt: skip
+        if res.status == "conflict":
+            raise ApiError(409, "duplicate_idempotency_key", "Idempotency key reused",
+                           "this Idempotency-Key was used with another event")  # fmt: skip
+        return {"object": "event", "type": name,
+                "customer": {"id": cust["id"], "source_id": cust.get("source_id"), "name": cust.get("name"),
+                             "email": cust.get("email"), "metadata": cust.get("metadata") or {},
+                             "object": "customer"},
+                "referral": None, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
+
+    # -- rewards (gateway) -----------------------------------------------------------------
+
+    async def redeem_reward(self, cat: Catalog, ident: str, body: dict[str, Any], now_ms: int,
+                            redemption_id: str, campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Spend points on a reward: the price debited, the stock counted and the code issued
+        (or the points credited) in ONE wallet call; nothing given without its points."""
+        v, created, camp = await self.find(cat, ident, campaign_ref)
+        reward = body.get("reward")
+        rid = reward.get("id") if isinstance(reward, dict) else None
+        if not isinstance(rid, str) or not rid:
+            raise ApiError(400, "missing_reward", "Missing reward", "A reward is required")
+        r = cat.rewards.get(rid)
+        a = cat.by_reward.get((camp.id, rid))
+        if r is None or a is None:
+            raise not_found("reward", rid)
+        rtype = reward_type(r)
+        if rtype == "COIN":
+            raise ApiError(400, "invalid_reward", "Invalid reward",
+                           "pay-with-points (COIN) rewards are spent at checkout: send the card "
+                           "with reward{id, points} to POST /v1/redemptions")  # fmt: skip
+        card = await self.wallet.card(camp.id, v.code, now_ms)
+        tier = earning.tier_for_points(cat.index, camp.id, card.points).tier_id or None
+        price = earning.reward_price(cat.index, a.id, tier)
+        if price is None:
+            raise ApiError(
+                400, "missing_param", "Missing parameter", "the reward has no price in points"
+            )
+        details = {"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name}}
+        ops: list[Any] = [Debit(campaign_id=camp.id, code=v.code, points=price, type="POINTS_REDEMPTION",
+                                details=orjson.dumps(details), source_id=redemption_id)]  # fmt: skip
+        limits = []
+        if r.stock is not None:
+            limits.append((self.k.reward_redeemed(r.id).removeprefix(self.k.prefix), 1, r.stock,
+                           "quantity_exceeded", 0, 0))  # fmt: skip
+        else:
+            limits.append(
+                (self.k.reward_redeemed(r.id).removeprefix(self.k.prefix), 1, -1, "", 0, 0)
+            )
+        issued: dict[str, Any] | None = None
+        writes: list[Any] = []
+        target = (
+            cat.campaign(r.parameters.campaign.id) if r.parameters.campaign is not None else None
+        )
+        if rtype == "CAMPAIGN":
+            if target is None:
+                raise not_found(
+                    "campaign", r.parameters.campaign.id if r.parameters.campaign else ""
+                )
+            cust = await self.members.customer(m.Customer(id=v.customer_id), now_ms, create=False)
+            if cust is None:
+                raise ApiError(
+                    400, "invalid_customer", "Invalid customer", "the card has no holder"
+                )
+            if target.campaign_type == "LOYALTY_PROGRAM":
+                tv, _, _ = await self.members.join(target, cust, now_ms)
+                ops.append(Credit(campaign_id=target.id, code=tv.code,
+                                  points=int(r.parameters.campaign.balance or 0), type="POINTS_ADDITION",
+                                  reason=f"reward {r.id}", details=orjson.dumps(details)))  # fmt: skip
+                issued = {"id": tv.id, "code": tv.code, "type": "LOYALTY_CARD", "campaign_id": target.id,
+                          "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+            else:
+                cfg = target.voucher.code_config if target.voucher is not None else None
+                code = CodeMaker(cfg or m.CodeConfig()).sample(1)[0]
+                nv = m.Voucher(code=code, campaign_id=target.id, id="v_" + secrets.token_hex(12),
+                               customer_id=cust.get("source_id") or cust["id"])  # fmt: skip
+                if target.campaign_type == "GIFT_VOUCHERS":
+                    nv.gift = m.Gift(amount=int(r.parameters.campaign.balance or 0))
+                writes += [("setnx", self.k.code(code), msgspec.json.encode(nv)),
+                           ("rpush", self.k.list_codes(target.id), code),
+                           ("sadd", self.k.customer_codes(cust["id"]), code)]  # fmt: skip
+                if cust.get("source_id"):
+                    writes.append(("sadd", self.k.customer_codes(cust["source_id"]), code))
+                issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
+                          "type": "GIFT_VOUCHER" if nv.gift else "DISCOUNT_VOUCHER",
+                          "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+        res = await self._apply(ops, now_ms, limits=limits, writes=writes,
+                                quiet=("exists", "quantity_exceeded"))  # fmt: skip
+        if res.status == "failed" and res.failure is not None:
+            if res.failure.kind == "write":  # the random code was taken meanwhile: another one
+                return await self.redeem_reward(
+                    cat, ident, body, now_ms, redemption_id, campaign_ref
+                )
+            raise ApiError(400, "quantity_exceeded", "Quantity exceeded",
+                           f"reward {r.id} is out of stock")  # fmt: skip
+        debit = res.results[0]
+        after = res.cards[0]
+        reward_res = reward_out(r, cat, None)
+        reward_res.update(assignment_id=a.id, loyalty_tier_id=tier,
+                          customer={"id": v.customer_id, "object": "customer"})  # fmt: skip
+        if issued is not None:
+            reward_res["voucher"] = issued
+        if r.parameters.product is not None:
+            reward_res["product"] = {"id": r.parameters.product.id, "object": "product"}
+        return {
+            "id": redemption_id,
+            "object": "redemption",
+            "date": iso_ms(now_ms),
+            "customer_id": v.customer_id,
+            "tracking_id": None,
+            "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+            "amount": price,
+            "result": "SUCCESS",
+            "status": "SUCCEEDED",
+            "channel": {"channel_id": None, "channel_type": "API"},
+            "customer": {"id": v.customer_id, "object": "customer"},
+            "related_object_type": "voucher",
+            "related_object_id": v.id or v.code,
+            "reward": reward_res,
+            "loyalty_card": {"points": price},
+            "voucher": card_out(v, camp, after, created),
+            "transaction_id": debit.transaction_ids[0] if debit.transaction_ids else None,
+        }
+
+
+async def _both(a: Any, b: Any) -> tuple[Any, Any]:
+    import asyncio
+
+    return tuple(await asyncio.gather(a, b))  # type: ignore[return-value]
+
+
+async def _gather(aws: Iterable[Any]) -> list[Any]:
+    import asyncio
+
+    return list(await asyncio.gather(*aws))

@@ -1,0 +1,213 @@
+"""Loyalty at the gateway, in process on a real Redis: orders that earn (once), cancellations
+that give back, events, member reads, rewards bought with points (stock, price and code in one
+call). The SDK flow of VOUCHERIFY-LOYALTY.md §15a is test_loyalty_sdk_flow.py; races across
+workers are in test_gateway_loyalty_races.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from gateway_fixtures import HEADERS, InProcess, in_process
+
+from core import model as m
+
+VAL_150 = {"id": "val_150", "name": "order >= 150.00", "context_type": "earning_rule.order.paid",
+           "rules": {"1": {"name": "order.amount", "conditions": {"$more_than_or_equal": [15000]}},
+                     "logic": "1"}}  # fmt: skip
+
+PROPORTIONAL = {"type": "PROPORTIONAL", "calculation_type": "ORDER_AMOUNT",
+                "order": {"amount": {"every": 100, "points": 1}}}  # fmt: skip
+
+DEFS: dict[str, Any] = {
+    "validation_rules": [VAL_150],
+    "products": [{"id": "prod_mug", "source_id": "mug", "name": "Club mug", "price": 1500}],
+    "campaigns": [
+        {"id": "camp_L", "name": "Club", "campaign_type": "LOYALTY_PROGRAM", "auto_join": True,
+         "join_once": True,
+         "voucher": {"type": "LOYALTY_CARD", "loyalty_card": {"points": 0},
+                     "code_config": {"pattern": "CLUB-#####"}}},
+        {"id": "camp_D", "name": "5 off reward", "campaign_type": "DISCOUNT_COUPONS",
+         "voucher": {"type": "DISCOUNT_VOUCHER",
+                     "discount": {"type": "AMOUNT", "amount_off": 500, "effect": "APPLY_TO_ORDER"},
+                     "code_config": {"pattern": "FIVE-#####"}}},
+    ],
+    "earning_rules": [
+        {"id": "ern_1", "campaign_id": "camp_L", "event": "order.paid", "loyalty": PROPORTIONAL,
+         "source": {"banner": "1 pt / 1.00"}},
+        {"id": "ern_2", "campaign_id": "camp_L", "event": "order.paid", "loyalty": PROPORTIONAL,
+         "validation_rule_id": "val_150", "source": {"banner": "+1 pt / 1.00 from 150.00"}},
+        {"id": "ern_bday", "campaign_id": "camp_L", "event": "birthday",
+         "loyalty": {"type": "FIXED", "points": 50}},
+    ],
+    "rewards": [
+        {"id": "rew_M", "name": "Club mug", "parameters": {"product": {"id": "prod_mug"}}, "stock": 2},
+        {"id": "rew_C", "name": "5.00 coupon", "parameters": {"campaign": {"id": "camp_D"}}},
+    ],
+    "reward_assignments": [
+        {"id": "rewa_M", "reward_id": "rew_M", "campaign_id": "camp_L",
+         "parameters": {"loyalty": {"points": 250}}},
+        {"id": "rewa_C", "reward_id": "rew_C", "campaign_id": "camp_L",
+         "parameters": {"loyalty": {"points": 100}}},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def lgw(redis_url: str, key_prefix: str) -> Iterator[InProcess]:
+    with in_process(redis_url, key_prefix, msgspec.convert(DEFS, m.Definitions)) as g:
+        yield g
+
+
+def _get(g: InProcess, path: str, **params: Any) -> Any:
+    r = g.client.get(path, headers=HEADERS, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _order(g: InProcess, source_id: str, amount: int, status: str = "PAID", customer: str = "alice",
+           method: str = "post") -> dict[str, Any]:  # fmt: skip
+    body = {"source_id": source_id, "status": status, "amount": amount,
+            "customer": {"source_id": customer}}  # fmt: skip
+    if method == "post":
+        r = g.post("/v1/orders", body)
+    else:
+        r = g.client.put(f"/v1/orders/{source_id}", json={"status": status}, headers=HEADERS)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _card_of(g: InProcess, customer: str = "alice") -> str:
+    cid = g.redis.get(g.prefix + "customer:src:" + customer).decode()
+    return g.redis.get(g.prefix + "{c:camp_L}:lc:holder:" + cid).decode()
+
+
+def test_a_paid_order_auto_joins_and_earns_every_matching_rule(lgw: InProcess) -> None:
+    o = _order(lgw, "o-1", 20000)
+    assert o["status"] == "PAID" and o["object"] == "order" and o["id"].startswith("ord_")
+    code = _card_of(lgw)
+    assert code.startswith("CLUB-") and len(code) == 10
+    card = _get(lgw, f"/v1/loyalties/members/{code}")
+    assert card["loyalty_card"]["points"] == 400 and card["loyalty_card"]["balance"] == 400
+    assert card["type"] == "LOYALTY_CARD" and card["holder_id"].startswith("cust_")
+    tx = _get(lgw, f"/v1/loyalties/members/{code}/transactions")["data"]
+    assert [(t["type"], t["details"]["balance"]["points"]) for t in tx] == [
+        ("POINTS_ACCRUAL", 200), ("POINTS_ACCRUAL", 200)]  # fmt: skip
+    assert {t["details"]["earning_rule"]["id"] for t in tx} == {"ern_1", "ern_2"}
+    assert (
+        tx[0]["details"]["balance"]["balance"] == 400
+        and tx[1]["details"]["balance"]["balance"] == 200
+    )
+    # below 150.00 only ern_1 matches
+    _order(lgw, "o-2", 10000)
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 500
+
+
+def test_an_order_earns_once_whatever_the_retries_and_paths(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 20000, status="CREATED")
+    code = None
+    for _ in range(3):
+        _order(lgw, "o-1", 20000, method="put")
+        _order(lgw, "o-1", 20000)
+        code = code or _card_of(lgw)
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["points"] == 400
+    got = _get(lgw, "/v1/orders/o-1")
+    assert got["status"] == "PAID" and got["amount"] == 20000 and got["source_id"] == "o-1"
+    metrics = lgw.redis.hgetall(lgw.prefix + "custmetrics:" + got["customer_id"])
+    assert int(metrics[b"count"]) == 1 and int(metrics[b"amount"]) == 20000
+
+
+def test_a_cancelled_paid_order_gives_back_what_it_earned_once(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 20000)
+    code = _card_of(lgw)
+    _order(lgw, "o-2", 10000)
+    for _ in range(2):
+        _order(lgw, "o-1", 20000, status="CANCELED", method="put")
+    card = _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]
+    assert card["balance"] == 100 and card["points"] == 100
+    types = [t["type"] for t in _get(lgw, f"/v1/loyalties/members/{code}/transactions")["data"]]
+    assert types == [
+        "POINTS_REMOVAL",
+        "POINTS_REMOVAL",
+        "POINTS_ACCRUAL",
+        "POINTS_ACCRUAL",
+        "POINTS_ACCRUAL",
+    ]
+
+
+def test_an_event_earns_on_its_rules_once_per_idempotency_key(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 100)
+    code = _card_of(lgw)
+    body = {"event": "birthday", "customer": {"source_id": "alice"}, "metadata": {"age": 30}}
+    for _ in range(2):
+        r = lgw.post("/v1/events", body, headers={"Idempotency-Key": "bday-2026"})
+        assert r.status_code == 200, r.text
+        assert r.json()["customer"]["source_id"] == "alice" and r.json()["type"] == "birthday"
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 51
+    r = lgw.post(
+        "/v1/events", {**body, "metadata": {"age": 31}}, headers={"Idempotency-Key": "bday-2026"}
+    )
+    assert r.status_code == 409
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 51
+
+
+def test_buying_rewards_takes_points_stock_and_issues_the_code(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 60000)  # 1,200 points
+    code = _card_of(lgw)
+    rewards = _get(lgw, f"/v1/loyalties/members/{code}/rewards", affordable_only="true")["data"]
+    assert sorted((x["reward"]["id"], x["assignment"]["parameters"]["loyalty"]["points"]) for x in rewards) == [
+        ("rew_C", 100), ("rew_M", 250)]  # fmt: skip
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}})
+    assert r.status_code == 200, r.text
+    red = r.json()
+    coupon = red["reward"]["voucher"]["code"]
+    assert (
+        coupon.startswith("FIVE-")
+        and red["amount"] == 100
+        and red["voucher"]["loyalty_card"]["balance"] == 1100
+    )
+    # the issued coupon works at checkout
+    v = lgw.validate({"customer": {"source_id": "alice"}, "order": {"amount": 10000},
+                      "redeemables": [{"object": "voucher", "id": coupon}]})  # fmt: skip
+    assert v.json()["valid"] is True and v.json()["order"]["discount_amount"] == 500
+    for _ in range(2):
+        r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
+        assert r.status_code == 200, r.text
+        assert r.json()["reward"]["type"] == "MATERIAL"
+    before = lgw.keyspace()
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
+    assert r.status_code == 400 and r.json()["key"] == "quantity_exceeded"
+    assert lgw.keyspace() == before
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 600
+    for _ in range(6):
+        assert (
+            lgw.post(
+                f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}}
+            ).status_code
+            == 200
+        )
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}})
+    assert r.status_code == 400 and r.json()["key"] == "loyalty_card_points_exceeded"
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 0
+
+
+def test_unknown_cards_and_rewards_are_404_and_change_nothing(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 40000)
+    code = _card_of(lgw)
+    before = lgw.keyspace()
+    assert lgw.client.get("/v1/loyalties/members/NOPE", headers=HEADERS).status_code == 404
+    assert (
+        lgw.client.get(f"/v1/loyalties/camp_D/members/{code}", headers=HEADERS).status_code == 404
+    )
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_nope"}})
+    assert r.status_code == 404 and r.json()["key"] == "not_found"
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {}})
+    assert r.status_code == 400 and r.json()["key"] == "missing_reward"
+    r = lgw.post("/v1/orders", {"source_id": "o-9", "status": "PAID", "amount": -5})
+    assert r.status_code == 400
+    r = lgw.post("/v1/events", {"event": "", "customer": {"source_id": "alice"}})
+    assert r.status_code == 400
+    assert lgw.keyspace() == before
