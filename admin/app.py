@@ -96,6 +96,9 @@ class Admin:
             await asyncio.gather(self._resumer, return_exceptions=True)
         await self.durability.stop()
         await self.runner.stop()
+        loyalty = getattr(self, "_loyalty", None)  # routes_members' pipeliner, made on first use
+        if loyalty is not None:
+            await loyalty.pipe.aclose()
         await self.redis.aclose()
 
 
@@ -236,7 +239,14 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None, clock: Callable[[], int] | None = None
 ) -> Litestar:
-    from . import routes_defs, routes_ledger, routes_ops, routes_people
+    from . import (
+        routes_defs,
+        routes_ledger,
+        routes_loyalty,
+        routes_members,
+        routes_ops,
+        routes_people,
+    )
     from .openapi import describe as describe_openapi
 
     settings = settings or Settings.from_env()
@@ -254,7 +264,9 @@ def create_app(
             health,
             ready,
             *routes_defs.HANDLERS,
+            *routes_loyalty.HANDLERS,
             *routes_people.HANDLERS,
+            *routes_members.HANDLERS,
             *routes_ledger.HANDLERS,
             *routes_ops.HANDLERS,
         ],

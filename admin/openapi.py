@@ -1117,9 +1117,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 def describe(app: Litestar) -> None:
+    from .routes_members import OPERATIONS as MEMBERS
+
     _describe(
         app,
-        OPERATIONS,
+        {**OPERATIONS, **MEMBERS},
         title="promogate admin API",
         version="1",
         description="Management API in Voucherify's v1 shapes: campaigns, codes, promotion "

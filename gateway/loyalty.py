@@ -14,15 +14,17 @@ answered before this worker applied the notice) before answering 404.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath
 
+from core import model as m
 from store.errors import ApiError
 from store.loyalty import Catalog, Loyalty, OrderBody
+from store.openapi import Body, Op, Param, Reply
 
 from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
 
@@ -341,3 +343,110 @@ HANDLERS = [
     redeem_reward,
     redeem_reward_in,
 ]
+
+
+# ------------------------------------------------------------------------------- OpenAPI
+
+
+class _Code(msgspec.Struct, omit_defaults=True):
+    code: str | None = None
+
+
+class _Referral(msgspec.Struct, omit_defaults=True):
+    code: str | None = None
+    referrer_id: str | None = None
+
+
+class EventBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``POST /v1/events`` (SDK ``EventsCreateRequestBody``)."""
+
+    event: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    customer: m.Customer
+    loyalty: _Code | None = None
+    referral: _Referral | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class _RewardRef(msgspec.Struct, omit_defaults=True):
+    id: str | None = None
+    points: int | None = None
+
+
+class RewardRedemptionBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``POST .../members/{memberId}/redemption`` (SDK ``LoyaltiesMembersRedemptionRedeemRequestBody``)."""
+
+    reward: _RewardRef
+    order: m.Order | None = None
+    metadata: dict[str, Any] | None = None
+
+
+_OBJECT = {"type": "object"}
+_LIST = (
+    Param("limit", int, "1-100 (default 10)"),
+    Param("starting_after_id", str, "Resume after this id"),
+)
+_MEMBER = (401, 403, 404, 503)
+_EARN_ERRORS = (400, 401, 403, 404, 409, 503)
+
+
+def _member_ops(path: str, scoped: bool) -> dict[tuple[str, str], Op]:
+    return {
+        ("GET", path): Op(
+            replies={200: Reply("The loyalty card with its live balance", _OBJECT)}, errors=_MEMBER
+        ),
+        ("GET", path + "/transactions"): Op(
+            params=(*_LIST, Param("order", str, "-id (newest first, default) or id")),
+            replies={200: Reply("The card's transactions with running balance", _OBJECT)},
+            errors=(400, *_MEMBER),
+        ),
+        ("GET", path + "/pending-points"): Op(
+            params=_LIST, replies={200: Reply("PENDING points", _OBJECT)}, errors=(400, *_MEMBER)
+        ),
+        ("POST", path + "/redemption"): Op(
+            bodies=(Body(RewardRedemptionBody),),
+            replies={
+                200: Reply("The redemption: points, stock and the issued code in one call", _OBJECT)
+            },
+            errors=(400, *_MEMBER),
+        ),
+    }
+
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("POST", "/v1/orders"): Op(
+        bodies=(Body(OrderBody),),
+        replies={200: Reply("The order (PAID earns, once)", _OBJECT)},
+        errors=_EARN_ERRORS,
+    ),
+    ("PUT", "/v1/orders/{order_id}"): Op(
+        bodies=(Body(OrderBody),), replies={200: Reply("The order", _OBJECT)}, errors=_EARN_ERRORS
+    ),
+    ("GET", "/v1/orders/{order_id}"): Op(
+        replies={200: Reply("The order", _OBJECT)}, errors=_MEMBER
+    ),
+    ("POST", "/v1/events"): Op(
+        bodies=(Body(EventBody),),
+        params=(
+            Param(
+                "Idempotency-Key",
+                str,
+                "An event sent again with the same key counts once",
+                location="header",
+            ),
+        ),
+        replies={200: Reply("The event", _OBJECT)},
+        errors=_EARN_ERRORS,
+    ),
+    **_member_ops("/v1/loyalties/members/{member_id}", False),
+    **_member_ops("/v1/loyalties/{campaign_id}/members/{member_id}", True),
+    ("GET", "/v1/loyalties/{campaign_id}/members/{member_id}/points-expiration"): Op(
+        params=(Param("limit", int, "1-100 (default 10)"), Param("page", int, "1-1000")),
+        replies={200: Reply("Points by expiry date", _OBJECT)},
+        errors=(400, *_MEMBER),
+    ),
+    ("GET", "/v1/loyalties/members/{member_id}/rewards"): Op(
+        params=(Param("affordable_only", bool, "Only rewards the balance can buy"),),
+        replies={200: Reply("The program's rewards with their (tier) prices", _OBJECT)},
+        errors=(400, *_MEMBER),
+    ),
+}

@@ -87,9 +87,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 def describe(app: Litestar) -> None:
+    from .loyalty import OPERATIONS as LOYALTY  # imported late: gateway.loyalty imports the app
+
     _describe(
         app,
-        OPERATIONS,
+        {**OPERATIONS, **LOYALTY},
         title="promogate checkout API",
         version="1",
         description="A subset of Voucherify's API v1 (validations, redemptions, rollbacks, "

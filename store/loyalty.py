@@ -301,7 +301,7 @@ class Loyalty:
         v, _, camp = await self.find(cat, ident, campaign_ref)
         page = await self.wallet.pending(camp.id, v.code, now_ms, limit=limit,
                                          starting_after=starting_after)  # fmt: skip
-        data = [pending_out(p, v) for p in page.items]
+        data = [pending_out(p, v) for p in page.pending]
         return {"object": "list", "data_ref": "data", "data": data, "has_more": page.has_more,
                 "more_starting_after": data[-1]["id"] if page.has_more and data else None}  # fmt: skip
 
@@ -359,18 +359,19 @@ class Loyalty:
         camp = cat.program(campaign_ref)
         if customer is None or not (customer.id or customer.source_id):
             raise invalid("`customer` (its id or source_id) is required")
-        cust = await self.members.customer(customer, now_ms, create=True)
-        if cust is None:
-            raise not_found("customer", customer.id or "")
-        if code is not None:
+        if code is not None:  # a code named: refused before anything is written
             found = await self.members.card(code)
             if found is not None:
                 v0 = found[0]
-                if v0.customer_id == cust["id"] and v0.campaign_id == camp.id:
+                known = await self.members.customer(customer, now_ms, create=False)
+                if known is not None and v0.customer_id == known["id"] and v0.campaign_id == camp.id:
                     card = await self.wallet.card(camp.id, v0.code, now_ms)
                     return card_out(v0, camp, card, found[1])
                 raise ApiError(400, "voucher_already_published", "Voucher already published",
                                f"Voucher {code} is published to another customer or program")  # fmt: skip
+        cust = await self.members.customer(customer, now_ms, create=True)
+        if cust is None:
+            raise not_found("customer", customer.id or "")
         try:
             v, created, _ = await self.members.join(
                 camp, cust, now_ms, code=code, metadata=metadata
@@ -505,8 +506,11 @@ class Loyalty:
         await self._apply(ops, now_ms)
         card = await self.wallet.card(camp.id, dest.code, now_ms)
         out = card_out(dest, camp, card, created)
+        # the SDK's transfer answer REQUIRES these two, and types `active` as a string (sic):
+        # a boolean there makes it raise, so the transfer answer leaves `active` out
         out["validity_timeframe"] = {}
         out["validity_day_of_week"] = []
+        out["active"] = None
         return out
 
     async def pending_action(self, cat: Catalog, ident: str, pending_id: str, action: str,

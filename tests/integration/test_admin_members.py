@@ -1,0 +1,237 @@
+"""Loyalty members at admin, through the official SDK (voucherify 6.1.1) and raw HTTP against
+the real admin app and a real Redis: add a member (join once), read the card, adjust its balance
+with a reason, transfer points, pending points, points expiration, the members list; bad input
+refused with nothing changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+import voucherify as v
+from voucherify.exceptions import ApiException
+
+from admin.testing import AdminServer
+from core import model as m
+from store.defs import publish_definitions_sync
+from store.wallet import Credit, Wallet
+
+DEFS: dict[str, Any] = {
+    "campaigns": [
+        {"id": "camp_L", "name": "Club", "campaign_type": "LOYALTY_PROGRAM", "join_once": True,
+         "voucher": {"type": "LOYALTY_CARD",
+                     "loyalty_card": {"points": 0, "expiration_rules": {"period_type": "MONTH", "period_value": 12}},
+                     "code_config": {"pattern": "CLUB-#####"}}},
+        {"id": "camp_F", "name": "Fuel club", "campaign_type": "LOYALTY_PROGRAM",
+         "voucher": {"type": "LOYALTY_CARD", "loyalty_card": {"points": 25}}},
+        {"id": "camp_D", "name": "Coupons", "voucher": {"discount": {"type": "AMOUNT", "amount_off": 100}}},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def srv(redis_url: str, key_prefix: str) -> Iterator[AdminServer]:
+    r = redis.Redis.from_url(redis_url)
+    publish_definitions_sync(r, key_prefix, msgspec.convert(DEFS, m.Definitions))
+    r.close()
+    with AdminServer(redis_url, key_prefix) as s:
+        yield s
+
+
+@pytest.fixture
+def api(srv: AdminServer) -> Iterator[v.LoyaltiesApi]:
+    with srv.sdk() as c, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # every LoyaltiesApi call warns (SDK)
+        yield v.LoyaltiesApi(c)
+
+
+def _keyspace(srv: AdminServer) -> dict[bytes, Any]:
+    r = redis.Redis.from_url(srv.redis_url)
+    try:
+        out = {}
+        for k in r.scan_iter(match=srv.prefix + "*"):
+            if k.endswith(b"audit"):
+                continue
+            t = r.type(k)
+            out[k] = r.dump(k)
+            del t
+        return out
+    finally:
+        r.close()
+
+
+def _add(api: v.LoyaltiesApi, customer: str, camp: str = "camp_L", **kw: Any) -> Any:
+    body = v.LoyaltiesMembersCreateRequestBody.from_dict(
+        {"customer": {"source_id": customer}, **kw}
+    )
+    return api.add_member(camp, body)
+
+
+def test_add_member_publishes_one_card_per_customer(api: v.LoyaltiesApi) -> None:
+    card = _add(api, "alice")
+    assert card.code.startswith("CLUB-") and card.type == "LOYALTY_CARD"
+    assert card.loyalty_card.points == 0 and card.loyalty_card.balance == 0
+    assert card.holder_id.startswith("cust_") and card.campaign_id == "camp_L"
+    again = _add(api, "alice")  # join once: the same card
+    assert again.code == card.code
+    bob = _add(api, "bob")
+    assert bob.code != card.code
+    got = api.get_member(card.code)
+    assert got.code == card.code and got.holder_id == card.holder_id
+    assert api.get_member(card.id).code == card.code  # by voucher id too
+    assert api.get_member1("camp_L", card.code).code == card.code
+    assert api.get_member1("Club", card.code).code == card.code  # program by name
+    with pytest.raises(ApiException) as exc:
+        api.get_member1("camp_F", card.code)
+    assert exc.value.status == 404
+    listed = api.list_members("camp_L")
+    assert listed.total == 2 and sorted(x.code for x in listed.vouchers) == sorted(
+        [card.code, bob.code]
+    )
+
+
+def test_initial_points_of_the_program_are_added_on_join(api: v.LoyaltiesApi) -> None:
+    card = _add(api, "carol", camp="camp_F")
+    assert card.loyalty_card.balance == 25 and card.loyalty_card.points == 25
+    tx = api.list_loyalty_card_transactions(card.code).data
+    assert [t.type for t in tx] == ["POINTS_ADDITION"]
+
+
+def test_balance_adjustments_with_reasons_and_expiry(api: v.LoyaltiesApi, srv: AdminServer) -> None:
+    card = _add(api, "alice")
+    up = api.update_loyalty_card_balance(
+        card.code,
+        v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict({"points": 100, "reason": "goodwill"}),
+    )
+    assert (up.points, up.balance, up.total, up.operation_type) == (100, 100, 100, "MANUAL")
+    keep = api.update_loyalty_card_balance1("camp_L", card.code, v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict(
+        {"points": 50, "expiration_type": "NON_EXPIRING", "reason": "forever"}))  # fmt: skip
+    assert keep.balance == 150
+    down = api.update_loyalty_card_balance(
+        card.code,
+        v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict(
+            {"points": -30, "reason": "correction"}
+        ),
+    )
+    assert (down.points, down.balance, down.total) == (-30, 120, 120)
+    got = api.get_member(card.code).loyalty_card
+    assert got.balance == 120 and got.points == 120
+    # the program's rules: 12 months, so the 100 added first expire in a year (spent first: 70 left)
+    assert got.next_expiration_points == 70
+    today = dt.datetime.now(dt.UTC).date()
+    assert isinstance(got.next_expiration_date, dt.date)  # date-only, as the SDK needs
+    assert 364 <= (got.next_expiration_date - today).days <= 366
+    tx = api.list_loyalty_card_transactions(card.code).data
+    assert [(t.type, t.details.balance.points, t.details.balance.balance, t.reason) for t in tx] == [
+        ("POINTS_REMOVAL", -30, 120, "correction"), ("POINTS_ADDITION", 50, 150, "forever"),
+        ("POINTS_ADDITION", 100, 100, "goodwill")]  # fmt: skip
+    exp = api.list_points_expiration("camp_L", card.code)
+    assert [d.bucket.total_points for d in exp.data] == [70] and exp.data[0].status == "ACTIVE"
+    before = _keyspace(srv)
+    with pytest.raises(ApiException) as exc:  # never below zero
+        api.update_loyalty_card_balance(
+            card.code, v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict({"points": -500})
+        )
+    assert exc.value.status == 400 and "loyalty_card_points_exceeded" in exc.value.body
+    for bad in ({"points": 0}, {"points": "7"}, {"points": 5, "expiration_type": "CUSTOM_DATE",
+                                                 "expiration_date": "2001-01-01"}):  # fmt: skip
+        r = srv.request("POST", f"/v1/loyalties/members/{card.code}/balance", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+    assert (
+        srv.request("POST", "/v1/loyalties/members/NOPE/balance", json={"points": 5}).status_code
+        == 404
+    )
+    assert _keyspace(srv) == before
+
+
+def test_transfers_move_points_between_cards(api: v.LoyaltiesApi, srv: AdminServer) -> None:
+    a, b = _add(api, "alice"), _add(api, "bob")
+    api.update_loyalty_card_balance(
+        a.code, v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict({"points": 300})
+    )
+    out = api.transfer_points("camp_L", b.code, [v.LoyaltiesTransferPoints.from_dict(
+        {"code": a.code, "points": 120, "reason": "family pooling", "source_id": "tr-1"})])  # fmt: skip
+    assert out.code == b.code and out.loyalty_card.balance == 120
+    assert api.get_member(a.code).loyalty_card.balance == 180
+    ta = api.list_loyalty_card_transactions(a.code).data[0]
+    tb = api.list_loyalty_card_transactions(b.code).data[0]
+    assert ta.type == "POINTS_TRANSFER_OUT" and tb.type == "POINTS_TRANSFER_IN"
+    assert ta.related_transaction_id == tb.id and tb.related_transaction_id == ta.id
+    before = _keyspace(srv)
+    r = srv.request("POST", f"/v1/loyalties/camp_L/members/{b.code}/transfers",
+                    json=[{"code": a.code, "points": 1000}])  # fmt: skip
+    assert r.status_code == 400 and r.json()["key"] == "loyalty_card_points_exceeded"
+    r = srv.request(
+        "POST", f"/v1/loyalties/camp_L/members/{b.code}/transfers", json={"code": a.code}
+    )
+    assert r.status_code == 400
+    assert _keyspace(srv) == before
+
+
+def test_pending_points_activate_adjust_cancel(api: v.LoyaltiesApi, srv: AdminServer) -> None:
+    import asyncio
+
+    card = _add(api, "alice")
+    now = srv.clock() if srv.clock else int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+    async def credit() -> None:
+        client = redis.asyncio.Redis.from_url(srv.redis_url)
+        w = Wallet(client, srv.prefix)
+        for pid, pts in (("lopp_a", 40), ("lopp_b", 60), ("lopp_c", 10)):
+            await w.apply([Credit(campaign_id="camp_L", code=card.code, points=pts, pending_id=pid,
+                                  activates_at_ms=now + 7 * 86_400_000,
+                                  details=b'{"order":{"id":"ord_1","source_id":"o-1"}}')], now)  # fmt: skip
+        await w.aclose()
+        await client.aclose()
+
+    asyncio.run(credit())
+    pend = api.list_member_pending_points(card.code)
+    assert sorted((p.id, p.points) for p in pend.data) == [
+        ("lopp_a", 40),
+        ("lopp_b", 60),
+        ("lopp_c", 10),
+    ]
+    assert pend.data[0].details.order.id == "ord_1"
+    act = api.activate_member_pending_points(card.code, "lopp_a")
+    assert (act.points, act.balance) == (40, 40)
+    adj = api.adjust_member_pending_points(
+        card.code,
+        "lopp_b",
+        v.LoyaltiesMembersPendingPointsBalanceRequestBody.from_dict({"points": -15}),
+    )
+    assert adj.points == 45
+    api.cancel_member_pending_points(card.code, "lopp_c")
+    assert [p.id for p in api.list_member_pending_points1("camp_L", card.code).data] == ["lopp_b"]
+    with pytest.raises(ApiException) as exc:
+        api.activate_member_pending_points(card.code, "lopp_c")
+    assert exc.value.status == 400 and "invalid_pending_points_state" in exc.value.body
+    got = api.get_member(card.code).loyalty_card
+    assert got.balance == 40 and got.pending_points == 45
+    tx = api.list_loyalty_card_transactions(card.code).data
+    assert [t.type for t in tx] == ["PENDING_POINTS_ACTIVATION"]
+
+
+def test_add_member_bad_input_changes_nothing(srv: AdminServer, api: v.LoyaltiesApi) -> None:
+    card = _add(api, "alice")
+    before = _keyspace(srv)
+    for path, body, status in (
+        ("/v1/loyalties/camp_nope/members", {"customer": {"source_id": "x"}}, 404),
+        ("/v1/loyalties/camp_D/members", {"customer": {"source_id": "x"}}, 404),
+        ("/v1/loyalties/camp_L/members", {}, 400),
+        ("/v1/loyalties/camp_L/members", {"customer": "alice"}, 400),
+        (
+            "/v1/loyalties/camp_L/members",
+            {"customer": {"source_id": "bob"}, "voucher": card.code},
+            400,
+        ),
+    ):
+        r = srv.request("POST", path, json=body)
+        assert r.status_code == status, (path, body, r.text)
+        assert set(r.json()) >= {"code", "key", "message", "details"}
+    assert _keyspace(srv) == before
