@@ -1,0 +1,169 @@
+"""Loyalty races: hundreds of REAL concurrent HTTP requests against ``python -m gateway`` with
+two worker processes, checked against what Redis holds afterwards.
+
+- the same order marked PAID 50 times at once (POST and PUT mixed) earns once, the customer's
+  metrics count it once, and one card is published (auto-join, join once);
+- 30 redemptions of a reward with 9 left in stock: exactly 9 succeed, 9 prices debited;
+- 400 random transfers between 5 cards (admin's transfer op, through the wallet store) never
+  create or lose a point;
+- 60 first orders of 60 new customers at once: 60 customers, 60 cards, points right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+from gateway_fixtures import Server, running_server
+from test_gateway_loyalty import DEFS
+from test_gateway_races import _fire
+
+from core import model as m
+from store.wallet import Transfer, Wallet
+
+pytestmark = pytest.mark.slow
+
+RACE_DEFS = msgspec.convert(
+    {**DEFS, "rewards": [{**DEFS["rewards"][0], "stock": 9}, DEFS["rewards"][1]]}, m.Definitions
+)
+
+
+@pytest.fixture(scope="module")
+def lsrv(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("gateway-loyalty")
+    with running_server(redis_url, Path(workdir), RACE_DEFS, PROMOGATE_REDIS_TIMEOUT="10") as srv:
+        yield srv
+
+
+@pytest.fixture
+def rc(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def _customer_id(rc: redis.Redis, prefix: str, source_id: str) -> str:
+    return rc.get(prefix + "customer:src:" + source_id).decode()
+
+
+def _card(rc: redis.Redis, prefix: str, source_id: str) -> str:
+    return rc.get(prefix + "{c:camp_L}:lc:holder:" + _customer_id(rc, prefix, source_id)).decode()
+
+
+def _figures(rc: redis.Redis, prefix: str, code: str) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in rc.hgetall(prefix + "{c:camp_L}:lc:" + code).items()}
+
+
+def _tx_types(rc: redis.Redis, prefix: str, code: str) -> list[str]:
+    return [f[b"type"].decode() for _, f in rc.xrange(prefix + "{c:camp_L}:lc:" + code + ":tx")]
+
+
+async def test_the_same_order_paid_50_times_at_once_earns_once(
+    lsrv: Server, rc: redis.Redis
+) -> None:
+    body = {
+        "source_id": "race-o-1",
+        "status": "PAID",
+        "amount": 20000,
+        "customer": {"source_id": "racer"},
+    }
+    calls: list[tuple[str, str, Any, dict[str, str]]] = []
+    for i in range(50):
+        if i % 2:
+            calls.append(("POST", "/v1/orders", body, {}))
+        else:
+            calls.append(("PUT", "/v1/orders/race-o-1", body, {}))
+    resps = await _fire(lsrv, calls)
+    # a PUT that lands before any POST created the order is a 404; every other answer is PAID
+    assert {r.status_code for r in resps} <= {200, 404}
+    assert sum(r.status_code == 200 for r in resps) >= 25
+    assert all(r.json()["status"] == "PAID" for r in resps if r.status_code == 200)
+    code = _card(rc, lsrv.prefix, "racer")
+    f = _figures(rc, lsrv.prefix, code)
+    assert f["points"] == 400 and f["balance"] == 400
+    assert _tx_types(rc, lsrv.prefix, code) == ["POINTS_ACCRUAL", "POINTS_ACCRUAL"]
+    cid = _customer_id(rc, lsrv.prefix, "racer")
+    metrics = rc.hgetall(lsrv.prefix + "custmetrics:" + cid)
+    assert int(metrics[b"count"]) == 1 and int(metrics[b"amount"]) == 20000
+    assert rc.llen(lsrv.prefix + "campcodes:camp_L") >= 1
+    holders = [k for k in rc.scan_iter(match=lsrv.prefix + "{c:camp_L}:lc:holder:*")]
+    assert len([h for h in holders if h.endswith(cid.encode())]) == 1
+
+
+async def test_60_new_customers_first_orders_at_once(lsrv: Server, rc: redis.Redis) -> None:
+    calls = [("POST", "/v1/orders", {"source_id": f"first-{i}", "status": "PAID", "amount": 1000 + i,
+                                     "customer": {"source_id": f"newbie-{i}"}}, {}) for i in range(60)]  # fmt: skip
+    resps = await _fire(lsrv, calls)
+    assert all(r.status_code == 200 for r in resps), [
+        r.text for r in resps if r.status_code != 200
+    ][:3]
+    for i in range(60):
+        code = _card(rc, lsrv.prefix, f"newbie-{i}")
+        assert _figures(rc, lsrv.prefix, code)["balance"] == (1000 + i) // 100
+
+
+async def test_30_redemptions_of_a_reward_with_9_in_stock(lsrv: Server, rc: redis.Redis) -> None:
+    import httpx
+    from gateway_fixtures import HEADERS
+
+    async with httpx.AsyncClient(base_url=lsrv.url, headers=HEADERS) as c:
+        for i in range(30):
+            r = await c.post("/v1/orders", json={"source_id": f"stock-{i}", "status": "PAID", "amount": 15000,
+                                                 "customer": {"source_id": f"collector-{i}"}})  # fmt: skip
+            assert r.status_code == 200, r.text
+    codes = [_card(rc, lsrv.prefix, f"collector-{i}") for i in range(30)]
+    calls = [
+        ("POST", f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}}, {})
+        for code in codes
+    ]
+    resps = await _fire(lsrv, calls)
+    ok = [r for r in resps if r.status_code == 200]
+    refused = [r for r in resps if r.status_code != 200]
+    assert len(ok) == 9
+    assert {r.status_code for r in refused} == {400} and {r.json()["key"] for r in refused} == {
+        "quantity_exceeded"
+    }
+    assert int(rc.get(lsrv.prefix + "{rw:rew_M}:redeemed")) == 9
+    debited = [c for c in codes if "POINTS_REDEMPTION" in _tx_types(rc, lsrv.prefix, c)]
+    assert len(debited) == 9
+    for c in codes:
+        f = _figures(rc, lsrv.prefix, c)
+        assert f["balance"] == (50 if c in debited else 300) and f["redeemed"] == (
+            250 if c in debited else 0
+        )
+
+
+async def test_concurrent_transfers_never_create_or_lose_points(
+    lsrv: Server, redis_url: str
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    w = Wallet(client, lsrv.prefix)
+    try:
+        from store.wallet import Credit
+
+        codes = [f"POOL-{i}" for i in range(5)]
+        now = 1_800_000_000_000
+        for c in codes:
+            await w.apply([Credit(campaign_id="camp_L", code=c, points=1000)], now)
+        rnd = random.Random(7)
+
+        async def one(i: int) -> str:
+            a, b = rnd.sample(codes, 2)
+            res = await w.apply([Transfer(campaign_id="camp_L", code=a, to_campaign_id="camp_L", to_code=b,
+                                          points=rnd.randint(1, 400))], now + i)  # fmt: skip
+            return res.status
+
+        statuses = await asyncio.gather(*(one(i) for i in range(400)))
+        assert set(statuses) <= {"ok", "failed"} and statuses.count("ok") > 100
+        cards = [await w.card("camp_L", c, now + 1000) for c in codes]
+        assert sum(c.balance for c in cards) == 5000
+        assert all(c.balance >= 0 for c in cards)
+    finally:
+        await w.aclose()
+        await client.aclose()
