@@ -64,6 +64,11 @@ async def _audited(ctx: Ctx, action: str, object_id: str, after: Any, before: An
         await pipe.execute()
 
 
+async def live_customer(ctx: Ctx, customer: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` and ``loyalty`` of a customer object, live (store.loyalty)."""
+    return await _loyalty(ctx).customer_loyalty(await _catalog(ctx), customer, ctx.now())
+
+
 # ------------------------------------------------------------------------------- members
 
 

@@ -20,6 +20,7 @@ from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .errors import ApiError, invalid, not_found
 from .routes_defs import CAMPAIGN, issue_code, voucher_view
+from .routes_members import live_customer
 from .shapes import iso
 
 _FIELDS = ("name", "description", "email", "phone", "birthdate", "birthday", "address", "metadata")
@@ -180,7 +181,7 @@ async def get_customer(request: Request, customer_id: FromPath[str]) -> Response
     c = await load_customer(ctx, customer_id)
     if c is None:
         raise not_found("customer", customer_id)
-    return ok(customer_out(c))
+    return ok({**customer_out(c), **await live_customer(ctx, c)})
 
 
 @put("/v1/customers/{customer_id:str}", tags=["customers"])

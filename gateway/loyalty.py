@@ -296,6 +296,21 @@ async def member_rewards(request: Request, member_id: FromPath[str]) -> Response
     return _ok(await _fresh(gw, lambda cat: lo.member_rewards(cat, member_id, now, only)))
 
 
+@get("/v1/customers/{customer_id:str}/redeemables", summary="A customer's wallet: codes, gift and loyalty cards",
+     tags=["loyalty"])  # fmt: skip
+@_timed("customer_wallet")
+async def customer_redeemables(request: Request, customer_id: FromPath[str]) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    limit = _int_param(request, "limit", 10, 1, 100)
+    after = _str_param(request, "starting_after_id")
+    newest = (_str_param(request, "order") or "id") == "-id"
+    return _ok(await _fresh(gw, lambda cat: lo.customer_wallet(cat, customer_id, now, limit=limit,
+                                                               starting_after=after, newest_first=newest)))  # fmt: skip
+
+
 async def _redeem_reward(request: Request, member_id: str, campaign_id: str | None) -> Response:
     gw = _gw(request)
     await gw.auth(request)
@@ -340,6 +355,7 @@ HANDLERS = [
     member_pending_in,
     member_expirations,
     member_rewards,
+    customer_redeemables,
     redeem_reward,
     redeem_reward_in,
 ]
@@ -442,6 +458,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/loyalties/{campaign_id}/members/{member_id}/points-expiration"): Op(
         params=(Param("limit", int, "1-100 (default 10)"), Param("page", int, "1-1000")),
         replies={200: Reply("Points by expiry date", _OBJECT)},
+        errors=(400, *_MEMBER),
+    ),
+    ("GET", "/v1/customers/{customer_id}/redeemables"): Op(
+        params=(*_LIST, Param("order", str, "id (default) or -id")),
+        replies={200: Reply("The customer's codes, gift cards and loyalty cards, live", _OBJECT)},
         errors=(400, *_MEMBER),
     ),
     ("GET", "/v1/loyalties/members/{member_id}/rewards"): Op(

@@ -34,7 +34,7 @@ from core import model as m
 from .autopipe import AutoPipeline
 from .codemaker import CodeMaker
 from .errors import ApiError
-from .keys import Keys
+from .keys import Keys, voucher_counter_keys
 from .members import (
     CampaignGone,
     Members,
@@ -351,6 +351,110 @@ class Loyalty:
                           "object": "loyalty_reward"})  # fmt: skip
         return {"object": "list", "data_ref": "data", "data": items, "total": len(items)}
 
+    async def customer_loyalty(
+        self, cat: Catalog, customer: dict[str, Any], now_ms: int
+    ) -> dict[str, Any]:
+        """The live parts of a customer object: ``summary`` (orders from the metrics the
+        order calls keep; redeemed points from the cards) and ``loyalty`` (points per program,
+        keyed by program name as Voucherify does, with the member's tier)."""
+        holdings, mx = await _both(self.members.holdings(customer["id"], cat.programs),
+                                   self.members.metrics(customer["id"]))  # fmt: skip
+        cards = await _gather(self.wallet.card(c, code, now_ms) for c, code in holdings.items())
+        count, amount = max(0, mx.get("count", 0)), max(0, mx.get("amount", 0))
+        campaigns = {}
+        for (cid, _), card in zip(holdings.items(), cards, strict=True):
+            camp = cat.campaign(cid)
+            tier = earning.tier_for_points(cat.index, cid, card.points).tier_id or None
+            campaigns[camp.name if camp is not None else cid] = {
+                "points": card.balance, "loyalty_tier": tier, "referred_customers": 0}  # fmt: skip
+        return {
+            "summary": {
+                "redemptions": {
+                    "loyalty_card": {
+                        "redeemed_points": sum(c.redeemed for c in cards),
+                        "points_to_go": sum(c.balance for c in cards),
+                    }
+                },  # fmt: skip
+                "orders": {
+                    "total_amount": amount,
+                    "total_count": count,
+                    "average_amount": amount // count if count else 0,
+                    "last_order_amount": mx.get("last_order_amount"),
+                    "last_order_date": iso_ms(mx.get("last_order_at")),
+                },
+            },
+            "loyalty": {
+                "points": sum(c.balance for c in cards),
+                "referred_customers": 0,
+                "campaigns": campaigns,
+            },  # fmt: skip
+        }
+
+    async def customer_wallet(self, cat: Catalog, ident: str, now_ms: int, *, limit: int = 10,
+                              starting_after: str | None = None, newest_first: bool = False) -> dict[str, Any]:  # fmt: skip
+        """``list_customer_redeemables``: the codes, gift cards and loyalty cards held by the
+        customer ``ident`` (id or source_id), with live balances, ordered by code."""
+        ref = (
+            m.Customer(id=ident)
+            if ident.startswith("cust_")
+            else m.Customer(source_id=ident, id=ident)
+        )
+        cust = await self.members.customer(ref, now_ms, create=False)
+        if cust is None:
+            raise not_found("customer", ident)
+        sets = [self.k.customer_codes(cust["id"])]
+        if cust.get("source_id"):
+            sets.append(self.k.customer_codes(cust["source_id"]))
+        codes = sorted({_text(c) for c in await self.pipe.execute_command("SUNION", *sets)},
+                       reverse=newest_first)  # fmt: skip
+        if starting_after:
+            codes = [
+                c for c in codes if (c < starting_after if newest_first else c > starting_after)
+            ]
+        page, more = codes[:limit], len(codes) > limit
+        recs = await self.members.cards(page)
+        spent_keys = [self.k.counter(voucher_counter_keys(r[0])[1]) for r in recs if r is not None]
+        spent = iter(await self.pipe.execute_command("MGET", *spent_keys) if spent_keys else [])
+        data = []
+        for rec in recs:
+            if rec is None:
+                continue
+            v, created = rec
+            camp = cat.campaign(v.campaign_id or "")
+            used = int(next(spent) or 0)
+            if camp is not None and camp.campaign_type == "LOYALTY_PROGRAM":
+                card = await self.wallet.card(camp.id, v.code, now_ms)
+                voucher, vtype = card_out(v, camp, card, created), "LOYALTY_CARD"
+                status = "ACTIVE" if card.balance > 0 else "NO_BALANCE"
+            else:
+                tpl = camp.voucher if camp is not None else None
+                gift = v.gift or (tpl.gift if tpl is not None else None)
+                disc = v.discount or (tpl.discount if tpl is not None else None)
+                vtype = "GIFT_VOUCHER" if gift is not None else "DISCOUNT_VOUCHER"
+                balance = max(0, gift.amount - used) if gift is not None else None
+                voucher = {"id": v.id or v.code, "code": v.code, "campaign": camp.name if camp else None,
+                           "campaign_id": v.campaign_id, "type": vtype, "active": v.active,
+                           "discount": msgspec.to_builtins(disc) if disc is not None else None,
+                           "gift": {"amount": gift.amount, "balance": balance, "effect": "APPLY_TO_ORDER"}
+                           if gift is not None else None,
+                           "metadata": v.metadata or {}, "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+                status = "NO_BALANCE" if balance == 0 else "ACTIVE" if v.active else "DISABLED"
+            data.append({
+                "id": "rh_" + hashlib.sha1(f"{cust['id']}\0{v.code}".encode()).hexdigest()[:20],
+                "created_at": iso_ms(created or None),
+                "redeemable_id": v.id or v.code,
+                "redeemable_object": "voucher",
+                "customer_id": cust["id"],
+                "holder_role": "OWNER",
+                "campaign_id": v.campaign_id,
+                "campaign_type": camp.campaign_type if camp is not None else "DISCOUNT_COUPONS",
+                "voucher_type": vtype,
+                "redeemable": {"type": "voucher", "voucher": voucher, "status": status},
+                "object": "customer_redeemable",
+            })  # fmt: skip
+        return {"object": "list", "data_ref": "data", "data": data, "total": len(codes), "has_more": more,
+                "more_starting_after": page[-1] if more and page else None}  # fmt: skip
+
     # -- balance changes (admin) -----------------------------------------------------------
 
     async def add_member(self, cat: Catalog, campaign_ref: str, customer: m.Customer | None,
@@ -364,7 +468,11 @@ class Loyalty:
             if found is not None:
                 v0 = found[0]
                 known = await self.members.customer(customer, now_ms, create=False)
-                if known is not None and v0.customer_id == known["id"] and v0.campaign_id == camp.id:
+                if (
+                    known is not None
+                    and v0.customer_id == known["id"]
+                    and v0.campaign_id == camp.id
+                ):
                     card = await self.wallet.card(camp.id, v0.code, now_ms)
                     return card_out(v0, camp, card, found[1])
                 raise ApiError(400, "voucher_already_published", "Voucher already published",
@@ -910,6 +1018,10 @@ class Loyalty:
             "voucher": card_out(v, camp, after, created),
             "transaction_id": debit.transaction_ids[0] if debit.transaction_ids else None,
         }
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 async def _both(a: Any, b: Any) -> tuple[Any, Any]:

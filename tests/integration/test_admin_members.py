@@ -235,3 +235,22 @@ def test_add_member_bad_input_changes_nothing(srv: AdminServer, api: v.Loyalties
         assert r.status_code == status, (path, body, r.text)
         assert set(r.json()) >= {"code", "key", "message", "details"}
     assert _keyspace(srv) == before
+
+
+def test_the_customer_object_carries_live_loyalty_and_order_figures(
+    api: v.LoyaltiesApi, srv: AdminServer
+) -> None:
+    card = _add(api, "alice")
+    api.update_loyalty_card_balance(
+        card.code, v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict({"points": 70})
+    )
+    r = redis.Redis.from_url(srv.redis_url)
+    try:  # what the gateway's order calls keep (test_gateway_loyalty.py writes them through orders)
+        r.hset(srv.prefix + "custmetrics:" + card.holder_id, mapping={"count": 2, "amount": 30000})
+    finally:
+        r.close()
+    with srv.sdk() as c:
+        cust = v.CustomersApi(c).get_customer("alice")
+    assert cust.loyalty.points == 70 and cust.loyalty.campaigns["Club"]["points"] == 70
+    assert cust.summary.orders.total_count == 2 and cust.summary.orders.average_amount == 15000
+    assert cust.summary.redemptions.loyalty_card.points_to_go == 70

@@ -211,3 +211,67 @@ def test_unknown_cards_and_rewards_are_404_and_change_nothing(lgw: InProcess) ->
     r = lgw.post("/v1/events", {"event": "", "customer": {"source_id": "alice"}})
     assert r.status_code == 400
     assert lgw.keyspace() == before
+
+
+def test_the_customer_wallet_lists_cards_and_codes_with_live_balances(lgw: InProcess) -> None:
+    import voucherify as v
+
+    _order(lgw, "o-1", 60000)
+    code = _card_of(lgw)
+    coupon = lgw.post(
+        f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}}
+    ).json()
+    body = _get(lgw, "/v1/customers/alice/redeemables")
+    parsed = v.CustomersRedeemablesListResponseBody.from_dict(body)  # the SDK's strict model
+    assert parsed.total == 2 and not parsed.has_more
+    rows = {d.voucher_type: d for d in parsed.data}
+    assert rows["LOYALTY_CARD"].redeemable.voucher.code == code
+    assert rows["LOYALTY_CARD"].redeemable.voucher.loyalty_card.balance == 1100
+    assert (
+        rows["LOYALTY_CARD"].campaign_type == "LOYALTY_PROGRAM"
+        and rows["LOYALTY_CARD"].holder_role == "OWNER"
+    )
+    assert rows["DISCOUNT_VOUCHER"].redeemable.voucher.code == coupon["reward"]["voucher"]["code"]
+    first = _get(lgw, "/v1/customers/alice/redeemables", limit=1)
+    assert first["has_more"] is True and len(first["data"]) == 1
+    rest = _get(
+        lgw,
+        "/v1/customers/alice/redeemables",
+        limit=1,
+        starting_after_id=first["more_starting_after"],
+    )
+    assert [d["redeemable"]["voucher"]["code"] for d in first["data"] + rest["data"]] == sorted(
+        [code, coupon["reward"]["voucher"]["code"]])  # fmt: skip
+    assert lgw.client.get("/v1/customers/nobody/redeemables", headers=HEADERS).status_code == 404
+
+
+def test_answers_parse_through_the_sdk_models(lgw: InProcess) -> None:
+    import warnings
+
+    import voucherify as v
+
+    o = _order(lgw, "o-1", 60000)
+    v.OrdersCreateResponseBody.from_dict(o)
+    code = _card_of(lgw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        card = v.LoyaltiesMembersGetResponseBody.from_dict(
+            _get(lgw, f"/v1/loyalties/members/{code}")
+        )
+        assert card.loyalty_card.balance == 1200
+        tx = v.LoyaltiesMembersTransactionsListResponseBody.from_dict(
+            _get(lgw, f"/v1/loyalties/members/{code}/transactions"))  # fmt: skip
+        assert [t.type for t in tx.data] == ["POINTS_ACCRUAL", "POINTS_ACCRUAL"]
+        red = lgw.post(
+            f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}}
+        ).json()
+        parsed = v.LoyaltiesMembersRedemptionRedeemResponseBody.from_dict(red)
+        assert parsed.reward.type == "MATERIAL" and parsed.voucher.loyalty_card.balance == 950
+        rw = v.LoyaltiesMembersRewardsListResponseBody.from_dict(
+            _get(lgw, f"/v1/loyalties/members/{code}/rewards")
+        )
+        assert {x.reward.id for x in rw.data} == {"rew_M", "rew_C"}
+        ev = lgw.post(
+            "/v1/events", {"event": "birthday", "customer": {"source_id": "alice"}}
+        ).json()
+        v.EventsCreateResponseBody.from_dict(ev)
