@@ -32,6 +32,7 @@ import msgspec
 from redis.exceptions import WatchError
 
 import core
+from core import earning
 from core import model as m
 from core.errors import CompileError
 from store.keys import Keys
@@ -165,7 +166,10 @@ class Outcome(msgspec.Struct, kw_only=True):
     write: bool = True
 
 
-_PATH = re.compile(r"^(campaigns|vouchers|validation_rules|products)\[(\d+)\]")
+_PATH = re.compile(
+    r"^(campaigns|vouchers|validation_rules|products"
+    r"|earning_rules|loyalty_tiers|rewards|reward_assignments)\[(\d+)\]"
+)
 
 
 def _name_path(defs: m.Definitions, exc: CompileError) -> CompileError:
@@ -183,16 +187,20 @@ def _name_path(defs: m.Definitions, exc: CompileError) -> CompileError:
 
 
 def compile_defs(defs: m.Definitions) -> Any:
-    """Validate (msgspec round trip) and compile; ApiError 400 naming the field if it fails."""
+    """Validate (msgspec round trip) and compile, the checkout ruleset and the loyalty part
+    (programs, earning rules, tiers, rewards, assignments: ``core.earning``); ApiError 400
+    naming the field if either fails. Returns the checkout ruleset."""
     try:
         # re-validate: structs mutated in place skip __post_init__ checks
         checked = msgspec.convert(msgspec.to_builtins(defs), m.Definitions)
     except msgspec.ValidationError as exc:
         raise from_validation(exc, "definitions") from None
     try:
-        return E.compile_ruleset(checked)
+        rs = E.compile_ruleset(checked)
+        earning.compile_earning(checked)
     except CompileError as exc:
         raise from_compile(_name_path(checked, exc)) from None
+    return rs
 
 
 def _checked_meta(meta: Meta) -> bytes:
