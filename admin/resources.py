@@ -13,7 +13,7 @@ times are kept. What is the same is written once:
   :meth:`admin.repo.Repo.mutate` (one transaction, compiled by core, audited), as an
   :class:`~admin.repo.Outcome` whose result is the :class:`Found` object after it;
 - :func:`get_one`, :func:`create_one`, :func:`change_one`, :func:`delete_one`: those for one
-  route, and
+  route (:func:`create_many`: the objects of an array body, in one transaction), and
   :func:`show`: the answer, the object as the document now is.
 
 A route states only its own part: an ``edit`` (the new fields of the object, which may refuse
@@ -204,10 +204,12 @@ async def show(ctx: Ctx, res: Resource, found: Found) -> Response:
     return ok(await res.render(ctx, await ctx.repo.state(), found))
 
 
-async def get_one(ctx: Ctx, res: Resource, ident: str) -> Response:
-    """The object ``ident``; 404 if absent."""
+async def get_one(
+    ctx: Ctx, res: Resource, ident: str, *, parent_id: str | None = None
+) -> Response:
+    """The object ``ident`` (held by ``parent_id`` when given); 404 if absent."""
     st = await ctx.repo.state()
-    return ok(await res.render(ctx, st, res.find(st, ident)))
+    return ok(await res.render(ctx, st, res.find(st, ident, parent_id)))
 
 
 async def create_one(
@@ -221,6 +223,28 @@ async def create_one(
         return res.add(st, build(st), now)
 
     return await show(ctx, res, await ctx.repo.mutate(ctx.actor, ctx.rid, fn, watch=watch))
+
+
+async def create_many(
+    ctx: Ctx, res: Resource, builds: Iterable[Callable[[State], Found]]
+) -> list[dict[str, Any]]:
+    """Add the objects the ``builds`` make, in order and in ONE transaction (each build sees
+    the document with the ones before it added; any ApiError refuses them all), and answer
+    their views, in order."""
+    now = ctx.now()
+    builds = list(builds)
+
+    def fn(st: State) -> Outcome:
+        out = Outcome(result=[])
+        for build in builds:
+            one = res.add(st, build(st), now)
+            out.result.append(one.result)
+            out.changes = [*out.changes, *one.changes]
+        return out
+
+    found = await ctx.repo.mutate(ctx.actor, ctx.rid, fn)
+    st = await ctx.repo.state()
+    return [await res.render(ctx, st, f) for f in found]
 
 
 async def change_one(
