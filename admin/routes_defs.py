@@ -23,7 +23,7 @@ from core import model as m
 from store.codemaker import CodeConfigError, CodeMaker, check_config
 
 from . import actions as act
-from . import audit, shapes
+from . import audit, loyalty_shapes, shapes
 from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .errors import ApiError, invalid, not_found
@@ -182,7 +182,9 @@ async def campaign_view(ctx: Ctx, st: State, c: m.Campaign) -> dict[str, Any]:
     tier_times = {}
     if c.promotion is not None:
         tier_times = {t.id: st.times("promotion_tier", t.id) for t in c.promotion.tiers}
-    out = shapes.campaign_out(c, meta, {k: v for k, v in tier_times.items() if v})
+    out = loyalty_shapes.program_out(
+        c, shapes.campaign_out(c, meta, {k: v for k, v in tier_times.items() if v})
+    )
     if meta is not None and meta.async_action_id:
         status = await ctx.admin.runner.status(meta.async_action_id)
         s = {"ENQUEUED": "IN_PROGRESS", "IN_PROGRESS": "IN_PROGRESS", "FAILED": "FAILED"}.get(
@@ -199,7 +201,11 @@ async def campaign_view(ctx: Ctx, st: State, c: m.Campaign) -> dict[str, Any]:
 async def create_campaign(request: Request) -> Response:
     """Create a campaign; with ``vouchers_count`` its codes are generated as an async action."""
     ctx = await begin(request, "write")
-    body = await json_body(request)
+    return await create_campaign_from(ctx, await json_body(request))
+
+
+async def create_campaign_from(ctx: Ctx, body: dict[str, Any]) -> Response:
+    """Create the campaign ``body`` describes (``POST /v1/campaigns``, ``POST /v1/loyalties``)."""
     count = _count(body.get("vouchers_count"))
     cid = new_id("camp_")
     action_id = act.new_id() if count else None
@@ -208,9 +214,8 @@ async def create_campaign(request: Request) -> Response:
     def fn(st: State) -> Outcome:
         _name_free(st, body.get("name"))
         seq = st.meta.seq + 1
-        camp = shapes.convert(
-            shapes.campaign_in(body, cid, seq, lambda: new_id("promo_")), m.Campaign, "campaign"
-        )
+        d = shapes.campaign_in(body, cid, seq, lambda: new_id("promo_"))
+        camp = shapes.convert(loyalty_shapes.program_in(body, d), m.Campaign, "campaign")
         cfg = _code_config(camp, count) if count else None
         if count and camp.campaign_type == "PROMOTION":
             raise invalid(
@@ -293,10 +298,15 @@ async def get_campaign(request: Request, campaign_id: FromPath[str]) -> Response
 async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
     ctx = await begin(request, "write")
     body = await json_body(request)
+    return await change_one(ctx, CAMPAIGN, campaign_id, "update", campaign_edit(body))
+
+
+def campaign_edit(body: dict[str, Any]) -> Edit:
+    """The edit of an update-campaign body (``PUT /v1/campaigns/{id}``, ``/v1/loyalties/{id}``)."""
 
     def edit(st: State, c: m.Campaign, d: dict[str, Any]) -> dict[str, Any]:
         _name_free(st, body.get("name"), c.id)
-        d = shapes.campaign_update_in(d, body)
+        d = loyalty_shapes.program_update(c, body, shapes.campaign_update_in(d, body))
         d["id"], d["campaign_type"], d["created_seq"] = c.id, c.campaign_type, c.created_seq
         meta = st.meta.campaigns[c.id]  # stamped before the edit
         if "description" in body:
@@ -305,7 +315,7 @@ async def update_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
             meta.type = body["type"]
         return d
 
-    return await change_one(ctx, CAMPAIGN, campaign_id, "update", edit)
+    return edit
 
 
 @post("/v1/campaigns/{campaign_id:str}/enable", tags=["campaigns"])
@@ -326,11 +336,18 @@ async def disable_campaign(request: Request, campaign_id: FromPath[str]) -> Resp
 async def delete_campaign(request: Request, campaign_id: FromPath[str]) -> Response:
     """Remove the campaign and its codes: the gateways stop serving them at once (the campaign
     leaves the ruleset); codes kept outside the document are removed by an async action."""
-    ctx = await begin(request, "write")
+    return await delete_campaign_from(await begin(request, "write"), CAMPAIGN, campaign_id)
+
+
+async def delete_campaign_from(ctx: Ctx, res: Resource, campaign_id: str) -> Response:
+    """Delete the campaign ``campaign_id`` as ``res`` finds it (``DELETE /v1/campaigns/{id}``,
+    ``/v1/loyalties/{id}``): its codes, and a program's earning rules, tiers and reward
+    assignments, go with it in the same transaction."""
     action_id = act.new_id()
     now = ctx.now()
 
     def cascade(st: State, c: m.Campaign) -> Any:
+        loyalty_shapes.drop_program_parts(st, c)
         gone = [v for v in st.defs.vouchers if v.campaign_id == c.id]
         st.defs.vouchers = [v for v in st.defs.vouchers if v.campaign_id != c.id]
         for v in gone:
@@ -343,7 +360,7 @@ async def delete_campaign(request: Request, campaign_id: FromPath[str]) -> Respo
 
         return extra
 
-    await delete_one(ctx, CAMPAIGN, campaign_id, cascade=cascade)
+    await delete_one(ctx, res, campaign_id, cascade=cascade)
     ctx.admin.runner.start(action_id)
     return ok({"async_action_id": action_id})
 
