@@ -132,6 +132,16 @@ async def get_member(request: Request, member_id: FromPath[str]) -> Response:
     return await _member(request, member_id, None)
 
 
+@get(
+    "/v1/loyalties/members/{member_id:str}/tiers",
+    summary="The tier a member is in",
+    tags=["loyalty"],
+)
+async def member_tiers(request: Request, member_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    return ok(await _loyalty(ctx).member_tiers(await _catalog(ctx), member_id, ctx.now()))
+
+
 @get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}", summary="Get a member's card (program-scoped)",
      tags=["loyalty"])  # fmt: skip
 async def get_member_in(
@@ -303,6 +313,7 @@ HANDLERS = [
     list_members,
     get_member,
     get_member_in,
+    member_tiers,
     member_transactions,
     member_transactions_in,
     member_pending,
@@ -398,6 +409,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         params=_PAGE, replies={200: Reply("The program's cards", _OBJ)}, errors=_RD
     ),
     **_member_ops("/v1/loyalties/members/{member_id}"),
+    ("GET", "/v1/loyalties/members/{member_id}/tiers"): Op(
+        replies={200: Reply("The member's tier now", _OBJ)}, errors=_RD
+    ),
     **_member_ops("/v1/loyalties/{campaign_id}/members/{member_id}"),
     ("POST", "/v1/loyalties/{campaign_id}/members/{member_id}/transfers"): Op(
         bodies=(Body(list[TransferItem]),),

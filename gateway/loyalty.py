@@ -296,6 +296,20 @@ async def member_rewards(request: Request, member_id: FromPath[str]) -> Response
     return _ok(await _fresh(gw, lambda cat: lo.member_rewards(cat, member_id, now, only)))
 
 
+@get(
+    "/v1/loyalties/members/{member_id:str}/tiers",
+    summary="The tier a member is in",
+    tags=["loyalty"],
+)
+@_timed("members")
+async def member_tiers(request: Request, member_id: FromPath[str]) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    return _ok(await _fresh(gw, lambda cat: lo.member_tiers(cat, member_id, now)))
+
+
 @get("/v1/customers/{customer_id:str}/redeemables", summary="A customer's wallet: codes, gift and loyalty cards",
      tags=["loyalty"])  # fmt: skip
 @_timed("customer_wallet")
@@ -355,6 +369,7 @@ HANDLERS = [
     member_pending_in,
     member_expirations,
     member_rewards,
+    member_tiers,
     customer_redeemables,
     redeem_reward,
     redeem_reward_in,
@@ -459,6 +474,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         params=(Param("limit", int, "1-100 (default 10)"), Param("page", int, "1-1000")),
         replies={200: Reply("Points by expiry date", _OBJECT)},
         errors=(400, *_MEMBER),
+    ),
+    ("GET", "/v1/loyalties/members/{member_id}/tiers"): Op(
+        replies={200: Reply("The member's tier now", _OBJECT)}, errors=_MEMBER
     ),
     ("GET", "/v1/customers/{customer_id}/redeemables"): Op(
         params=(*_LIST, Param("order", str, "id (default) or -id")),

@@ -93,6 +93,7 @@ class Catalog:
             (a.campaign_id, a.reward_id): a for a in defs.reward_assignments
         }
         self.programs = [c.id for c in defs.campaigns if c.campaign_type == "LOYALTY_PROGRAM"]
+        self.tiers = list(defs.loyalty_tiers)
 
     def campaign(self, ref: str) -> m.Campaign | None:
         return self.campaigns.get(ref)
@@ -174,6 +175,24 @@ def assignment_out(a: m.RewardAssignment, times: tuple[int | None, int | None] =
         "created_at": iso_ms(times[0]),
         "updated_at": iso_ms(times[1]),
         "object": "reward_assignment",
+    }
+
+
+def tier_out(t: m.LoyaltyTier) -> dict[str, Any]:
+    """A loyalty tier (``LoyaltyTier``): points from / to, mappings as given."""
+    pts = {"from": t.points.from_, "to": t.points.to}
+    return {
+        "id": t.id,
+        "name": t.name,
+        "campaign_id": t.campaign_id,
+        "metadata": t.metadata or {},
+        "earning_rules": msgspec.to_builtins(t.earning_rules or {}),
+        "rewards": msgspec.to_builtins(t.rewards or {}),
+        "points": pts,
+        "config": {"points": dict(pts)},
+        "created_at": None,
+        "updated_at": None,
+        "object": "loyalty_tier",
     }
 
 
@@ -327,6 +346,21 @@ class Loyalty:
 
     async def tier_of(self, cat: Catalog, camp_id: str, points: int) -> str:
         return earning.tier_for_points(cat.index, camp_id, points).tier_id
+
+    async def member_tiers(self, cat: Catalog, ident: str, now_ms: int) -> dict[str, Any]:
+        """``list_member_loyalty_tier``: the tier the member is in now (none below every tier),
+        with the points still missing to the next one in its ``metadata``-free ``config``."""
+        v, _, camp = await self.find(cat, ident)
+        card = await self.wallet.card(camp.id, v.code, now_ms)
+        st = earning.tier_for_points(cat.index, camp.id, card.points)
+        data = []
+        for t in cat.tiers:
+            if t.id == st.tier_id:
+                out = tier_out(t)
+                out["expiration"] = None
+                out["points_to_next_tier"] = None if st.points_to_next < 0 else st.points_to_next
+                data.append(out)
+        return {"object": "list", "data_ref": "data", "data": data, "total": len(data)}
 
     async def member_rewards(self, cat: Catalog, ident: str, now_ms: int,
                              affordable_only: bool = False) -> dict[str, Any]:  # fmt: skip
@@ -753,6 +787,14 @@ class Loyalty:
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:paid", fingerprint="paid",
                                       limits=limits, writes=writes, scope=oid)  # fmt: skip
+        if res.status == "ok" and cust is not None:
+            gained: dict[tuple[str, str], int] = {}
+            for e in earned:
+                if not e.pending_id:
+                    gained[(e.campaign_id, e.code)] = (
+                        gained.get((e.campaign_id, e.code), 0) + e.points
+                    )
+            await self.tier_events(cat, cust, res, gained, now_ms, f"order:{oid}")
         if res.status == "replay":  # paid before (a retry, a race): keep that record, add the rest
             first = await self._read_order(oid)
             if first is not None:
@@ -762,6 +804,42 @@ class Loyalty:
         elif res.status == "failed":  # a limit reached between planning and counting: earn again
             rec.pop("_paid", None)
             await self._earn(cat, rec, cust, now_ms)
+
+    async def tier_events(self, cat: Catalog, cust: dict[str, Any], res: WalletResult,
+                          gained: dict[tuple[str, str], int], now_ms: int, source: str) -> None:  # fmt: skip
+        """A change of points that moves a member between tiers is a tier event
+        (``customer.loyalty.tier.joined / upgraded / downgraded / left``): the tier-event earning
+        rules of that program run, once per (source, card, tier) however often this is called.
+        A member's tier is the tier of its lifetime points; ``gained``: the lifetime points
+        this call added per (campaign, code)."""
+        progs = cat.index.programs
+        for card in res.cards:
+            key = (card.campaign_id, card.code)
+            p = progs.get(card.campaign_id)
+            if p is None or not p.tiers or not gained.get(key):
+                continue
+            before = card.points - gained[key]
+            was = earning.tier_for_points(cat.index, card.campaign_id, before)
+            now = earning.tier_for_points(cat.index, card.campaign_id, card.points)
+            if was.tier_id == now.tier_id:
+                continue
+            order = [t.id for t in p.tiers]
+            if not was.tier_id:
+                event, related = "customer.loyalty.tier.joined", now.tier_id
+            elif not now.tier_id:
+                event, related = "customer.loyalty.tier.left", was.tier_id
+            elif order.index(now.tier_id) > order.index(was.tier_id):
+                event, related = "customer.loyalty.tier.upgraded", now.tier_id
+            else:
+                event, related = "customer.loyalty.tier.downgraded", now.tier_id
+            metrics = await self.members.metrics(cust["id"])
+            plan = earning.plan_event(cat.index, {card.campaign_id: (card.code, now.tier_id or None)},
+                                      _customer_model(cust, metrics), event, {}, now_ms, related_id=related,
+                                      event_id=f"{source}:{event}")  # fmt: skip
+            ops = [Credit(**a.credit()) for a in plan.accruals]
+            if ops or plan.limits:
+                await self.wallet.apply(ops, now_ms, op_id=f"tier:{source}:{card.code}:{related}",
+                                        fingerprint="tier", limits=plan.limits)  # fmt: skip
 
     async def _plan(self, cat: Catalog, cust: dict[str, Any], plan_fn: Any, now_ms: int) -> Any:
         """Plan with the customer's cards (auto-joining where the planner asks) and live metrics;

@@ -275,3 +275,44 @@ def test_answers_parse_through_the_sdk_models(lgw: InProcess) -> None:
             "/v1/events", {"event": "birthday", "customer": {"source_id": "alice"}}
         ).json()
         v.EventsCreateResponseBody.from_dict(ev)
+
+
+TIERED = {
+    **DEFS,
+    "earning_rules": [
+        *DEFS["earning_rules"],
+        {"id": "ern_join", "campaign_id": "camp_L", "event": "customer.loyalty.tier.joined",
+         "loyalty_tier": {"id": "__ANY__"}, "loyalty": {"type": "FIXED", "points": 25}},
+        {"id": "ern_gold", "campaign_id": "camp_L", "event": "customer.loyalty.tier.upgraded",
+         "loyalty_tier": {"id": "ltr_gold"}, "loyalty": {"type": "FIXED", "points": 50}},
+    ],
+    "loyalty_tiers": [
+        {"id": "ltr_silver", "campaign_id": "camp_L", "name": "Silver", "points": {"from": 100, "to": 499}},
+        {"id": "ltr_gold", "campaign_id": "camp_L", "name": "Gold", "points": {"from": 500},
+         "earning_rules": {"ern_1": {"type": "MULTIPLY", "multiplier": 2}},
+         "rewards": {"rewa_M": {"type": "CUSTOM", "points": 200}}},
+    ],
+}  # fmt: skip
+
+
+def test_tiers_multiply_earning_price_rewards_and_fire_tier_events(
+    redis_url: str, key_prefix: str
+) -> None:
+    with in_process(redis_url, key_prefix, msgspec.convert(TIERED, m.Definitions)) as g:
+        _order(g, "o-1", 20000)  # 400 -> Silver: joined +25
+        code = _card_of(g)
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 425
+        tiers = _get(g, f"/v1/loyalties/members/{code}/tiers")["data"]
+        assert [(t["id"], t["points_to_next_tier"]) for t in tiers] == [("ltr_silver", 75)]
+        _order(g, "o-2", 10000)  # +100 -> 525: Gold, upgraded +50
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 575
+        _order(g, "o-3", 10000)  # Gold: ern_1 x2 = 200
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 775
+        tx = _get(g, f"/v1/loyalties/members/{code}/transactions", limit=100)["data"]
+        rules = [t["details"]["earning_rule"]["id"] for t in reversed(tx)]
+        assert rules == ["ern_1", "ern_2", "ern_join", "ern_1", "ern_gold", "ern_1"]
+        rewards = {x["reward"]["id"]: x["assignment"]["parameters"]["loyalty"]["points"]
+                   for x in _get(g, f"/v1/loyalties/members/{code}/rewards")["data"]}  # fmt: skip
+        assert rewards == {"rew_M": 200, "rew_C": 100}  # the Gold price of the mug
+        red = g.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}}).json()
+        assert red["amount"] == 200 and red["voucher"]["loyalty_card"]["balance"] == 575
