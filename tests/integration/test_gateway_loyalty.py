@@ -316,3 +316,52 @@ def test_tiers_multiply_earning_price_rewards_and_fire_tier_events(
         assert rewards == {"rew_M": 200, "rew_C": 100}  # the Gold price of the mug
         red = g.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}}).json()
         assert red["amount"] == 200 and red["voucher"]["loyalty_card"]["balance"] == 575
+
+
+EXPIRING = {
+    **DEFS,
+    "campaigns": [
+        {**DEFS["campaigns"][0],
+         "voucher": {**DEFS["campaigns"][0]["voucher"],
+                     "loyalty_card": {"points": 0, "expiration_rules": {"period_type": "MONTH", "period_value": 1}}}},
+        DEFS["campaigns"][1],
+    ],
+    "earning_rules": [
+        {"id": "ern_1", "campaign_id": "camp_L", "event": "order.paid", "loyalty": PROPORTIONAL},
+        {"id": "ern_wait", "campaign_id": "camp_L", "event": "order.paid",
+         "loyalty": {"type": "FIXED", "points": 40}, "pending_points": {"period_type": "DAY", "period_value": 7}},
+    ],
+}  # fmt: skip
+
+
+def test_pending_points_activate_and_points_expire_on_time_without_a_job(
+    redis_url: str, key_prefix: str
+) -> None:
+    import datetime as dt
+
+    with in_process(redis_url, key_prefix, msgspec.convert(EXPIRING, m.Definitions)) as g:
+        g.clock.now = int(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC).timestamp() * 1000)
+        _order(g, "o-1", 10000)  # 100 now, 40 pending for 7 days
+        code = _card_of(g)
+        card = _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]
+        assert (card["balance"], card["pending_points"]) == (100, 40)
+        assert (
+            card["next_expiration_date"] == "2026-04-10" and card["next_expiration_points"] == 100
+        )
+        pend = _get(g, f"/v1/loyalties/members/{code}/pending-points")["data"]
+        assert [(p["points"], p["activates_at"]) for p in pend] == [(40, "2026-03-17")]
+        g.clock.advance(8 * 86400)  # the pending points have activated, no job ran
+        card = _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]
+        assert (card["balance"], card["pending_points"]) == (140, 0)
+        g.clock.advance(30 * 86400)  # 2026-04-15: the first 100 expired on 2026-04-10
+        card = _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]
+        assert (card["balance"], card["expired_points"]) == (40, 100)
+        assert (
+            card["next_expiration_date"] == "2026-04-17"
+        )  # activated 03-17: a month from activation
+        types = [t["type"] for t in _get(g, f"/v1/loyalties/members/{code}/transactions")["data"]]
+        assert types == ["POINTS_EXPIRATION", "PENDING_POINTS_ACTIVATION", "POINTS_ACCRUAL"]
+        exp = _get(g, f"/v1/loyalties/camp_L/members/{code}/points-expiration")["data"]
+        assert [(e["bucket"]["total_points"], e["expires_at"]) for e in exp] == [(40, "2026-04-17")]
+        g.clock.advance(10 * 86400)
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 0
