@@ -57,6 +57,15 @@ cdef class Window:
     cdef public long long duration
 
 
+cdef class Coin:
+    cdef public str id
+    cdef public str name
+    cdef public str assignment_id
+    cdef public object model
+    cdef public object num
+    cdef public object den
+
+
 cdef class Campaign:
     cdef public object model
     cdef public str id
@@ -89,6 +98,9 @@ cdef class Campaign:
     cdef public str k_ordval
     cdef public str k_spent
     cdef public str k_cust
+    cdef public bint wallet
+    cdef public dict coins
+    cdef public dict rewards
 
 
 cdef class Holder:
@@ -114,6 +126,8 @@ cdef class Holder:
     cdef public object model
     cdef public str k_uses
     cdef public str k_base
+    cdef public bint wallet
+    cdef public str k_card
     cpdef Holder keyed(self)
 
 
@@ -198,6 +212,7 @@ cdef class Outcome:
     cdef public long long gift_balance
     cdef public long long points
     cdef public long long points_balance
+    cdef public Coin reward
     cdef public list ops
     cdef public long long amount_after
     cdef public long long discount_after
@@ -280,6 +295,9 @@ cdef _unit_discount(Holder h, Disc d, Ctx ctx, Ruleset rs, Outcome o)
 
 @cython.locals(d=Disc, balance=cython.longlong, credits=cython.longlong, want=cython.longlong, rem=cython.longlong, use=cython.longlong, pts=cython.longlong, left=cython.longlong, value=cython.longlong, cents=cython.longlong, base=cython.longlong, known=bint)
 cdef str _apply(Holder h, Outcome o, Ctx ctx, Ruleset rs, object r, object counters)
+
+@cython.locals(camp=Campaign, coin=Coin, known=bint, spendable=cython.longlong, rem=cython.longlong, need=cython.longlong, pts=cython.longlong, value=cython.longlong, use=cython.longlong)
+cdef str _apply_wallet(Holder h, Outcome o, Ctx ctx, object r, object counters)
 
 cdef Holder _resolve(Ruleset rs, object r, object vouchers)
 cdef int _category_limit(Ruleset rs, str cat)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import zlib
+from fractions import Fraction
 
 import cython
 
@@ -202,6 +203,8 @@ MSG = {
     "loyalty_card_points_exceeded": "loyalty card points exceeded",
     "missing_customer": "Missing customer",
     "missing_reward": "Missing reward",
+    "not_found": "Resource not found",
+    "invalid_amount": "Invalid amount",
     "invalid_customer": "Invalid customer",
     "applicable_redeemables_limit_exceeded": "Applicable redeemables limit exceeded",
     "applicable_redeemables_per_category_limit_exceeded": (
@@ -335,6 +338,33 @@ class Window:
         self.duration = duration
 
 
+class Coin:
+    """A pay-with-points (COIN) reward assigned to a loyalty program: ``points_ratio`` points
+    buy ``exchange_ratio`` currency units, so ``points`` points are worth
+    ``points * num // den`` cents (``num / den`` = exchange_ratio * 100 / points_ratio, exact:
+    the ratio is read from the float's shortest decimal text)."""
+
+    def __init__(self, reward, assignment_id):
+        coin = reward.parameters.coin
+        self.id = reward.id
+        self.name = reward.name or ""
+        self.assignment_id = assignment_id or ""
+        self.model = reward
+        f = Fraction(repr(float(coin.exchange_ratio))) * 100 / int(coin.points_ratio)
+        self.num = f.numerator
+        self.den = f.denominator
+
+    def value(self, points):
+        """Cents that ``points`` points buy (rounded down)."""
+        return points * self.num // self.den
+
+    def points_for(self, cents):
+        """The fewest points that buy at least ``cents`` cents."""
+        if cents <= 0:
+            return 0
+        return -(-cents * self.den // self.num)
+
+
 class Campaign:
     def __init__(self, c, window, rules, seq, category, hierarchy):
         self.model = c
@@ -379,6 +409,12 @@ class Campaign:
         self.code_per_customer = (
             _lim(tpl.redemption.per_customer) if tpl is not None else NO_LIMIT
         )
+        # a LOYALTY_PROGRAM with earning rules, tiers or rewards keeps its members' points in
+        # wallets (store.wallet): its cards pay with the live balance through COIN rewards.
+        # Without any (the older kind), a card's loyalty_card.points is a fixed budget.
+        self.wallet = False
+        self.coins = {}  # reward id -> Coin assigned to this program
+        self.rewards = {}  # reward id -> type, of every reward assigned to this program
 
 
 class Holder:
@@ -407,6 +443,8 @@ class Holder:
         self.model = None
         self.k_uses = ""  # this code's (or tier's) use counter
         self.k_base = ""  # prefix of this code's other counters
+        self.wallet = False  # a loyalty card of a wallet program: pays with its live balance
+        self.k_card = ""  # a wallet card's figures key (store.keys.Keys.card), without prefix
 
     def keyed(self):
         """Build the counter keys once ``tag``, ``code`` / ``id`` and ``kind`` are set."""
@@ -562,6 +600,7 @@ def compile_ruleset(defs) -> Ruleset:
                 h.keyed()
                 rs.tiers[t.id] = h
                 _index_tier(rs, h)
+    _compile_wallet_programs(rs, defs)
     for i, v in enumerate(defs.vouchers):
         path = f"vouchers[{i}]"
         if v.code in rs.vouchers:
@@ -576,6 +615,40 @@ def compile_ruleset(defs) -> Ruleset:
             rs.generic.append(h)
     _compile_stacking(rs, defs.stacking_rules)
     return rs
+
+
+def _compile_wallet_programs(rs: Ruleset, defs) -> None:
+    """Mark the LOYALTY_PROGRAM campaigns that have earning rules, tiers or rewards as wallet
+    programs and file their COIN rewards. References are checked by ``core.earning``'s
+    compiler; what does not resolve here is left out."""
+    progs = {}
+    for cid, camp in rs.campaigns.items():
+        if camp.ctype == "LOYALTY_PROGRAM":
+            progs[cid] = camp
+    if not progs:
+        return
+    for er in defs.earning_rules:
+        camp = progs.get(er.campaign_id)
+        if camp is not None:
+            camp.wallet = True
+    for t in defs.loyalty_tiers:
+        camp = progs.get(t.campaign_id)
+        if camp is not None:
+            camp.wallet = True
+    rewards = {}
+    for rw in defs.rewards:
+        rewards[rw.id] = rw
+    for a in defs.reward_assignments:
+        camp = progs.get(a.campaign_id)
+        if camp is None:
+            continue
+        camp.wallet = True
+        rw = rewards.get(a.reward_id)
+        if rw is None:
+            continue
+        camp.rewards[rw.id] = rw.type or ""
+        if rw.type == "COIN" and rw.parameters.coin is not None:
+            camp.coins[rw.id] = Coin(rw, a.id)
 
 
 def index_catalogue(rs: Ruleset, products) -> None:
@@ -631,6 +704,11 @@ def holder_for_voucher(rs: Ruleset, v, path="voucher", ordinal=-1) -> Holder:
         h.per_customer = camp.code_per_customer
     if h.discount is None and h.gift_amount == NO_LIMIT and h.points == NO_LIMIT:
         raise CompileError(path, "a voucher needs a discount, a gift or a loyalty card")
+    if camp is not None and camp.wallet and h.points != NO_LIMIT and h.gift_amount == NO_LIMIT:
+        # a member's card: its points are its wallet's live balance, not a budget
+        h.wallet = True
+        h.points = NO_LIMIT
+        h.k_card = camp.tag + ":lc:" + v.code
     h.customer = v.customer_id or ""
     h.rules = (camp.rules if camp is not None else []) + _rule_refs(rs, v.validation_rules, path)
     h.category = v.category or (camp.category if camp is not None else "")
@@ -871,6 +949,7 @@ class Outcome:
         self.gift_balance = NO_LIMIT  # balance after this redemption, when known
         self.points = 0
         self.points_balance = NO_LIMIT
+        self.reward = None  # the Coin a wallet card pays with
         self.ops = []  # counter plan: (key, delta, limit, error, ttl, hold)
         self.amount_after = 0
         self.discount_after = 0
@@ -1333,7 +1412,10 @@ def _check(h: Holder, o: Outcome, ctx: Ctx):
     if h.customer and h.customer != ctx.customer_key and (
         ctx.customer is None or h.customer != ctx.customer.id
     ):
-        return _fail(o, "customer_rules_violated", "voucher is assigned to another customer")
+        if not h.wallet:
+            return _fail(o, "customer_rules_violated", "voucher is assigned to another customer")
+        if ctx.customer is not None:  # a member's card pays for its holder, or for nobody named
+            return _fail(o, "customer_rules_violated", "loyalty card is held by another customer")
     for r in h.rules:
         bad = _rules_fail(r, ctx)
         if bad is not None:
@@ -1378,7 +1460,7 @@ def _plan(h: Holder, o: Outcome, ctx: Ctx, order_value):
             _add_op(o, base + ":c:" + cust, 1, h.per_customer, "quantity_exceeded", 0, 0)
         if o.gift_credits > 0:
             _add_op(o, base + ":spent", o.gift_credits, h.gift_amount, "gift_amount_exceeded", 0, 1)
-        if o.points > 0:
+        if o.points > 0 and not h.wallet:  # a wallet card's points: its debit (debits())
             _add_op(o, base + ":points", o.points, h.points, "loyalty_card_points_exceeded", 0, 1)
     else:
         _add_op(o, h.k_uses, 1, NO_LIMIT, "quantity_exceeded", 0, 0)
@@ -1718,6 +1800,8 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
 
     Returns an error key when it cannot apply (gift / points exceeded), else "".
     """
+    if h.wallet:
+        return _apply_wallet(h, o, ctx, r, counters)
     if h.gift_amount != NO_LIMIT:
         balance = h.gift_amount
         known = counters is not None
@@ -1781,6 +1865,69 @@ def _apply(h: Holder, o: Outcome, ctx: Ctx, rs: Ruleset, r, counters):
         cents = 0
     ctx.order_discount += cents
     o.order_discount += cents
+    return ""
+
+
+def _apply_wallet(h: Holder, o: Outcome, ctx: Ctx, r, counters):
+    """Pay with points from a wallet card through a COIN reward of its program.
+
+    The points spent are ``reward.points``, or, when absent, as many as the rest of the order
+    needs, up to the spendable balance; never more than the order needs (the discount is
+    capped at what is left to pay, so are the points). The spendable balance is
+    ``counters[h.k_card]`` (the live balance less other sessions' holds); without counters
+    the redeem script checks it.
+    """
+    rw = r.reward if r is not None else None
+    if rw is None or not rw.id:
+        o.details = "A reward is required when redeeming a LOYALTY_CARD"
+        return "missing_reward"
+    camp = h.campaign
+    coin = camp.coins.get(rw.id)
+    if coin is None:
+        kind = camp.rewards.get(rw.id)
+        if kind is None:
+            o.details = f"Cannot find reward {rw.id} assigned to campaign {camp.id}"
+            return "not_found"
+        o.details = (
+            f"Reward {rw.id} is a {kind} reward, not pay with points (COIN): redeem it with "
+            "POST /v1/loyalties/members/{memberId}/redemption"
+        )
+        return "missing_reward"
+    known = counters is not None
+    spendable = 0
+    if known:
+        spendable = _counter_value(counters, h.k_card)
+        if spendable < 0:
+            spendable = 0
+    rem = ctx.remaining()
+    need = coin.points_for(rem)
+    if rw.points is not None:
+        pts = rw.points
+        if pts <= 0:
+            o.details = "reward.points must be at least 1"
+            return "invalid_amount"
+        if known and pts > spendable:
+            o.details = f"The card has {spendable} points to spend, {pts} were asked"
+            return "loyalty_card_points_exceeded"
+        if pts > need:
+            pts = need
+    else:
+        pts = need
+        if known and pts > spendable:
+            pts = spendable
+            if pts <= 0:
+                o.details = "The card has no points to spend"
+                return "loyalty_card_points_exceeded"
+    if pts <= 0:
+        o.details = "Nothing is left to pay with points"
+        return "invalid_amount"
+    value = coin.value(pts)
+    use = value if value < rem else rem
+    o.points = pts
+    o.points_balance = spendable - pts if known else NO_LIMIT
+    o.reward = coin
+    ctx.order_discount += use
+    o.order_discount += use
     return ""
 
 
@@ -1864,6 +2011,8 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
             r.gift is None or r.gift.credits is None
         ):
             ev.needs_counters = True
+        if h.wallet and counters is None and (r.reward is None or r.reward.points is None):
+            ev.needs_counters = True
     order_seq = outcomes
     if rs.sort_hierarchy:
         order_seq = sorted(outcomes, key=_hierarchy_key)
@@ -1907,10 +2056,11 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
             _skip(o, "applicable_redeemables_per_category_limit_exceeded")
             continue
         n_items = len(ctx.items)
+        o.details = ""
         err = _apply(h, o, ctx, rs, redeemables[o.index], counters)
         if err:
             _undo(ctx, o, n_items)
-            _fail(o, err)
+            _fail(o, err, None, o.details)
             continue
         _plan(h, o, ctx, ctx.initial_amount)
         if counters is not None:
@@ -1980,6 +2130,7 @@ def _clear(o: Outcome):
     o.added = []
     o.gift_credits = 0
     o.points = 0
+    o.reward = None
     o.ops = []
 
 
@@ -2066,7 +2217,7 @@ def qualify(rs: Ruleset, customer, order, now_ms, vouchers=None, counters=None, 
     ctx = _build_ctx(rs, customer, order, now_ms)
     n_items = len(ctx.items)
     for h in candidates(rs, customer, order, vouchers):
-        if h.points != NO_LIMIT:
+        if h.points != NO_LIMIT or h.wallet:
             continue  # pay-with-points needs an explicit reward request
         o = Outcome(len(out), "voucher" if h.kind == H_VOUCHER else "promotion_tier", h.code or h.id)
         o.holder = h
@@ -2105,7 +2256,7 @@ def counters_change_nothing(ev: Evaluation, counters) -> cython.bint:
         if oo.status != APPLICABLE:
             continue
         h: Holder = oo.holder
-        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT:
+        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT or h.wallet:
             return False
         if _limits_fail(oo, counters, pending) is not None:
             return False
@@ -2129,7 +2280,7 @@ def shows_balance(outcomes) -> cython.bint:
     for o in outcomes:
         oo: Outcome = o
         h: Holder = oo.holder
-        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT:
+        if h.gift_amount != NO_LIMIT or h.points != NO_LIMIT or h.wallet:
             return True
     return False
 
@@ -2144,3 +2295,28 @@ def keys_for(outcomes) -> list:
             if op[2] != NO_LIMIT:
                 seen[op[0]] = None
     return list(seen)
+
+
+def cards_for(outcomes) -> list:
+    """Distinct wallet cards whose live spendable balance a second pass needs, as
+    ``(k_card, campaign id, code)``: ``counters[k_card]`` is then the card's balance less what
+    other sessions hold on it (``store.counters.Store.check``)."""
+    seen = {}
+    for o in outcomes:
+        oo: Outcome = o
+        h: Holder = oo.holder
+        if h is not None and h.wallet and oo.status == APPLICABLE and h.k_card not in seen:
+            seen[h.k_card] = (h.k_card, h.campaign.id, h.code)
+    return list(seen.values())
+
+
+def debits(ev: Evaluation) -> list:
+    """The wallet debits a redemption (or a session lock) of ``ev`` makes, one per applicable
+    wallet card: ``(outcome, campaign id, code, points)``, in processing order."""
+    out = []
+    for o in ev.outcomes:
+        oo: Outcome = o
+        h: Holder = oo.holder
+        if oo.status == APPLICABLE and h.wallet and oo.points > 0:
+            out.append((oo, h.campaign.id, h.code, oo.points))
+    return out
