@@ -16,6 +16,12 @@ a list of counter ops, each ``(key, delta, limit, error, ttl, hold)`` (a plain t
 Key names (counters, ``:holds`` / ``:holdamt``, session index, records, ledger, idempotent
 answers): :mod:`store.keys`.
 
+Loyalty cards (wallets, :mod:`store.wallet`) are paid with in the same calls ("pay with
+points"): :meth:`Store.check` reads a card's spendable points (``cards``), :meth:`Store.lock`
+holds points on a card for a session, :meth:`Store.redeem` debits cards (:class:`CardDebit`)
+after every counter check passes, all-or-nothing, and :meth:`Store.rollback` refunds exactly
+those debits. A card's session holds are those of a counter, on the card's figures key.
+
 Time always comes from the caller (``now_ms``, ms since the epoch, UTC), never from Redis, so
 tests can move the clock. Every method is one script call (or one plain command), batched with
 other requests' calls by :class:`~store.autopipe.AutoPipeline`; if Redis cannot be reached the
@@ -25,6 +31,7 @@ call raises :class:`~store.autopipe.StoreUnavailable` within ``timeout`` seconds
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -37,12 +44,16 @@ from .keys import Keys
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "CardDebit",
+    "CardHold",
     "CounterOp",
+    "Debited",
     "LimitFailure",
     "LockResult",
     "RecordSpec",
     "RedeemResult",
     "Redemption",
+    "Refunded",
     "Reversal",
     "RolledBack",
     "RollbackResult",
@@ -50,11 +61,15 @@ __all__ = [
     "StoreUnavailable",
     "counter_plan",
     "load_scripts",
+    "placeholders",
 ]
 
 DEFAULT_PREFIX = "pg:"
 LUA_DIR = Path(__file__).with_name("lua")
 _SCRIPT_NAMES = ("check", "lock", "release", "redeem", "rollback")
+#: the scripts that touch loyalty cards, and the helpers they are prefixed with
+_PAY_SCRIPTS = ("check", "lock", "redeem", "rollback")
+_PAY_LIBS = ("_lib", "_wallet", "_pay")
 
 
 def load_scripts(
@@ -104,6 +119,43 @@ class RecordSpec(NamedTuple):
     children: Sequence[str] = ()
 
 
+class CardHold(NamedTuple):
+    """Points of loyalty card ``code`` (program ``campaign_id``) a session lock holds."""
+
+    campaign_id: str
+    code: str
+    points: int
+    error: str = "loyalty_card_points_exceeded"
+
+
+class CardDebit(NamedTuple):
+    """Points a redeem takes from loyalty card ``code`` of program ``campaign_id``, as a
+    ``POINTS_REDEMPTION`` transaction carrying ``details`` (JSON), owned by record ``record``
+    (index into the redeem's records: rolling that record back refunds the debit).
+
+    ``balance_token`` / ``total_token``: placeholder numbers (:func:`placeholders`) the caller
+    rendered in the response and the records where the card's balance and lifetime points
+    after the debit go; the script writes the real figures in their place."""
+
+    campaign_id: str
+    code: str
+    points: int
+    record: int
+    details: bytes | str = b""
+    balance_token: int = 0
+    total_token: int = 0
+    error: str = "loyalty_card_points_exceeded"
+
+
+def placeholders(n: int) -> list[int]:
+    """``n`` distinct placeholder numbers for :class:`CardDebit` tokens: negative 16-digit
+    numbers, random, so that no figure or client text can be mistaken for one."""
+    out: set[int] = set()
+    while len(out) < n:
+        out.add(-(9 * 10**15 + secrets.randbelow(10**15)))
+    return list(out)
+
+
 # -- results ----------------------------------------------------------------------------------
 
 
@@ -132,6 +184,16 @@ class LockResult(msgspec.Struct, frozen=True):
         return self.status == "ok"
 
 
+class Debited(msgspec.Struct, frozen=True):
+    """What a :class:`CardDebit` did: its ``POINTS_REDEMPTION`` transaction id, the points
+    taken, the card's ``balance`` and lifetime ``total`` right after it."""
+
+    transaction_id: str
+    points: int
+    balance: int
+    total: int
+
+
 class RedeemResult(msgspec.Struct, frozen=True):
     """Outcome of :meth:`Store.redeem`.
 
@@ -146,6 +208,7 @@ class RedeemResult(msgspec.Struct, frozen=True):
     ledger_id: str | None = None
     failure: LimitFailure | None = None
     response: bytes | None = None
+    debits: list[Debited] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -161,12 +224,28 @@ class Reversal(msgspec.Struct, frozen=True):
     applied: int
 
 
+class Refunded(msgspec.Struct, frozen=True):
+    """A card debit a rollback refunded: ``debit`` the ``POINTS_REDEMPTION`` id, ``points``
+    given back (0 and ``transaction_id`` None when it had been refunded before), the card's
+    ``balance`` and lifetime ``total`` after."""
+
+    campaign_id: str
+    code: str
+    debit: str
+    points: int
+    transaction_id: str | None
+    balance: int
+    total: int
+
+
 class RolledBack(msgspec.Struct, frozen=True):
-    """A redemption record that a rollback reversed; ``data`` is the record's JSON as written."""
+    """A redemption record that a rollback reversed; ``data`` is the record's JSON as written;
+    ``refunds`` the loyalty points it had spent, given back."""
 
     id: str
     data: bytes
     ops: list[Reversal]
+    refunds: list[Refunded] = msgspec.field(default_factory=list)
 
 
 class RollbackResult(msgspec.Struct, frozen=True):
@@ -281,7 +360,8 @@ class Store:
         self.idempotency_ttl = int(idempotency_ttl)
         self._owns_pipe = pipeline is None
         self.pipe = pipeline or AutoPipeline(redis, timeout=timeout, max_inflight=max_inflight)
-        self.scripts = load_scripts()
+        self.scripts = load_scripts(names=("release",))
+        self.scripts.update(load_scripts(names=_PAY_SCRIPTS, libs=_PAY_LIBS))
         self.keys = Keys(self.prefix)
         self.ledger_key = self.keys.ledger
         self._owns_client = False
@@ -345,37 +425,81 @@ class Store:
         return bool(await self.pipe.execute_command("PING"))
 
     async def check(
-        self, keys: Sequence[str], now_ms: int, exclude_session: str | None = None
+        self,
+        keys: Sequence[str],
+        now_ms: int,
+        exclude_session: str | None = None,
+        cards: Sequence[tuple[str, str]] = (),
     ) -> list[int]:
         """Live value of each logical key plus what live sessions OTHER than ``exclude_session``
-        hold on it (expired holds are purged). One script call; ``[]`` for no keys."""
-        if not keys:
+        hold on it (expired holds are purged); then, for each loyalty card ``(campaign id,
+        code)`` of ``cards``, the points it can spend: its balance (normalised at ``now_ms``:
+        expired points are gone) less what those sessions hold on it, never below 0.
+        One script call; ``[]`` for nothing to read."""
+        if not keys and not cards:
             return []
-        reply = await self.pipe.evalsha(
-            self.scripts["check"],
-            [self.prefix + k for k in keys],
-            (int(now_ms), exclude_session or ""),
-        )
+        ks = [self.prefix + k for k in keys]
+        args: list[Any] = [int(now_ms), exclude_session or ""]
+        if cards:
+            ks += self._card_keys(cards, args)
+        reply = await self.pipe.evalsha(self.scripts["check"], ks, args)
         return [int(v) for v in reply]
 
-    async def lock(
-        self, session_key: str, ops: Iterable[Sequence[Any]], ttl_ms: int, now_ms: int
-    ) -> LockResult:
-        """Reserve the ``hold == 1`` ops' deltas for ``session_key`` until ``now_ms + ttl_ms``.
+    def _card_keys(self, cards: Iterable[Sequence[Any]], args: list[Any]) -> list[str]:
+        """The 7 keys of each card ``(campaign id, code, ...)``, appending to ``args`` the
+        count, then campaign id, code and transaction id prefix per card."""
+        from .wallet import transaction_prefix  # store.wallet imports this module
 
-        Every op's limit is checked first (counting other sessions' live holds for hold ops); if
-        one fails nothing is written (``status="failed"``). Else the session's previous holds are
+        cards = list(cards)
+        keys: list[str] = []
+        args.append(len(cards))
+        for c in cards:
+            campaign_id, code = c[0], c[1]
+            keys += self.keys.card(campaign_id, code)
+            args += (campaign_id, code, transaction_prefix(campaign_id, code))
+        return keys
+
+    async def lock(
+        self,
+        session_key: str,
+        ops: Iterable[Sequence[Any]],
+        ttl_ms: int,
+        now_ms: int,
+        cards: Iterable[CardHold | Sequence[Any]] = (),
+    ) -> LockResult:
+        """Reserve the ``hold == 1`` ops' deltas for ``session_key`` until ``now_ms + ttl_ms``,
+        and the points of ``cards`` (:class:`CardHold`; one card named twice holds the sum).
+
+        Every op's limit is checked first (counting other sessions' live holds for hold ops),
+        then every card (its balance less other sessions' holds must cover its points); if one
+        fails nothing is written (``status="failed"``; a card's failure has index = number of
+        ops + its position, ``current`` = its balance). Else the session's previous holds are
         replaced by these. Ops with ``hold == 0`` are checked but not reserved.
         """
         _need_session(session_key)
         if ttl_ms <= 0:
             raise ValueError("ttl_ms must be positive")
         plan = self._plan(ops)
-        reply = await self.pipe.evalsha(
-            self.scripts["lock"],
-            [self.session_index_key(session_key), *plan.keys],
-            (int(now_ms), session_key, int(ttl_ms), len(plan.args) // 6, *plan.args),
-        )
+        held: dict[tuple[str, str], list[Any]] = {}
+        for c in cards:
+            h = c if isinstance(c, CardHold) else CardHold(*c)
+            if type(h.points) is not int or h.points <= 0:
+                raise ValueError(f"card {h.code}: points must be a positive integer")
+            got = held.setdefault((h.campaign_id, h.code), [0, h.error])
+            got[0] += h.points
+        args: list[Any] = [int(now_ms), session_key, int(ttl_ms), len(plan.args) // 6, *plan.args]
+        keys = [self.session_index_key(session_key), *plan.keys]
+        if held:
+            card_args: list[Any] = []
+            keys += self._card_keys(held, card_args)
+            args.append(card_args[0])
+            for i, (pts, err) in enumerate(held.values()):
+                args += (
+                    *card_args[1 + i * 3 : 4 + i * 3],
+                    pts,
+                    err or "loyalty_card_points_exceeded",
+                )
+        reply = await self.pipe.evalsha(self.scripts["lock"], keys, args)
         tag = _s(reply[0])
         if tag == "ok":
             return LockResult("ok", expires_at_ms=int(reply[1]))
@@ -403,11 +527,15 @@ class Store:
         fingerprint: str | None = None,
         response: bytes | str = b"",
         ledger: bytes | str = b"",
+        debits: Sequence[CardDebit] = (),
     ) -> RedeemResult:
-        """Check every op against live values (+ other sessions' holds); only if all pass,
-        count them, consume ``session_key``'s holds, write ``records``, append a ledger entry
+        """Check every op against live values (+ other sessions' holds), then every card of
+        ``debits`` (its balance less other sessions' holds covers its debits); only if all pass,
+        count them, take the cards' points (:class:`CardDebit`; ``debits`` of the result, in
+        order), consume ``session_key``'s holds, write ``records``, append a ledger entry
         (with ``ledger``, extra JSON, as its ``data`` field) and, with ``idempotency_key``, store
-        ``{fingerprint, response}`` for ``idempotency_ttl`` seconds.
+        ``{fingerprint, response}`` for ``idempotency_ttl`` seconds. A card's failure has index
+        = number of ops + the debit's position, ``current`` = the card's balance.
 
         With an ``idempotency_key`` seen before: same ``fingerprint`` -> ``"replay"`` with the
         stored response, a different one -> ``"conflict"``; nothing changes either way. A
@@ -453,10 +581,30 @@ class Store:
         for r, lst in zip(specs, owned, strict=True):
             children = orjson.dumps(list(r.children)) if r.children else b""
             args += [r.id, r.data, r.parent, children, " ".join(str(int(i)) for i in lst)]
+        if debits:
+            index: dict[tuple[str, str], int] = {}
+            for d in debits:
+                if type(d.points) is not int or d.points <= 0:
+                    raise ValueError(f"card {d.code}: points must be a positive integer")
+                if not 0 <= d.record < len(specs):
+                    raise ValueError(f"card {d.code}: no record {d.record}")
+                if not d.balance_token < -(10**15) or not d.total_token < -(10**15):
+                    raise ValueError("debit placeholders come from placeholders()")
+                index.setdefault((d.campaign_id, d.code), len(index) + 1)
+            keys += self._card_keys(index, args)
+            args.append(len(debits))
+            for d in debits:
+                args += [index[(d.campaign_id, d.code)], d.points,
+                         d.error or "loyalty_card_points_exceeded", d.record, d.details,
+                         d.balance_token, d.total_token]  # fmt: skip
         reply = await self.pipe.evalsha(self.scripts["redeem"], keys, args)
         tag = _s(reply[0])
         if tag == "ok":
-            return RedeemResult("ok", ledger_id=_s(reply[1]))
+            done = [
+                Debited(str(x["tx"]), int(x["points"]), int(x["balance"]), int(x["total"]))
+                for x in (_list(orjson.loads(reply[2])) if len(reply) > 2 else ())
+            ]
+            return RedeemResult("ok", ledger_id=_s(reply[1]), debits=done)
         if tag == "fail":
             return RedeemResult("failed", failure=_failure(reply))
         if tag == "replay":
@@ -604,6 +752,18 @@ def _rollback_payload(tag: str, raw: Any) -> RollbackResult:
                 id=str(r.get("id", "")),
                 data=_b(r.get("data", "")),
                 ops=[Reversal(str(k), int(d), int(a)) for k, d, a in _list(r.get("ops"))],
+                refunds=[
+                    Refunded(
+                        str(w["campaign_id"]),
+                        str(w["code"]),
+                        str(w["debit"]),
+                        int(w["points"]),
+                        str(w["tx"]) or None,
+                        int(w["balance"]),
+                        int(w["total"]),
+                    )
+                    for w in _list(r.get("wallet"))
+                ],
             )
             for r in _list(doc.get("redemptions"))
         ],

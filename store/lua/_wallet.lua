@@ -55,12 +55,12 @@
 local W_NEVER = 9999999999999  -- "never expires" (2286-11-20): below cjson's 14 digits
 local W_FIGS = {'points', 'balance', 'expired', 'subtracted', 'redeemed', 'pending', 'seq', 'at'}
 
--- Open the card whose 7 keys follow KEYS[off]; read its figures. `prefix` starts its
--- transaction ids. Nothing is written until w_flush (and only if something changed).
-local function w_open(off, campaign, code, prefix)
+-- Open the card whose 7 keys are `k` (a list, in CardKeys order); read its figures. `prefix`
+-- starts its transaction ids. Nothing is written until w_flush (and only if something changed).
+-- (rollback.lua opens the cards a redemption record names this way.)
+local function w_open_keys(k, campaign, code, prefix)
   local c = {
-    h = KEYS[off + 1], bk = KEYS[off + 2], bkp = KEYS[off + 3], pp = KEYS[off + 4],
-    ppr = KEYS[off + 5], tx = KEYS[off + 6], rf = KEYS[off + 7],
+    h = k[1], bk = k[2], bkp = k[3], pp = k[4], ppr = k[5], tx = k[6], rf = k[7],
     campaign = campaign, code = code, prefix = prefix, dirty = false, auto = {},
   }
   local v = redis.call('HMGET', c.h, unpack(W_FIGS))
@@ -68,6 +68,12 @@ local function w_open(off, campaign, code, prefix)
   for i = 1, #W_FIGS do f[W_FIGS[i]] = tonumber(v[i]) or 0 end
   c.f = f
   return c
+end
+
+-- Open the card whose 7 keys follow KEYS[off] (see w_open_keys).
+local function w_open(off, campaign, code, prefix)
+  return w_open_keys({KEYS[off + 1], KEYS[off + 2], KEYS[off + 3], KEYS[off + 4], KEYS[off + 5],
+                      KEYS[off + 6], KEYS[off + 7]}, campaign, code, prefix)
 end
 
 -- Write the figures back if they changed.

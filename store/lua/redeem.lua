@@ -1,10 +1,12 @@
 -- redeem.lua: check every limit and, only if all hold, count, record and log a redemption.
+-- (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
 --
 -- KEYS[1]            ledger stream (<prefix>ledger)
 -- KEYS[2]            idempotency key (<prefix>idem:redeem:<key>); ignored when ARGV[3] == ''
 -- KEYS[3]            session index (<prefix>sess:<session key>); ignored when ARGV[2] == ''
 -- KEYS[4..K+3]       the K distinct counter keys of the plan (full names)
 -- KEYS[K+4..K+R+3]   the R redemption record keys (<prefix>rd:<id>), one per record below
+-- KEYS[K+R+4..]      C loyalty cards (wallets), 7 keys each in store.keys.CardKeys order
 -- ARGV[1]            now_ms
 -- ARGV[2]            session key whose holds this redemption consumes ('' = none)
 -- ARGV[3]            request fingerprint for the idempotency key ('' = no idempotency key)
@@ -18,11 +20,20 @@
 -- then               R records, 5 fields each: id, data (JSON), parent id ('' = none),
 --                    children (JSON array of ids, '' = none), owned op indices (0-based,
 --                    space-separated; those ops are reversed when this record is rolled back)
+-- then (optional)    C, then per card 3 fields: campaign id, code, transaction id prefix
+-- then               D, then D wallet debits, 7 fields each: card index (1..C), points,
+--                    error, owning record index (0-based), details (JSON text written on the
+--                    transaction), balance placeholder, points placeholder
 --
 -- Replies
---   {'ok', ledger entry id}                   everything applied
---   {'fail', op index (0-based), current, held, error}   a limit would be exceeded: nothing written
---                                             (apart from purging expired holds)
+--   {'ok', ledger entry id[, debits JSON]}    everything applied; with debits, a JSON array of
+--                                             {tx, points, balance, total} per debit (the
+--                                             card's figures right after it)
+--   {'fail', index (0-based), current, held, error}   a limit would be exceeded (an op's index,
+--                                             or N + a debit's: current = the card's balance,
+--                                             held = other sessions' holds on it): nothing
+--                                             written (apart from purging expired holds and
+--                                             normalising the cards)
 --   {'replay', stored response}               idempotency key seen with the same fingerprint
 --   {'conflict'}                              idempotency key seen with another fingerprint
 --   {'duplicate', record id}                  a record key already exists: nothing written
@@ -32,6 +43,15 @@
 -- for windowed counters), drop the session's holds, write each record as a hash
 -- {status = SUCCEEDED, data, ops, parent, children, session, created_at}, XADD the ledger entry,
 -- store {fp, resp} under the idempotency key.
+-- Debits: every card is normalised; the sum of a card's debits must be <= its balance less the
+-- live holds of sessions other than ARGV[2] (checked after the ops). Each debit is applied
+-- after the counters as a POINTS_REDEMPTION of its card (see _pay.lua); the placeholders
+-- (plain text, e.g. -9123456789012345) are then replaced, in the response and the records'
+-- data, by the card's balance and lifetime points right after the debit (written as '":'
+-- followed by the number, so only JSON values are touched). The owning record keeps
+-- 'wallet' = JSON [{c: campaign, v: code, x: tx prefix, t: transaction id, p: points,
+-- k: [the card's 7 keys], d: details}] for rollback.lua, and the ledger entry a 'debits'
+-- field [[campaign, code, points, transaction id], ...].
 
 local ledger, idem, idx = KEYS[1], KEYS[2], KEYS[3]
 local now, session, fp = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -53,6 +73,32 @@ local ops = parse_ops(11, N)
 local failed = check_ops(ops, 3, now, session)
 if failed then return failed end
 
+local cbase = rbase + R * 5
+local C = tonumber(ARGV[cbase] or '0') or 0
+local dbase = cbase + 1 + C * 3
+local D = 0
+if C > 0 then D = tonumber(ARGV[dbase]) end
+local cards = pay_cards(3 + K + R, cbase + 1, C, 3, now)
+local debits, want = {}, {}
+for d = 1, D do
+  local b = dbase + 1 + (d - 1) * 7
+  local ci = tonumber(ARGV[b])
+  debits[d] = {ci = ci, p = tonumber(ARGV[b + 1]), err = ARGV[b + 2], rec = tonumber(ARGV[b + 3]),
+               details = ARGV[b + 4], tb = ARGV[b + 5], tt = ARGV[b + 6]}
+  want[ci] = (want[ci] or 0) + debits[d].p
+end
+for d = 1, D do
+  local ci = debits[d].ci
+  if want[ci] then
+    local s, held = pay_spendable(cards[ci], now, session)
+    if s < want[ci] then
+      for i = 1, C do w_flush(cards[i]) end
+      return {'fail', N + d - 1, cards[ci].f.balance, held, debits[d].err}
+    end
+    want[ci] = nil
+  end
+end
+
 -- Apply.
 for i = 1, N do
   local op = ops[i]
@@ -61,6 +107,26 @@ for i = 1, N do
   if op.ttl > 0 then redis.call('EXPIRE', k, op.ttl, 'NX') end
 end
 if session ~= '' then release_session(idx, session) end
+
+-- Debits, then the cards' figures into the answer and the records.
+local wallets, done, dlog = {}, {}, {}
+for d = 1, D do
+  local dd = debits[d]
+  local c = cards[dd.ci]
+  local tx = pay_debit(c, dd.p, now, dd.details)
+  local w = wallets[dd.rec]
+  if w == nil then
+    w = {}
+    wallets[dd.rec] = w
+  end
+  w[#w + 1] = {c = c.campaign, v = c.code, x = c.prefix, t = tx, p = dd.p, d = dd.details,
+               k = {c.h, c.bk, c.bkp, c.pp, c.ppr, c.tx, c.rf}}
+  done[d] = {tx = tx, points = dd.p, balance = c.f.balance, total = c.f.points}
+  dlog[d] = {c.campaign, c.code, dd.p, tx}
+  response = pay_fill(response, '":' .. dd.tb, '":' .. istr(c.f.balance))
+  response = pay_fill(response, '":' .. dd.tt, '":' .. istr(c.f.points))
+end
+for i = 1, C do w_flush(cards[i]) end
 
 -- Records. Each keeps the (key, delta) pairs of the ops it owns, for rollback.
 local all_ops, ids = {}, {}
@@ -76,15 +142,25 @@ for j = 0, R - 1 do
   local children = ARGV[b + 3]
   if children == '' then children = '[]' end
   ids[#ids + 1] = ARGV[b]
+  local data = ARGV[b + 1]
+  for d = 1, D do
+    data = pay_fill(data, '":' .. debits[d].tb, '":' .. istr(done[d].balance))
+    data = pay_fill(data, '":' .. debits[d].tt, '":' .. istr(done[d].total))
+  end
   redis.call('HSET', KEYS[4 + K + j],
-    'id', ARGV[b], 'status', 'SUCCEEDED', 'data', ARGV[b + 1], 'parent', ARGV[b + 2],
+    'id', ARGV[b], 'status', 'SUCCEEDED', 'data', data, 'parent', ARGV[b + 2],
     'children', children, 'ops', owned_json, 'session', session, 'created_at', istr(now))
+  if wallets[j] then redis.call('HSET', KEYS[4 + K + j], 'wallet', cjson.encode(wallets[j])) end
 end
 
 local fields = {'type', 'redeem', 'at', istr(now), 'redemptions', '[]', 'ops', '[]',
                 'session', session}
 if #ids > 0 then fields[6] = cjson.encode(ids) end
 if N > 0 then fields[8] = cjson.encode(all_ops) end
+if D > 0 then
+  fields[#fields + 1] = 'debits'
+  fields[#fields + 1] = cjson.encode(dlog)
+end
 if extra ~= '' then
   fields[#fields + 1] = 'data'
   fields[#fields + 1] = extra
@@ -100,4 +176,5 @@ if fp ~= '' then
   redis.call('HSET', idem, 'fp', fp, 'resp', response)
   if idem_ttl > 0 then redis.call('EXPIRE', idem, idem_ttl) end
 end
+if D > 0 then return {'ok', entry, cjson.encode(done)} end
 return {'ok', entry}

@@ -1,4 +1,5 @@
--- rollback.lua: reverse exactly the increments recorded with a redemption, once.
+-- rollback.lua: reverse exactly the increments recorded with a redemption, once, and refund
+-- the loyalty points it spent. (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
 --
 -- KEYS[1]   ledger stream (<prefix>ledger)
 -- KEYS[2]   idempotency key (<prefix>idem:rollback:<key>); ignored when ARGV[4] == ''
@@ -18,7 +19,11 @@
 --   {'ok', payload}                    rolled back; payload is JSON:
 --        {"rollback_id", "at" (ms, string), "reason",
 --         "redemptions": [{"id", "data" (the record's JSON, as a string),
---                          "ops": [[key, recorded delta, delta actually reversed], ...]}, ...]}
+--                          "ops": [[key, recorded delta, delta actually reversed], ...],
+--                          "wallet": [{campaign_id, code, debit (its transaction id),
+--                                      points (refunded; 0 when refunded before), tx (the
+--                                      POINTS_REFUND's id, '' when none), balance, total
+--                                      (the card's figures after)}, ...]}, ...]}
 --        (the record itself first, then each child not rolled back before)
 --   {'replay', payload}                idempotency key seen with the same fingerprint: the
 --                                      payload of that first rollback, nothing changed
@@ -31,6 +36,11 @@
 -- and a counter is never taken below zero. Children (read from the record, not from KEYS; they
 -- live under the same prefix) already rolled back on their own are skipped. Records get
 -- status = ROLLED_BACK, rollback_id, rolled_back_at, rollback_reason.
+-- Points: each debit a record names in its 'wallet' field (written by redeem.lua) is refunded
+-- as in wallet.lua's "refund" (the same buckets, once; see _pay.lua) as a POINTS_REFUND whose
+-- details are the debit's plus rollback{id}. The cards' keys come from the record (same
+-- prefix, the program's slot). The ledger entry gets a 'refunds' field
+-- [[campaign, code, points, refund transaction id], ...] when points came back.
 
 local ledger, idem, rec = KEYS[1], KEYS[2], KEYS[3]
 local rid, now, reason, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -55,9 +65,9 @@ for i = 1, #children do
   if st and st ~= 'ROLLED_BACK' then targets[#targets + 1] = ck end
 end
 
-local out, ids, reversed = {}, {}, {}
+local out, ids, reversed, refunds, cards = {}, {}, {}, {}, {}
 for t = 1, #targets do
-  local r = redis.call('HMGET', targets[t], 'id', 'data', 'ops')
+  local r = redis.call('HMGET', targets[t], 'id', 'data', 'ops', 'wallet')
   local ops = {}
   if r[3] and r[3] ~= '' and r[3] ~= '[]' then ops = cjson.decode(r[3]) end
   local done = {}
@@ -74,13 +84,41 @@ for t = 1, #targets do
   end
   redis.call('HSET', targets[t], 'status', 'ROLLED_BACK', 'rollback_id', rid,
     'rolled_back_at', istr(now), 'rollback_reason', reason)
-  out[#out + 1] = {id = r[1], data = r[2], ops = done}
+  local paid = {}
+  if r[4] and r[4] ~= '' then paid = cjson.decode(r[4]) end
+  local back = {}
+  for i = 1, #paid do
+    local w = paid[i]
+    local c = cards[w.k[1]]
+    if c == nil then
+      c = w_open_keys(w.k, w.c, w.v, w.x)
+      w_normalise(c, now)
+      cards[w.k[1]] = c
+      cards[#cards + 1] = c
+    end
+    local details = ''
+    if w.d and w.d ~= '' then
+      local d = cjson.decode(w.d)
+      d.rollback = {id = rid}
+      details = cjson.encode(d)
+    end
+    local pts, tx = pay_refund(c, w.t, now, details)
+    back[i] = {campaign_id = c.campaign, code = c.code, debit = w.t, points = pts, tx = tx or '',
+               balance = c.f.balance, total = c.f.points}
+    if tx then refunds[#refunds + 1] = {c.campaign, c.code, pts, tx} end
+  end
+  out[#out + 1] = {id = r[1], data = r[2], ops = done, wallet = back}
   ids[#ids + 1] = r[1]
 end
+for i = 1, #cards do w_flush(cards[i]) end
 
 local fields = {'type', 'rollback', 'at', istr(now), 'rollback_id', rid,
                 'redemptions', cjson.encode(ids), 'ops', '[]', 'reason', reason}
 if #reversed > 0 then fields[10] = cjson.encode(reversed) end
+if #refunds > 0 then
+  fields[#fields + 1] = 'refunds'
+  fields[#fields + 1] = cjson.encode(refunds)
+end
 if extra ~= '' then
   fields[#fields + 1] = 'data'
   fields[#fields + 1] = extra
