@@ -30,7 +30,7 @@ import core
 from core import model as m
 from core.errors import RequestError
 from store.autopipe import StoreUnavailable
-from store.counters import RecordSpec, Store
+from store.counters import CardDebit, RecordSpec, Store, placeholders
 from store.durability import DurabilityWatch
 from store.errors import Answer, ApiError
 from store.errors import error_response as _error_response
@@ -143,6 +143,7 @@ class Gateway:
         )
         self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll, pipe=self.store.pipe)
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
+        self._customer_ids: dict[str, str] = {}  # source_id -> customer id (never changes)
         self._flusher: asyncio.Task[None] | None = None
         self.durability = DurabilityWatch(log)  # what a crash of Redis loses (/ready shows it)
 
@@ -195,11 +196,40 @@ class Gateway:
         return rs, found or None
 
     async def counters(self, ev: Any, now_ms: int, session: str | None) -> dict[str, int]:
+        """Live values of the counters ``ev``'s plans are limited by, and the spendable points of
+        the loyalty cards it pays with (``E.cards_for``: under each card's ``k_card``)."""
         keys = E.keys_for(ev.outcomes)
-        if not keys:
+        cards = E.cards_for(ev.outcomes)
+        if not keys and not cards:
             return {}
-        values = await self.store.check(keys, now_ms, exclude_session=session)
-        return dict(zip(keys, values, strict=True))
+        values = await self.store.check(
+            keys, now_ms, exclude_session=session, cards=[(c[1], c[2]) for c in cards]
+        )
+        return dict(zip([*keys, *(c[0] for c in cards)], values, strict=True))
+
+    async def card_holder(self, rs: Any, req: Any, vouchers: dict[str, Any] | None) -> None:
+        """A loyalty card pays for its holder (a customer id): when the request names its
+        customer by ``source_id`` only, look up the id (cached: it never changes), so that the
+        engine can tell the holder from someone else."""
+        c = req.customer
+        if c is None or c.id or not c.source_id:
+            return
+        for r in req.redeemables:
+            h = (vouchers or {}).get(r.id) or rs.vouchers.get(r.id)
+            if h is not None and h.wallet and h.customer and h.customer != c.source_id:
+                break
+        else:
+            return
+        cid = self._customer_ids.get(c.source_id)
+        if cid is None:
+            raw = await self.store.pipe.execute_command("GET", self.store.keys.customer_src(c.source_id))
+            if not raw:
+                return
+            cid = raw.decode()
+            if len(self._customer_ids) > 100_000:
+                self._customer_ids.clear()
+            self._customer_ids[c.source_id] = cid
+        c.id = cid
 
     async def customer(self, rs: Any, req: Any) -> None:
         """Fill ``customer.segments`` from admin's records when a rule needs them."""
@@ -326,6 +356,7 @@ async def validations(request: Request) -> Response:
     now = gw.clock()
     rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
+    await gw.card_holder(rs, req, vouchers)
     sess_key = None
     if req.session is not None:
         sess_key = req.session.key or _new_id("ssn_")
@@ -336,7 +367,8 @@ async def validations(request: Request) -> Response:
     session_out = None
     if req.session is not None and ev.valid:
         ttl_ms = _session_ttl_ms(req.session)
-        locked = await gw.store.lock(sess_key, ev.plan, ttl_ms, now)
+        cards = [(camp, code, pts) for _o, camp, code, pts in E.debits(ev)]
+        locked = await gw.store.lock(sess_key, ev.plan, ttl_ms, now, cards=cards)
         if not locked.ok:
             # someone took the last use between our read and the lock: judge again, live
             counters = await gw.counters(ev, now, sess_key)
@@ -421,6 +453,7 @@ async def redemptions(request: Request) -> Response:
     now = gw.clock()
     rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
+    await gw.card_holder(rs, req, vouchers)
     sess_key = req.session.key if req.session is not None else None
     ev = gw.evaluate(rs, req, now, vouchers, None)
     if ev.needs_counters:
@@ -439,7 +472,8 @@ async def redemptions(request: Request) -> Response:
         applicable = ev.applicable()
         parent_id = _new_id("r_")
         child_ids = [_new_id("r_") for _ in applicable]
-        resp, children, parent = render.redemption(ev, req, rs, parent_id, child_ids, now, sess_key)
+        debits, cards = _card_debits(ev, req, applicable, child_ids)
+        resp, children, parent = render.redemption(ev, req, rs, parent_id, child_ids, now, sess_key, cards)
         ops: list[tuple] = []
         parent_json = s.encode(parent)
         records = [RecordSpec(parent_id, parent_json, (), "", tuple(child_ids))]
@@ -479,9 +513,12 @@ async def redemptions(request: Request) -> Response:
             fingerprint=fp,
             response=payload,
             ledger=ledger,
+            debits=debits,
         )
         if result.status == "ok":
             mx.inc(mx.REDEMPTIONS, "SUCCESS")
+            if debits:  # the cards' figures after the debits, as the script stored them
+                return _raw(_filled(payload, debits, result.debits))
             return _raw(payload)
         if result.status == "replay":
             return _raw(result.response or b"")
@@ -492,6 +529,41 @@ async def redemptions(request: Request) -> Response:
     raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry the redemption")
 
 
+def _card_debits(
+    ev: Any, req: Any, applicable: list[Any], child_ids: list[str]
+) -> tuple[list[CardDebit], dict[int, tuple[int, int]]]:
+    """The wallet debits of a redeem (core's ``E.debits``), each owned by its child's record
+    (record 0 is the parent), with the placeholders rendered where the card's figures after the
+    debit go (outcome index -> (lifetime points, balance))."""
+    found = E.debits(ev)
+    if not found:
+        return [], {}
+    pos = {o.index: k for k, o in enumerate(applicable)}
+    tokens = placeholders(2 * len(found))
+    order = req.order
+    order_ref = {"id": order.id, "source_id": order.source_id} if order is not None else None
+    debits, cards = [], {}
+    for i, (o, camp, code, pts) in enumerate(found):
+        k = pos[o.index]
+        coin = o.reward
+        details = {"redemption": {"id": child_ids[k]}, "reward": {"id": coin.id, "name": coin.name or None}}
+        if order_ref is not None:
+            details["order"] = order_ref
+        total_t, bal_t = tokens[2 * i], tokens[2 * i + 1]
+        debits.append(CardDebit(camp, code, pts, 1 + k, orjson.dumps(details), bal_t, total_t))
+        cards[o.index] = (total_t, bal_t)
+    return debits, cards
+
+
+def _filled(payload: bytes, debits: list[CardDebit], done: list[Any]) -> bytes:
+    """The answer with the cards' figures in place of their placeholders (as the script wrote
+    it in the records and under the idempotency key)."""
+    for d, r in zip(debits, done, strict=True):
+        payload = payload.replace(b'":%d' % d.balance_token, b'":%d' % r.balance)
+        payload = payload.replace(b'":%d' % d.total_token, b'":%d' % r.total)
+    return payload
+
+
 # ------------------------------------------------------------------------------- rollbacks
 
 _redemption_dec = msgspec.json.Decoder(s.Redemption)
@@ -499,6 +571,13 @@ _redemption_dec = msgspec.json.Decoder(s.Redemption)
 
 def _rollback_out(rb: Any, rolled: Any, reason: str | None, tracking: str | None, rr_id: str) -> s.RedemptionRollback:
     red = _redemption_dec.decode(rolled.data)
+    if rolled.refunds:  # paid with points: given back (negative, as Voucherify writes it)
+        back = sum(r.points for r in rolled.refunds)
+        red.amount = -back
+        red.loyalty_card = s.PointsOut(points=-back)
+        last = rolled.refunds[-1]
+        if red.voucher is not None and red.voucher.loyalty_card is not None:
+            red.voucher.loyalty_card = s.VoucherLoyaltyOut(points=last.total, balance=last.balance)
     return s.RedemptionRollback(
         id=rr_id,
         date=render.ms_to_dt(rb.at_ms or 0),
@@ -517,6 +596,7 @@ def _rollback_out(rb: Any, rolled: Any, reason: str | None, tracking: str | None
         related_object_id=red.related_object_id,
         voucher=red.voucher,
         promotion_tier=red.promotion_tier,
+        reward=red.reward,
         gift=red.gift,
         loyalty_card=red.loyalty_card,
     )

@@ -215,12 +215,36 @@ def _simple_customer(c: m.Customer | None) -> s.SimpleCustomer | None:
     return s.SimpleCustomer(id=c.id, source_id=c.source_id, name=c.name, email=c.email, metadata=c.metadata)
 
 
-def _voucher_out(h: Any, o: Any) -> s.RedemptionVoucher:
+def reward_out(coin: Any) -> s.RewardOut | None:
+    """The COIN reward a wallet card paid with (``core``'s ``Coin``)."""
+    if coin is None:
+        return None
+    rw = coin.model
+    c = rw.parameters.coin
+    ratio = c.exchange_ratio
+    if isinstance(ratio, float) and ratio.is_integer():
+        ratio = int(ratio)
+    return s.RewardOut(
+        id=coin.id,
+        name=coin.name or None,
+        type="COIN",
+        assignment_id=coin.assignment_id or None,
+        parameters=s.RewardParametersOut(coin=s.RewardCoinOut(exchange_ratio=ratio, points_ratio=int(c.points_ratio))),
+        metadata=rw.metadata or None,
+    )
+
+
+def _voucher_out(h: Any, o: Any, card: tuple[int, int] | None = None) -> s.RedemptionVoucher:
+    """The redeemed code; ``card`` = a wallet card's (lifetime points, balance) after the debit
+    (placeholders the redeem script fills in, see ``store.counters.CardDebit``)."""
     camp = h.campaign
     vtype = "DISCOUNT_VOUCHER"
     gift = None
     loyalty = None
-    if h.gift_amount != -1:
+    if h.wallet:
+        vtype = "LOYALTY_CARD"
+        loyalty = s.VoucherLoyaltyOut(points=card[0], balance=card[1]) if card is not None else None
+    elif h.gift_amount != -1:
         vtype = "GIFT_VOUCHER"
         bal = o.gift_balance if o.gift_balance != -1 else None
         gift = s.VoucherGiftOut(amount=h.gift_amount, subtracted_amount=o.gift_credits, balance=bal)
@@ -262,6 +286,7 @@ def redemption_children(
     child_ids: list[str],
     when: dt.datetime,
     session_key: str | None,
+    cards: dict[int, tuple[int, int]] | None = None,
 ) -> list[s.Redemption]:
     out = []
     cust = _simple_customer(req.customer)
@@ -292,8 +317,9 @@ def redemption_children(
                 customer=cust,
                 related_object_type="promotion_tier" if is_tier else "voucher",
                 related_object_id=h.id,
-                voucher=None if is_tier else _voucher_out(h, o),
+                voucher=None if is_tier else _voucher_out(h, o, cards.get(o.index) if cards else None),
                 promotion_tier=_tier_out(h) if is_tier else None,
+                reward=reward_out(o.reward),
                 gift=s.AmountOut(amount=o.gift_credits) if o.gift_credits else None,
                 loyalty_card=s.PointsOut(points=o.points) if o.points else None,
                 session=s.SessionKey(key=session_key) if session_key else None,
@@ -310,9 +336,12 @@ def redemption(
     child_ids: list[str],
     now_ms: int,
     session_key: str | None,
+    cards: dict[int, tuple[int, int]] | None = None,
 ) -> tuple[s.RedemptionsResponse, list[s.Redemption], s.Redemption]:
+    """``cards``: outcome index -> (lifetime points, balance) to show on a wallet card paid
+    with (placeholders, see :func:`_voucher_out`)."""
     when = ms_to_dt(now_ms)
-    children = redemption_children(ev, req, parent_id, child_ids, when, session_key)
+    children = redemption_children(ev, req, parent_id, child_ids, when, session_key, cards)
     cust_id = _tracking(req.customer)
     order = order_out(
         req.order, ev.amount, ev.discount_amount, ev.items_discount_amount, ev.items, status="PAID", customer=req.customer

@@ -731,6 +731,30 @@ class SessionKey(_Out, kw_only=True):
     key: str
 
 
+class RewardCoinOut(_Out, kw_only=True):
+    """``reward.parameters.coin`` (SDK ``RedemptionRewardResultParametersCoin``):
+    ``points_ratio`` points buy ``exchange_ratio`` currency units (int in answers)."""
+
+    exchange_ratio: int | float | None = None
+    points_ratio: Int | None = None
+
+
+class RewardParametersOut(_Out, kw_only=True):
+    coin: RewardCoinOut | None = None
+
+
+class RewardOut(_Out, tag_field="object", tag="reward", kw_only=True):
+    """``reward`` of a redemption / rollback that paid with points (SDK
+    ``RedemptionRewardResult``: object in {reward}, ``type`` free text, "COIN" here)."""
+
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    assignment_id: str | None = None
+    parameters: RewardParametersOut | None = None
+    metadata: Metadata | None = None
+
+
 class Redemption(_Out, tag_field="object", tag="redemption", kw_only=True):
     """A redemption (SDK ``Redemption``): id ``r_...``, object in {redemption}, result in
     {SUCCESS, FAILURE}, status in {SUCCEEDED, FAILED, ROLLED_BACK}, related_object_type in
@@ -758,6 +782,7 @@ class Redemption(_Out, tag_field="object", tag="redemption", kw_only=True):
     related_object_id: str | None = None
     voucher: RedemptionVoucher | None = None
     promotion_tier: RedemptionPromotionTier | None = None
+    reward: RewardOut | None = None
     gift: AmountOut | None = None
     loyalty_card: PointsOut | None = None
     session: SessionKey | None = None
@@ -809,7 +834,9 @@ class RedemptionRollback(_Out, tag_field="object", tag="redemption_rollback", kw
     ``RedemptionRollback`` inside the stacked answer; same fields): id ``rr_...``, object in
     {redemption_rollback}, result in {SUCCESS, FAILURE}, status in {SUCCEEDED, FAILED} (no
     ROLLED_BACK), channel_type in {USER, API}. ``redemption`` is the rolled back redemption's
-    id; ``amount`` / ``gift.amount`` / ``loyalty_card.points`` what was given back."""
+    id; ``amount`` / ``gift.amount`` / ``loyalty_card.points`` what was given back (loyalty
+    points negative, as Voucherify writes them: ``amount: -N``, ``loyalty_card.points: -N``);
+    ``reward`` the COIN reward a card paid with, ``voucher`` that card with its balance after."""
 
     id: str
     date: _dt.datetime
@@ -830,6 +857,7 @@ class RedemptionRollback(_Out, tag_field="object", tag="redemption_rollback", kw
     related_object_id: str | None = None
     voucher: RedemptionVoucher | None = None
     promotion_tier: RedemptionPromotionTier | None = None
+    reward: RewardOut | None = None
     gift: AmountOut | None = None
     loyalty_card: PointsOut | None = None
 
