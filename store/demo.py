@@ -1,4 +1,11 @@
-"""The demo data set `make run` serves (and the README's curl examples use)."""
+"""The demo data set `make run` serves (and the README's curl examples use).
+
+Beside the coupons, gift cards and cart promotions, a fuel station's loyalty programme
+("Fuel Rewards", ``camp_fuel``): 1 point per litre of fuel, twice the points on a visit over 15
+litres, a welcome bonus on the first paid order, a birthday bonus through a custom event, three
+gifts with stock bought with points, and pay-with-points at the till (100 points = 1.00).
+Members join on their first paid order (auto-join); points expire after 12 months.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,12 @@ DEMO = {
          "skus": [{"id": "sku_tshirt_m", "price": 2000}, {"id": "sku_tshirt_l", "price": 2200}]},
         {"id": "prod_mug", "name": "Mug", "price": 1200, "categories": ["kitchen"]},
         {"id": "prod_5h1pp1ng", "name": "Shipping", "price": 499},
+        # fuel: one order line per fill-up, quantity = whole litres, price per litre in cents
+        {"id": "prod_fuel", "name": "Fuel", "price": 189, "categories": ["fuel"],
+         "skus": [{"id": "sku_diesel", "price": 179}, {"id": "sku_petrol95", "price": 189}]},
+        {"id": "prod_car_wash", "name": "Car wash", "price": 1200},
+        {"id": "prod_coffee", "name": "Coffee", "price": 250},
+        {"id": "prod_screenwash", "name": "Screenwash 5 l", "price": 900},
     ],
     "validation_rules": [
         {"id": "val_min_50", "name": "Orders from 50.00",
@@ -26,6 +39,15 @@ DEMO = {
                    "logic": "1"}},
         {"id": "val_tshirts", "name": "T-shirts only",
          "applicable_to": {"included": [{"object": "product", "id": "prod_tshirt"}]}},
+        {"id": "val_fuel_over_15", "name": "More than 15 litres in one visit",
+         "context_type": "earning_rule.order.paid",
+         "rules": {"1": {"name": "order.items.any", "conditions": {"$is": ["prod_fuel"]},
+                         "rules": {"1": {"name": "order.items.quantity",
+                                         "conditions": {"$more_than": [15]}}}},
+                   "logic": "1"}},
+        {"id": "val_first_order", "name": "The customer's first paid order",
+         "context_type": "earning_rule.order.paid",
+         "rules": {"1": {"name": "customer.orders.count", "conditions": {"$is": [0]}}, "logic": "1"}},
     ],
     "campaigns": [
         {"id": "camp_summer", "name": "Summer 20% off", "category": "coupons",
@@ -56,6 +78,48 @@ DEMO = {
                                       "effect": "ADD_SAME_ITEMS"}},
               "validation_rules": ["val_two_mugs"]},
          ]}},
+        {"id": "camp_fuel", "name": "Fuel Rewards", "campaign_type": "LOYALTY_PROGRAM", "category": "loyalty",
+         "auto_join": True, "join_once": True,
+         "voucher": {"type": "LOYALTY_CARD",
+                     "loyalty_card": {"points": 0,
+                                      "expiration_rules": {"period_type": "MONTH", "period_value": 12}},
+                     "code_config": {"pattern": "FUEL-#####", "charset": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"}}},
+    ],
+    "earning_rules": [
+        {"id": "ern_fuel_litre", "campaign_id": "camp_fuel", "event": "order.paid",
+         "source": {"banner": "1 point per litre"},
+         "loyalty": {"type": "PROPORTIONAL", "calculation_type": "ORDER_ITEMS_QUANTITY",
+                     "order_items": {"quantity": {"every": 1, "points": 1, "object": "product",
+                                                  "id": "prod_fuel"}}}},
+        {"id": "ern_fuel_over_15", "campaign_id": "camp_fuel", "event": "order.paid",
+         "source": {"banner": "Double points over 15 litres"}, "validation_rule_id": "val_fuel_over_15",
+         "loyalty": {"type": "PROPORTIONAL", "calculation_type": "ORDER_ITEMS_QUANTITY",
+                     "order_items": {"quantity": {"every": 1, "points": 1, "object": "product",
+                                                  "id": "prod_fuel"}}}},
+        {"id": "ern_welcome", "campaign_id": "camp_fuel", "event": "order.paid",
+         "source": {"banner": "Welcome bonus"}, "validation_rule_id": "val_first_order",
+         "loyalty": {"type": "FIXED", "points": 100}},
+        {"id": "ern_birthday", "campaign_id": "camp_fuel", "event": "birthday",
+         "source": {"banner": "Happy birthday"}, "loyalty": {"type": "FIXED", "points": 200}},
+    ],
+    "rewards": [
+        {"id": "rew_car_wash", "name": "Free car wash", "parameters": {"product": {"id": "prod_car_wash"}},
+         "stock": 50},
+        {"id": "rew_coffee", "name": "Free coffee", "parameters": {"product": {"id": "prod_coffee"}},
+         "stock": 200},
+        {"id": "rew_screenwash", "name": "Screenwash 5 l", "parameters": {"product": {"id": "prod_screenwash"}},
+         "stock": 30},
+        {"id": "rew_fuel_pwp", "name": "Pay with points",
+         "parameters": {"coin": {"exchange_ratio": 1, "points_ratio": 100}}},
+    ],
+    "reward_assignments": [
+        {"id": "rewa_car_wash", "reward_id": "rew_car_wash", "campaign_id": "camp_fuel",
+         "parameters": {"loyalty": {"points": 300}}},
+        {"id": "rewa_coffee", "reward_id": "rew_coffee", "campaign_id": "camp_fuel",
+         "parameters": {"loyalty": {"points": 100}}},
+        {"id": "rewa_screenwash", "reward_id": "rew_screenwash", "campaign_id": "camp_fuel",
+         "parameters": {"loyalty": {"points": 250}}},
+        {"id": "rewa_fuel_pwp", "reward_id": "rew_fuel_pwp", "campaign_id": "camp_fuel"},
     ],
     "vouchers": [
         {"code": "SUMMER20", "campaign_id": "camp_summer"},
