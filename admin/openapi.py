@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Litestar
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from core.model import RULE_PROPERTIES
 from store.auth import ROLES
@@ -100,10 +100,29 @@ class GiftIn(_In, kw_only=True):
     amount: Cents
 
 
+class ExpirationRulesIn(_In, kw_only=True):
+    """When earned points expire (UTC): ``MONTH``, ``period_value`` months after they are
+    earned (then, with ``rounding_type``, at the end of that month / quarter / half year /
+    year, or of the month ``rounding_value``), or ``FIXED_DAY_OF_YEAR``, the next
+    ``fixed_month`` / ``fixed_day``."""
+
+    period_type: Literal["MONTH", "FIXED_DAY_OF_YEAR"]
+    period_value: Annotated[int, Meta(ge=1, le=1200)] | UnsetType = UNSET
+    rounding_type: (
+        Literal["END_OF_MONTH", "END_OF_QUARTER", "END_OF_HALF_YEAR", "END_OF_YEAR", "PARTICULAR_MONTH"]
+        | UnsetType
+    ) = UNSET
+    rounding_value: Annotated[int, Meta(ge=0, le=12)] | UnsetType = UNSET
+    fixed_month: Annotated[int, Meta(ge=1, le=12)] | UnsetType = UNSET
+    fixed_day: Annotated[int, Meta(ge=1, le=31)] | UnsetType = UNSET
+
+
 class LoyaltyCardIn(_In, kw_only=True):
     points: NonNegInt
     #: cents one point is worth when paid with
     point_value: Cents | UnsetType = UNSET
+    #: when the program's points expire (absent: never; an earning rule may say otherwise)
+    expiration_rules: ExpirationRulesIn | UnsetType = UNSET
 
 
 class RedemptionLimitIn(_In, kw_only=True):
@@ -255,6 +274,9 @@ class CouponCampaign(_CampaignCommon, tag_field="campaign_type", tag="DISCOUNT_C
 class ReferralCampaign(_CampaignCommon, tag_field="campaign_type", tag="REFERRAL_PROGRAM", kw_only=True):
     voucher: DiscountTemplate
     vouchers_count: Count | UnsetType = UNSET
+    auto_join: bool | UnsetType = UNSET
+    #: one code per customer (default true)
+    join_once: bool | UnsetType = UNSET
 
 
 class GiftCampaign(_CampaignCommon, tag_field="campaign_type", tag="GIFT_VOUCHERS", kw_only=True):
@@ -263,8 +285,14 @@ class GiftCampaign(_CampaignCommon, tag_field="campaign_type", tag="GIFT_VOUCHER
 
 
 class LoyaltyCampaign(_CampaignCommon, tag_field="campaign_type", tag="LOYALTY_PROGRAM", kw_only=True):
+    """A loyalty program (also made by ``POST /v1/loyalties``): its codes are loyalty cards."""
+
     voucher: LoyaltyTemplate
     vouchers_count: Count | UnsetType = UNSET
+    #: publish a card to a customer who has none when they first earn (default false)
+    auto_join: bool | UnsetType = UNSET
+    #: one card per customer (default true)
+    join_once: bool | UnsetType = UNSET
 
 
 class PromotionCampaign(_CampaignCommon, tag_field="campaign_type", tag="PROMOTION", kw_only=True):
@@ -297,6 +325,9 @@ class CampaignUpdate(_In, kw_only=True):
     discount: DiscountIn | UnsetType = UNSET
     gift: GiftIn | UnsetType = UNSET
     voucher: VoucherTemplateIn | UnsetType = UNSET
+    #: loyalty and referral programs
+    auto_join: bool | UnsetType = UNSET
+    join_once: bool | UnsetType = UNSET
 
 
 # =============================================================================== vouchers
@@ -567,6 +598,255 @@ class PublicationIn(_In, kw_only=True):
 class KeyIn(_In, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
     role: Literal[ROLES]  # type: ignore[valid-type]
+
+# =============================================================================== loyalty
+
+
+class LoyaltyProgramIn(_CampaignCommon, kw_only=True):
+    """A loyalty program: a LOYALTY_PROGRAM campaign whose codes are loyalty cards (without
+    ``voucher``: cards of 0 points, codes of 8 random characters). ``STANDALONE`` is answered as
+    ``AUTO_UPDATE``."""
+
+    campaign_type: Literal["LOYALTY_PROGRAM"] | UnsetType = UNSET
+    type: Literal["STATIC", "AUTO_UPDATE", "STANDALONE"] | UnsetType = UNSET  # type: ignore[assignment]
+    voucher: LoyaltyTemplate | UnsetType = UNSET
+    vouchers_count: Count | UnsetType = UNSET
+    auto_join: bool | UnsetType = UNSET
+    join_once: bool | UnsetType = UNSET
+
+
+class EarningBlockIn(_In, kw_only=True):
+    """``points`` for every ``every`` (cents, for amounts) of the value, rounded down.
+    ``property``: the metadata key of the metadata calculations; ``object`` / ``id`` /
+    ``applicable_to``: the items that count for the items calculations (none: every item)."""
+
+    every: PosInt
+    points: NonNegInt
+    property: Ident | UnsetType = UNSET
+    object: Literal["products_collection", "product", "sku"] | UnsetType = UNSET
+    id: Ident | UnsetType = UNSET
+    applicable_to: list[ItemRefIn] | UnsetType = UNSET
+
+
+class ItemRefIn(_In, kw_only=True):
+    object: Literal["products_collection", "product", "sku"]
+    id: Ident
+
+
+class OrderBlocksIn(_In, kw_only=True):
+    amount: EarningBlockIn | UnsetType = UNSET
+    total_amount: EarningBlockIn | UnsetType = UNSET
+    metadata: EarningBlockIn | UnsetType = UNSET
+
+
+class ItemsBlocksIn(_In, kw_only=True):
+    quantity: EarningBlockIn | UnsetType = UNSET
+    amount: EarningBlockIn | UnsetType = UNSET
+    subtotal_amount: EarningBlockIn | UnsetType = UNSET
+
+
+class MetadataBlockIn(_In, kw_only=True):
+    metadata: EarningBlockIn
+
+
+class EarningLoyaltyIn(_In, kw_only=True):
+    """``FIXED`` (``points``) or ``PROPORTIONAL`` (``calculation_type`` and its one block:
+    ORDER_AMOUNT ``order.amount``, ORDER_TOTAL_AMOUNT ``order.total_amount``, ORDER_METADATA
+    ``order.metadata``, ORDER_ITEMS_* ``order_items.quantity|amount|subtotal_amount``,
+    CUSTOMER_METADATA ``customer.metadata``, CUSTOM_EVENT_METADATA ``custom_event.metadata``)."""
+
+    type: Literal["FIXED", "PROPORTIONAL"]
+    points: NonNegInt | UnsetType = UNSET
+    calculation_type: (
+        Literal[
+            "ORDER_AMOUNT", "ORDER_TOTAL_AMOUNT", "ORDER_METADATA", "ORDER_ITEMS_QUANTITY",
+            "ORDER_ITEMS_AMOUNT", "ORDER_ITEMS_SUBTOTAL_AMOUNT", "CUSTOMER_METADATA",
+            "CUSTOM_EVENT_METADATA",
+        ]
+        | UnsetType
+    ) = UNSET  # fmt: skip
+    order: OrderBlocksIn | UnsetType = UNSET
+    order_items: ItemsBlocksIn | UnsetType = UNSET
+    customer: MetadataBlockIn | UnsetType = UNSET
+    custom_event: MetadataBlockIn | UnsetType = UNSET
+
+
+class BannerIn(_In, kw_only=True):
+    banner: Annotated[str, Meta(max_length=500)] | UnsetType = UNSET
+
+
+class PendingPointsIn(_In, kw_only=True):
+    """Points wait this many days before they can be spent (order.paid rules only)."""
+
+    period_type: Literal["DAY"] | UnsetType = UNSET
+    period_value: Annotated[int, Meta(ge=1, le=90)]
+
+
+class IdRefIn(_In, kw_only=True):
+    id: Ident
+
+
+class SchemaRefIn(_In, kw_only=True):
+    schema_id: Ident | UnsetType = UNSET
+
+
+class PerCustomerIn(_In, kw_only=True):
+    count: PosInt
+    period: Literal["DAY", "WEEK", "MONTH"] | UnsetType = UNSET
+
+
+class EarningLimitsIn(_In, kw_only=True):
+    """promogate extension: at most ``count`` accruals per customer (per ``period``)."""
+
+    per_customer: PerCustomerIn | UnsetType = UNSET
+
+
+class _EarningRuleFields(_In, kw_only=True):
+    loyalty: EarningLoyaltyIn | UnsetType = UNSET
+    source: BannerIn | UnsetType = UNSET
+    validation_rule_id: Ident | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    start_date: DateTime | UnsetType = UNSET
+    expiration_date: DateTime | UnsetType = UNSET
+    validity_timeframe: ValidityTimeframeIn | UnsetType = UNSET
+    validity_day_of_week: list[DayOfWeek] | UnsetType = UNSET
+    validity_hours: ValidityHoursIn | UnsetType = UNSET
+    expiration_rules: ExpirationRulesIn | UnsetType = UNSET
+    pending_points: PendingPointsIn | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+    limits: EarningLimitsIn | UnsetType = UNSET
+
+
+class EarningRuleIn(_EarningRuleFields, kw_only=True):
+    """An earning rule. ``event``: ``order.paid``, ``customer.segment.entered`` (with
+    ``segment``), ``customer.loyalty.tier.joined|left|upgraded|downgraded|prolonged`` (with
+    ``loyalty_tier``: a tier id or ``__ANY__``; FIXED only) or a custom event's name."""
+
+    event: Annotated[str, Meta(min_length=1, max_length=300)]
+    loyalty: EarningLoyaltyIn  # type: ignore[assignment]
+    segment: IdRefIn | UnsetType = UNSET
+    custom_event: SchemaRefIn | UnsetType = UNSET
+    loyalty_tier: IdRefIn | UnsetType = UNSET
+
+
+class EarningRuleUpdate(_EarningRuleFields, kw_only=True):
+    """Fields to change (``event`` and its targets cannot); a null changes nothing;
+    ``metadata`` is merged."""
+
+
+class TierMappingIn(_In, kw_only=True):
+    """``MULTIPLY`` the points (``multiplier``, rounded down) or replace them (``CUSTOM``,
+    ``points``)."""
+
+    type: Literal["MULTIPLY", "CUSTOM"]
+    multiplier: Annotated[float, Meta(ge=0, le=10**6)] | UnsetType = UNSET
+    points: NonNegInt | UnsetType = UNSET
+
+
+class TierPointsIn(_In, kw_only=True):
+    """Inclusive; ``to`` absent for the top tier. The program's tiers do not overlap."""
+
+    from_: NonNegInt = field(name="from")
+    to: NonNegInt | UnsetType = UNSET
+
+
+class LoyaltyTierIn(_In, kw_only=True):
+    """A tier: members whose points fall in ``points`` earn by its ``earning_rules`` mappings
+    (by earning rule id) and pay its ``rewards`` prices (by reward assignment id)."""
+
+    points: TierPointsIn
+    name: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
+    earning_rules: dict[str, TierMappingIn] | UnsetType = UNSET
+    rewards: dict[str, TierMappingIn] | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+
+
+class RewardCampaignIn(_In, kw_only=True):
+    """A code of a DISCOUNT_COUPONS campaign, or ``balance`` (> 0) credited to a GIFT_VOUCHERS
+    (cents) or LOYALTY_PROGRAM (points) card."""
+
+    id: Ident
+    balance: PosInt | UnsetType = UNSET
+
+
+class RewardProductIn(_In, kw_only=True):
+    id: Ident
+    sku_id: Ident | UnsetType = UNSET
+
+
+class RewardCoinIn(_In, kw_only=True):
+    """Pay with points: ``points_ratio`` points are worth ``exchange_ratio`` currency units
+    (the SDK sends ``points_ratio`` as a string of digits)."""
+
+    exchange_ratio: Annotated[float, Meta(gt=0, le=10**9)]
+    points_ratio: PosInt | Annotated[str, Meta(pattern=r"^[0-9]{1,12}$")]
+
+
+class RewardParamsIn(_In, kw_only=True):
+    """Exactly one member, which says the reward's type: ``campaign`` CAMPAIGN, ``product``
+    MATERIAL, ``coin`` COIN."""
+
+    campaign: RewardCampaignIn | UnsetType = UNSET
+    product: RewardProductIn | UnsetType = UNSET
+    coin: RewardCoinIn | UnsetType = UNSET
+
+
+class RewardAttributesIn(_In, kw_only=True):
+    image_url: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+
+
+class RewardIn(_In, kw_only=True):
+    """A reward of the catalogue; ``stock``: units in all (absent: unlimited)."""
+
+    parameters: RewardParamsIn
+    name: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
+    type: Literal["CAMPAIGN", "MATERIAL", "COIN"] | UnsetType = UNSET
+    stock: NonNegInt | UnsetType = UNSET
+    attributes: RewardAttributesIn | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+
+
+class RewardUpdate(_In, kw_only=True):
+    """Fields to change (a null changes nothing; the type stays); ``parameters`` names the
+    reward's own member, whose given fields change; ``metadata`` and ``attributes`` merge."""
+
+    parameters: RewardParamsIn | UnsetType = UNSET
+    name: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
+    stock: NonNegInt | UnsetType = UNSET
+    attributes: RewardAttributesIn | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+
+
+class PriceIn(_In, kw_only=True):
+    #: the price in points (required for a loyalty program's CAMPAIGN or MATERIAL reward;
+    #: none for COIN)
+    points: PosInt | UnsetType = UNSET
+    #: redeem by itself once the balance reaches the price (one per program)
+    auto_redeem: bool | UnsetType = UNSET
+
+
+class AssignmentParamsIn(_In, kw_only=True):
+    loyalty: PriceIn | UnsetType = UNSET
+
+
+class RewardAssignmentIn(_In, kw_only=True):
+    """Offer the reward in a loyalty or referral program (``campaign``: its id or name)."""
+
+    campaign: Ident
+    parameters: AssignmentParamsIn | UnsetType = UNSET
+
+
+class ProgramRewardIn(_In, kw_only=True):
+    """Offer ``reward`` (its id) in the program of the path."""
+
+    reward: Ident
+    parameters: AssignmentParamsIn | UnsetType = UNSET
+
+
+class RewardAssignmentUpdate(_In, kw_only=True):
+    parameters: AssignmentParamsIn | UnsetType = UNSET
+
 
 
 # =============================================================================== answers
@@ -841,6 +1121,89 @@ class ImportOut(_Out, kw_only=True):
     status: Literal["DONE"]
 
 
+class EarningRuleOut(_Out, kw_only=True):
+    id: str
+    object: Literal["earning_rule"]
+    event: str
+    loyalty: dict[str, Any]
+    source: dict[str, str]
+    active: bool
+    metadata: Metadata
+    validation_rule_id: str | UnsetType = UNSET
+    start_date: str | UnsetType = UNSET
+    expiration_date: str | UnsetType = UNSET
+    created_at: str | UnsetType = UNSET
+    updated_at: str | UnsetType = UNSET
+
+
+class EarningRuleList(ListOut, kw_only=True):
+    data: list[EarningRuleOut]
+
+
+class LoyaltyTierOut(_Out, kw_only=True):
+    id: str
+    object: Literal["loyalty_tier"]
+    name: str
+    campaign_id: str
+    points: dict[str, int | None]
+    config: dict[str, Any]
+    earning_rules: dict[str, Any]
+    rewards: dict[str, Any]
+    metadata: Metadata
+    created_at: str | UnsetType = UNSET
+    updated_at: str | UnsetType = UNSET
+
+
+class LoyaltyTierList(ListOut, kw_only=True):
+    data: list[LoyaltyTierOut]
+
+
+class RewardOut(_Out, kw_only=True):
+    id: str
+    object: Literal["reward"]
+    name: str | None
+    type: Literal["CAMPAIGN", "MATERIAL", "COIN"]
+    parameters: dict[str, Any]
+    #: units in all; null: unlimited
+    stock: int | None
+    #: units redeemed so far (live)
+    redeemed: int
+    attributes: dict[str, Any]
+    metadata: Metadata
+    created_at: str | UnsetType = UNSET
+    updated_at: str | UnsetType = UNSET
+
+
+class RewardList(ListOut, kw_only=True):
+    data: list[RewardOut]
+
+
+class RewardAssignmentOut(_Out, kw_only=True):
+    id: str
+    object: Literal["reward_assignment"]
+    reward_id: str
+    related_object_id: str
+    related_object_type: Literal["campaign"]
+    parameters: dict[str, Any]
+    created_at: str | UnsetType = UNSET
+    updated_at: str | UnsetType = UNSET
+
+
+class RewardAssignmentList(ListOut, kw_only=True):
+    data: list[RewardAssignmentOut]
+
+
+class TierRewardOut(_Out, kw_only=True):
+    reward: RewardOut
+    assignment: RewardAssignmentOut
+    object: Literal["loyalty_tier_reward"]
+
+
+class TierRewardList(ListOut, kw_only=True):
+    data: list[TierRewardOut]
+
+
+
 # =============================================================================== the table
 
 _R = (400, 401, 403, 503)  # a read: a bad query parameter, a key, Redis
@@ -872,6 +1235,13 @@ _ROW_CURSOR = Annotated[str, Meta(pattern=r"^[0-9]{1,19}(-[0-9]{1,19})?\.[0-9]{1
 _CSV = "text/csv"
 _CODE = Param("code", Code, "The new code: 1-100 characters, no whitespace, no `/`", location="path")
 _NDJSON = "application/x-ndjson"
+_ORDER = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
+_PROGRAM = Param("campaign_id", Ident, "The loyalty program's id or name", location="path")
+
+
+def _items(t: Any) -> Any:
+    """An array body of 1 to 100 ``t`` (one object alone is taken as an array of one)."""
+    return Annotated[list[t], Meta(min_length=1, max_length=100)]  # type: ignore[valid-type]
 
 
 def _one(desc: str, schema: Any) -> dict[int, Reply]:
@@ -1029,6 +1399,137 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         bodies=(Body(SkuIn),), replies=_one("The SKU", SkuOut), errors=_W
     ),
     ("DELETE", "/v1/products/{product_id}/skus/{sku_id}"): Op(replies=_gone("The SKU"), errors=_W),
+    # ------------------------------------------------------------------- loyalty programs
+    ("POST", "/v1/loyalties"): Op(
+        bodies=(Body(LoyaltyProgramIn),),
+        replies=_one("The program (`async_action_id` when cards are being generated)", CampaignOut),
+        errors=_W,
+    ),
+    ("GET", "/v1/loyalties"): Op(
+        params=(*_PAGE, _q("order", _ORDER)), replies=_one("Loyalty programs", CampaignList), errors=_R
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}"): Op(
+        params=(_PROGRAM,), replies=_one("The program", CampaignOut), errors=_R404
+    ),
+    ("PUT", "/v1/loyalties/{campaign_id}"): Op(
+        bodies=(Body(CampaignUpdate),), params=(_PROGRAM,), replies=_one("The program", CampaignOut), errors=_W
+    ),
+    ("DELETE", "/v1/loyalties/{campaign_id}"): Op(
+        params=(_PROGRAM, _q("force", bool, "Accepted; a program is always deleted at once")),
+        replies=_one("Deleted with its earning rules, tiers and reward assignments; its cards are "
+                     "removed by this async action", AsyncActionRef),
+        errors=_W,
+    ),  # fmt: skip
+    ("POST", "/v1/loyalties/{campaign_id}/earning-rules"): Op(
+        bodies=(Body(_items(EarningRuleIn)),),
+        params=(_PROGRAM,),
+        replies=_one("The earning rules, in order (all made, or none)", list[EarningRuleOut]),
+        errors=_W,
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/earning-rules"): Op(
+        params=(_PROGRAM, *_PAGE, _q("order", _ORDER)), replies=_one("Earning rules", EarningRuleList), errors=_R404
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/earning-rules/{earning_rule_id}"): Op(
+        params=(_PROGRAM,), replies=_one("The earning rule", EarningRuleOut), errors=_R404
+    ),
+    ("PUT", "/v1/loyalties/{campaign_id}/earning-rules/{earning_rule_id}"): Op(
+        bodies=(Body(EarningRuleUpdate),), params=(_PROGRAM,), replies=_one("The earning rule", EarningRuleOut), errors=_W
+    ),
+    ("DELETE", "/v1/loyalties/{campaign_id}/earning-rules/{earning_rule_id}"): Op(
+        params=(_PROGRAM,), replies=_gone("The earning rule (and the tiers' mappings of it)"), errors=_W
+    ),
+    ("POST", "/v1/loyalties/{campaign_id}/earning-rules/{earning_rule_id}/enable"): Op(
+        params=(_PROGRAM,), replies=_one("The earning rule", EarningRuleOut), errors=_W
+    ),
+    ("POST", "/v1/loyalties/{campaign_id}/earning-rules/{earning_rule_id}/disable"): Op(
+        params=(_PROGRAM,), replies=_one("The earning rule", EarningRuleOut), errors=_W
+    ),
+    ("POST", "/v1/loyalties/{campaign_id}/tiers"): Op(
+        bodies=(Body(_items(LoyaltyTierIn)),),
+        params=(_PROGRAM,),
+        replies=_one("The tiers, in order (all made, or none)", list[LoyaltyTierOut]),
+        errors=_W,
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/tiers"): Op(
+        params=(_PROGRAM, *_PAGE, _q("order", _ORDER)), replies=_one("Tiers", LoyaltyTierList), errors=_R404
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/tiers/{tier_id}"): Op(
+        params=(_PROGRAM,), replies=_one("The tier", LoyaltyTierOut), errors=_R404
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/tiers/{tier_id}/earning-rules"): Op(
+        params=(_PROGRAM, *_PAGE),
+        replies=_one("The program's earning rules, the tier's mappings applied to their points", EarningRuleList),
+        errors=_R404,
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/tiers/{tier_id}/rewards"): Op(
+        params=(_PROGRAM, *_PAGE),
+        replies=_one("The program's rewards at the tier's prices", TierRewardList),
+        errors=_R404,
+    ),
+    ("POST", "/v1/loyalties/{campaign_id}/rewards"): Op(
+        bodies=(Body(_items(ProgramRewardIn)),),
+        params=(_PROGRAM,),
+        replies=_one("The assignment (one item), or the assignments in order (several)",
+                     RewardAssignmentOut | list[RewardAssignmentOut]),
+        errors=_W,
+    ),  # fmt: skip
+    ("GET", "/v1/loyalties/{campaign_id}/rewards"): Op(
+        params=(_PROGRAM, *_PAGE, _q("assignment_id", str, "Only this assignment")),
+        replies=_one("The program's reward assignments", RewardAssignmentList),
+        errors=_R404,
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/reward-assignments"): Op(
+        params=(_PROGRAM, *_PAGE, _q("assignmentId", str, "Only this assignment")),
+        replies=_one("The program's reward assignments", RewardAssignmentList),
+        errors=_R404,
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/rewards/{assignment_id}"): Op(
+        params=(_PROGRAM,), replies=_one("The reward assignment", RewardAssignmentOut), errors=_R404
+    ),
+    ("PUT", "/v1/loyalties/{campaign_id}/rewards/{assignment_id}"): Op(
+        bodies=(Body(RewardAssignmentUpdate),),
+        params=(_PROGRAM,),
+        replies=_one("The reward assignment", RewardAssignmentOut),
+        errors=_W,
+    ),
+    ("DELETE", "/v1/loyalties/{campaign_id}/rewards/{assignment_id}"): Op(
+        params=(_PROGRAM,), replies=_gone("The reward assignment (and the tiers' prices of it)"), errors=_W
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/reward-assignments/{assignment_id}"): Op(
+        params=(_PROGRAM,), replies=_one("The reward assignment", RewardAssignmentOut), errors=_R404
+    ),
+    ("GET", "/v1/loyalties/{campaign_id}/reward-assignments/{assignment_id}/reward"): Op(
+        params=(_PROGRAM,), replies=_one("The reward it offers", RewardOut), errors=_R404
+    ),
+    # ------------------------------------------------------------------- rewards
+    ("POST", "/v1/rewards"): Op(bodies=(Body(RewardIn),), replies=_one("The reward", RewardOut), errors=_W),
+    ("GET", "/v1/rewards"): Op(
+        params=(*_PAGE, _q("assignment_id", str, "The reward of this assignment")),
+        replies=_one("The rewards catalogue", RewardList),
+        errors=_R,
+    ),
+    ("GET", "/v1/rewards/{reward_id}"): Op(replies=_one("The reward", RewardOut), errors=_R404),
+    ("PUT", "/v1/rewards/{reward_id}"): Op(
+        bodies=(Body(RewardUpdate),), replies=_one("The reward", RewardOut), errors=_W
+    ),
+    ("DELETE", "/v1/rewards/{reward_id}"): Op(
+        replies=_gone("The reward (400 `resource_in_use` while it is assigned)"), errors=_W
+    ),
+    ("POST", "/v1/rewards/{reward_id}/assignments"): Op(
+        bodies=(Body(RewardAssignmentIn),), replies=_one("The assignment", RewardAssignmentOut), errors=_W
+    ),
+    ("GET", "/v1/rewards/{reward_id}/assignments"): Op(
+        params=_PAGE, replies=_one("The reward's assignments", RewardAssignmentList), errors=_R404
+    ),
+    ("GET", "/v1/rewards/{reward_id}/assignments/{assignment_id}"): Op(
+        replies=_one("The assignment", RewardAssignmentOut), errors=_R404
+    ),
+    ("PUT", "/v1/rewards/{reward_id}/assignments/{assignment_id}"): Op(
+        bodies=(Body(RewardAssignmentUpdate),), replies=_one("The assignment", RewardAssignmentOut), errors=_W
+    ),
+    ("DELETE", "/v1/rewards/{reward_id}/assignments/{assignment_id}"): Op(
+        replies=_gone("The assignment (and the tiers' prices of it)"), errors=_W
+    ),
     # ------------------------------------------------------------------- customers
     ("POST", "/v1/customers"): Op(bodies=(Body(CustomerIn),), replies=_one("The customer", CustomerOut), errors=_W),
     ("GET", "/v1/customers"): Op(
@@ -1125,7 +1626,8 @@ def describe(app: Litestar) -> None:
         title="promogate admin API",
         version="1",
         description="Management API in Voucherify's v1 shapes: campaigns, codes, promotion "
-        "tiers, validation rules, stacking rules, products, customers, segments, publications, "
+        "tiers, validation rules, stacking rules, products, loyalty programs (earning rules, "
+        "tiers, rewards and their assignments), customers, segments, publications, "
         "the redemption ledger, reports, the audit trail, API keys, export / import. Every "
         "`/v1` call sends an admin-side key as `X-App-Id` / `X-App-Token` (roles `admin`, "
         "`marketer`, `support`, `analyst`). Amounts are integer cents. Errors use Voucherify's "
