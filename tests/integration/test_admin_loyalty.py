@@ -301,6 +301,12 @@ def test_deleting_a_program_takes_its_rules_tiers_and_assignments(
     assert _version(srv) == before
     rewards.delete_reward(credit.id)
 
+    # the generic campaign delete takes a program's parts just the same
+    generic = _program(loyalties, name="Deleted through /v1/campaigns")
+    _rules(loyalties, generic.id, RULE_A)
+    _assign(rewards, coin.id, {"campaign": generic.id})
+    v.CampaignsApi(client).delete_campaign(generic.id)
+
     loyalties.delete_loyalty_program(camp.id)
     doc = json.loads(redis_sync.get(Keys(srv.prefix).defs))
     assert [r["id"] for r in doc["earning_rules"]] == [kept_rule.id]
@@ -633,6 +639,11 @@ def test_bad_input_is_refused_and_changes_nothing(
         r = srv.request("POST", ern, json=[bad])
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["key"] in ("invalid_payload", "invalid_definition"), r.text
+    # a validation rule that counts redemptions cannot judge an earning (no redemption there)
+    counting = _raw(srv, "POST", "/v1/validation-rules", {"name": "once", "rules": {"1": {"name": "redemption.count.per_customer", "conditions": {"$less_than": [1]}}}})  # fmt: skip
+    doc_before, version = redis_sync.get(keys.defs), _version(srv)
+    r = srv.request("POST", ern, json=[{**RULE_A, "validation_rule_id": counting["id"]}])
+    assert "counts redemptions" in _error(r, 400, "invalid_definition")["details"]
     for body in ({"not": "an array of objects"}, [], [1, 2], "text", [None]):
         r = srv.request("POST", ern, json=body)
         assert r.status_code == 400, (body, r.text)
