@@ -76,7 +76,11 @@ Orders and live customer metrics (written by the gateway's order / event calls):
 ``Porder:<id>``                        JSON: an order (Voucherify's shape) and what it earned
 ``Pcustmetrics:<customer id>``         hash: orders ``count``, ``amount`` (cents, PAID orders),
                                        ``last_order_at`` / ``last_order_amount`` /
-                                       ``last_event_at`` (ms), ``events``
+                                       ``last_event_at`` (ms), ``events``; per UTC day
+                                       (``<day>`` = epoch ms // 86,400,000) ``od:<day>`` orders
+                                       and ``oa:<day>`` their amount, counted on the day the
+                                       order was paid and taken back on cancel (the dynamic
+                                       segments' windowed counts, ``core.segments``)
 =====================================  ===========================================================
 
 Admin's own records (the gateway reads customers and their codes for segment rules and
@@ -101,7 +105,10 @@ qualifications):
 ``Pcustomer:src:<source_id>``     string: the customer id of a ``source_id``
 ``Pcustomers``                    zset: customer ids by creation time (ms)
 ``Pcustcodes:<customer key>``     set: codes issued to a customer (key = source_id or id)
-``Psegment:<id>``                 JSON: a static segment
+``Psegment:<id>``                 JSON: a segment: ``static`` (members listed, and each
+                                  member's ``segments`` names it) or ``auto-update`` /
+                                  ``passive`` (a ``filter`` judged by ``core.segments`` at read
+                                  time; no member list)
 ``Psegments``                     zset: segment ids by creation time
 ``Paudit``                        stream: the audit trail (append-only)
 ================================  ==============================================================

@@ -782,6 +782,9 @@ class Loyalty:
             amount = int(rec.get("amount") or 0)
             writes += [("hincr", mk, "count", 1), ("hincr", mk, "amount", amount),
                        ("hmax", mk, "last_order_at", now_ms), ("hset", mk, "last_order_amount", amount)]  # fmt: skip
+            # per UTC day too, for the segments' windowed counts (core.segments: od:/oa:<day>)
+            day = now_ms // DAY_MS
+            writes += [("hincr", mk, f"od:{day}", 1), ("hincr", mk, f"oa:{day}", amount)]
         rec["_paid"] = now_ms
         rec["_earned"] = msgspec.to_builtins(earned)
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
@@ -910,6 +913,10 @@ class Loyalty:
                 ("hincr", mk, "count", -1),
                 ("hincr", mk, "amount", -int(rec.get("amount") or 0)),
             ]
+            # the day it was counted on when paid (segments' windowed counts)
+            day = int(rec.get("_paid") or now_ms) // DAY_MS
+            writes += [("hincr", mk, f"od:{day}", -1),
+                       ("hincr", mk, f"oa:{day}", -int(rec.get("amount") or 0))]  # fmt: skip
         rec["_canceled"] = now_ms
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:cancel", fingerprint="cancel",
