@@ -827,8 +827,9 @@ async def update_rule(request: Request, rule_id: FromPath[str]) -> Response:
 
 
 def _unassigned(st: State, r: m.ValidationRule) -> None:
-    """A rule still assigned is not deleted: 409 naming where."""
+    """A rule still assigned, or judging an earning rule, is not deleted: 409 naming where."""
     used = _assignments(st, r.id)
+    used += [(r.id, "earning_rule", e.id) for e in st.defs.earning_rules if e.validation_rule_id == r.id]
     if used:
         names = ", ".join(f"{t} {i}" for _, t, i in used[:10])
         raise ApiError(409, "resource_in_use", "Validation rule in use",

@@ -143,6 +143,9 @@ def test_acceptance_flow_definition_steps(
     assert ern_1.loyalty.order.amount.every == 100 and ern_1.loyalty.order.amount.points == 1
     assert ern_1.validation_rule_id is None and ern_2.validation_rule_id == val.id
     assert ern_1.created_at is not None
+    # the validation rule now judges ern_2: it is not deleted from under it
+    r = srv.request("DELETE", f"/v1/validation-rules/{val.id}")
+    assert ern_2.id in _error(r, 409, "resource_in_use")["details"]
     # 8. a product, 9. its reward (MATERIAL, inferred: the SDK drops `type`)
     prod = v.ProductsApi(client).create_product(
         v.ProductsCreateRequestBody.from_dict({"source_id":"mug","name":"Club mug","price":1500})  # fmt: skip
