@@ -517,11 +517,16 @@ async def redemptions(request: Request) -> Response:
         )
         if result.status == "ok":
             mx.inc(mx.REDEMPTIONS, "SUCCESS")
+            await loyalty.redemption_paid(gw, req, ev, parent_id, now)  # a PAID order earns
             if debits:  # the cards' figures after the debits, as the script stored them
                 return _raw(_filled(payload, debits, result.debits))
             return _raw(payload)
-        if result.status == "replay":
-            return _raw(result.response or b"")
+        if result.status == "replay":  # earning is idempotent on the order: a retry completes it
+            stored = result.response or b""
+            first = orjson.loads(stored).get("parent_redemption") or {} if stored else {}
+            if first.get("id"):
+                await loyalty.redemption_paid(gw, req, ev, first["id"], now)
+            return _raw(stored)
         if result.status == "conflict":
             raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
         # a limit was hit meanwhile: judge again against the live counters
@@ -638,6 +643,8 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
     if rb.status == "conflict":
         raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
     mx.inc(mx.ROLLBACKS, "SUCCESS")
+    if rb.redemptions:  # its order is cancelled: what it earned is taken back (once)
+        await loyalty.redemption_rolled_back(gw, rb.redemptions[0].data, gw.clock())
     base = rb.rollback_id or _new_id("rr_")
     outs = [
         _rollback_out(rb, r, req.reason, req.tracking_id, base if i == 0 else f"{base}_{i}")
@@ -918,8 +925,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] | None
     async def on_shutdown(app: Litestar) -> None:
         await gw.stop()
 
-    from . import loyalty  # its handlers use this module's helpers: imported once it is loaded
-
     app = Litestar(
         route_handlers=[
             *loyalty.HANDLERS,
@@ -943,3 +948,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] | None
     describe_openapi(app)  # bodies and answers of the raw-body handlers (schema metadata only)
     app.asgi_handler = _fast_front(app, gw, settings.max_body)
     return app
+
+
+# the loyalty calls (gateway/loyalty.py) use this module's helpers, and the checkout calls above
+# call its order hooks: imported last, once everything it needs from here exists
+from . import loyalty  # noqa: E402

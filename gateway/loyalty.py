@@ -6,9 +6,9 @@ pending points and (campaign-scoped) points expiration, the member's rewards; sp
 on a reward (``POST .../members/{memberId}/redemption``). The work is :mod:`store.loyalty`'s
 (core plans, one wallet call applies); this module is auth, decoding and the answers.
 
-Every handler judges one definitions snapshot (``Live.loyalty``) from start to end; a program,
-card or reward that is unknown there makes it look once for a newer stored version (admin
-answered before this worker applied the notice) before answering 404.
+Every handler judges one definitions snapshot (``Live.loyalty``) from start to end, never older
+than what Redis holds when the request arrives (a version GET, batched by the auto-pipeliner):
+a marketer's change that admin has answered is seen by the next call, on every worker.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from litestar.params import FromPath
 from core import model as m
 from store.errors import ApiError
 from store.loyalty import Catalog, Loyalty, OrderBody
+from store.members import order_id_for
 from store.openapi import Body, Op, Param, Reply
 
 from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
@@ -41,14 +42,9 @@ def _loyalty(gw: Gateway) -> Loyalty:
 
 
 async def _fresh(gw: Gateway, call: Callable[[Catalog], Awaitable[Any]]) -> Any:
-    """``call(catalog)``; on a 404, once more with the newest stored definitions if they are
-    newer (read your writes)."""
-    cat = gw.live.loyalty
-    try:
-        return await call(cat)
-    except ApiError as exc:
-        if exc.status != 404 or not await gw.live.refresh() or gw.live.loyalty is cat:
-            raise
+    """``call(catalog)`` on the newest stored definitions (read your writes: one GET of their
+    version, batched with the other calls of the moment; a reload only when it moved)."""
+    await gw.live.refresh()
     return await call(gw.live.loyalty)
 
 
@@ -116,6 +112,7 @@ async def _save_order(request: Request, order_id: str | None) -> Response:
     body = _decode(_order_dec.decode, await request.body())
     now = gw.clock()
     lo = _loyalty(gw)
+    await gw.live.refresh()  # an order is judged once, so never on definitions older than stored
     out = await lo.save_order(
         gw.live.loyalty, body, now, order_id=order_id, create=order_id is None
     )
@@ -148,6 +145,74 @@ async def get_order(request: Request, order_id: FromPath[str]) -> Response:
     return _ok(await _loyalty(gw).get_order(order_id))
 
 
+# ------------------------------------------------------------------------------- redemptions
+
+
+def redemption_order_id(order: Any, parent_id: str) -> str:
+    """The order record of a redemption: its ``id``, else the one its ``source_id`` names,
+    else one derived from the (parent) redemption, so its rollback finds it again."""
+    if order is not None and order.id:
+        return order.id
+    if order is not None and order.source_id:
+        return order_id_for(order.source_id)
+    return "ord_" + parent_id.removeprefix("r_")
+
+
+async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: int) -> None:
+    """A redemption whose order is PAID (the default) earns like a paid order: its order is
+    recorded and earns once (the order id is the idempotency key, so a replayed redemption
+    earns nothing more). Nothing more is read or written when no loyalty program exists.
+
+    Judged on the stored definitions (one GET of their version, batched with the other calls
+    of the moment): an order earns once, so a worker that has not yet applied admin's latest
+    change must not judge it on the older rules."""
+    await gw.live.refresh()
+    cat = gw.live.loyalty
+    order = req.order
+    if (
+        not cat.programs
+        or req.customer is None
+        or (order is not None and order.status not in (None, "PAID"))
+    ):
+        return
+    body = OrderBody(
+        id=redemption_order_id(order, parent_id),
+        source_id=order.source_id if order is not None else None,
+        status="PAID",
+        amount=ev.amount,
+        discount_amount=ev.total_discount_amount or None,
+        items=order.items if order is not None else None,
+        metadata=order.metadata if order is not None else None,
+        customer=req.customer,
+    )
+    await _loyalty(gw).save_order(cat, body, now, order_id=body.id)
+
+
+async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
+    """A rolled-back redemption cancels its order: the points it earned are taken back
+    (``POINTS_REMOVAL``, never below zero) once."""
+    await gw.live.refresh()
+    cat = gw.live.loyalty
+    if not cat.programs:
+        return
+    try:
+        red = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(red, dict):
+        return
+    parent = red.get("redemption") or red.get("id") or ""
+    o = red.get("order") or {}
+    ref = OrderBody(id=o.get("id"), source_id=o.get("source_id"))
+    oid = redemption_order_id(ref, parent)
+    lo = _loyalty(gw)
+    try:
+        await lo.save_order(cat, OrderBody(status="CANCELED"), now, order_id=oid, create=False)
+    except ApiError as exc:
+        if exc.status != 404:  # no order record: the redemption earned nothing
+            raise
+
+
 # ------------------------------------------------------------------------------- events
 
 
@@ -165,6 +230,7 @@ async def track_event(request: Request) -> Response:
     idem = f"{request.headers.get('x-app-id')}:{raw_idem}" if raw_idem else None
     now = gw.clock()
     lo = _loyalty(gw)
+    await gw.live.refresh()  # an event is judged once, so never on definitions older than stored
     return _ok(await _fresh(gw, lambda cat: lo.event(cat, body, now, idem)))
 
 
