@@ -572,12 +572,31 @@ class CustomerUpdate(_CustomerFields, kw_only=True):
     """Fields to change; ``metadata`` is merged."""
 
 
+SegmentType = Literal["static", "auto-update", "passive"]
+
+
 class SegmentIn(_In, kw_only=True):
-    """A static segment of existing customers (ids or source_ids)."""
+    """A segment: ``static`` (default), the existing customers listed in ``customers`` (ids or
+    source_ids); or dynamic, ``auto-update`` / ``passive`` (alike here: no segment events), whose
+    ``filter`` decides, at every read, who is in it, from the customer's attributes and live
+    metrics. The filter is Voucherify's: ``{"junction": "and" | "or", "<field>": {"conditions":
+    {"<$operator>": [values]}}, ...}``. Fields: ``name``, ``email``, ``phone``, ``birthdate``,
+    ``created_at``, ``address.city`` / ``.country`` / ..., ``metadata.<key>``,
+    ``summary.orders.total_count`` / ``total_amount`` / ``average_amount`` /
+    ``last_order_amount`` / ``last_order_date``, ``summary.orders.count_in_days.<N>`` /
+    ``amount_in_days.<N>`` (the last N days), ``loyalty.points``, ``events.total_count`` /
+    ``last_event_date``. Operators: ``$is``, ``$is_not``, ``$in``, ``$not_in``, ``$more_than``,
+    ``$more_than_equal``, ``$less_than``, ``$less_than_equal``, ``$contains``, ``$not_contain``,
+    ``$starts_with``, ``$ends_with``, ``$is_unknown``, ``$has_value``, and on dates ``$before`` /
+    ``$after`` (ISO 8601) and ``$older_than`` / ``$newer_than`` (an ISO 8601 duration such as
+    ``P30D``, or a number of days; a customer who never ordered is older than any period). A
+    filter core refuses is a 400 ``invalid_definition`` naming the field."""
 
     name: Annotated[str, Meta(min_length=1, max_length=200)]
-    type: Literal["static"] | UnsetType = UNSET
+    type: SegmentType | UnsetType = UNSET
     customers: Annotated[list[Ident], Meta(max_length=100)] | UnsetType = UNSET
+    #: dynamic segments only (required there)
+    filter: dict[str, Any] | UnsetType = UNSET
 
 
 class CampaignRefIn(_In, kw_only=True):
@@ -1020,8 +1039,13 @@ class SegmentOut(_Out, kw_only=True):
     id: str
     object: Literal["segment"]
     name: str | None
-    type: Literal["static"] | UnsetType = UNSET
+    type: SegmentType | UnsetType = UNSET
+    #: static segments: their members' ids
     customers: list[str] | UnsetType = UNSET
+    #: dynamic segments: the filter, as created
+    filter: dict[str, Any] | UnsetType = UNSET
+    #: dynamic segments: always ``DONE`` (membership is judged at read time, nothing to sync)
+    initial_sync_status: Literal["DONE"] | UnsetType = UNSET
     created_at: str | None | UnsetType = UNSET
 
 
@@ -1547,9 +1571,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/v1/customers/{customer_id}"): Op(replies=_gone("The customer"), errors=_W),
     ("GET", "/v1/customers/{customer_id}/segments"): Op(
-        replies=_one("The customer's segments", SegmentList), errors=_R404
+        replies=_one("The customer's static segments, then the dynamic segments it is in now", SegmentList),
+        errors=_R404,
     ),
     ("POST", "/v1/segments"): Op(bodies=(Body(SegmentIn),), replies=_one("The segment", SegmentOut), errors=_W),
+    ("GET", "/v1/segments"): Op(params=_PAGE, replies=_one("Every segment, newest first", SegmentList), errors=_R),
     ("GET", "/v1/segments/{segment_id}"): Op(replies=_one("The segment", SegmentOut), errors=_R404),
     ("DELETE", "/v1/segments/{segment_id}"): Op(replies=_gone("The segment"), errors=_W),
     ("POST", "/v1/publications"): Op(
@@ -1617,12 +1643,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 }
 
 
-def describe(app: Litestar) -> None:
+def operations() -> dict[tuple[str, str], Op]:
+    """Every admin route's entry: this table and the members routes' (admin/routes_members.py,
+    kept beside their handlers)."""
     from .routes_members import OPERATIONS as MEMBERS
 
+    return {**OPERATIONS, **MEMBERS}
+
+
+def describe(app: Litestar) -> None:
     _describe(
         app,
-        {**OPERATIONS, **MEMBERS},
+        operations(),
         title="promogate admin API",
         version="1",
         description="Management API in Voucherify's v1 shapes: campaigns, codes, promotion "

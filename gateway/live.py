@@ -12,6 +12,7 @@ import gc
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -19,9 +20,10 @@ import msgspec
 import core
 from core import model as m
 from core.errors import CompileError
+from core.segments import Filter, compile_filter, matching, needs_points
 from store.auth import token_hash
 from store.keys import Keys
-from store.loyalty import Catalog
+from store.loyalty import Catalog, Loyalty
 
 log = logging.getLogger("promogate.gateway")
 E = core.engine
@@ -30,7 +32,9 @@ _voucher_dec = msgspec.json.Decoder(m.Voucher)
 _defs_dec = msgspec.json.Decoder(m.Definitions)
 MISS_TTL = 2.0  # seconds an unknown code is remembered as unknown (a notice clears it sooner)
 WALLET_MAX = 500  # codes of one customer considered by qualifications
-SEGMENTS_TTL = 5.0  # seconds a customer's static segments are cached per worker
+SEGMENTS_TTL = 5.0  # seconds a customer's segments (and the dynamic definitions) are cached
+#: segment types whose members a filter decides (admin.routes_people.DYNAMIC)
+DYNAMIC = ("auto-update", "passive")
 
 
 class AppKey(msgspec.Struct, frozen=True):
@@ -68,8 +72,11 @@ class Live:
     they then share the round trips and the cheaper client of the checkout calls.
     """
 
-    def __init__(self, redis: Any, prefix: str, poll: float = 5.0, pipe: Any = None) -> None:
+    def __init__(self, redis: Any, prefix: str, poll: float = 5.0, pipe: Any = None,
+                 clock: Callable[[], int] | None = None) -> None:  # fmt: skip
         self.redis = redis
+        #: the time dynamic segments are judged at when the caller gives none (epoch ms)
+        self.clock = clock or (lambda: int(time.time() * 1000))
         self.pipe = pipe
         self.keys = Keys(prefix)
         self.poll = poll
@@ -82,7 +89,10 @@ class Live:
         self._codes: dict[str, Any] = {}  # code -> Holder | (None, expiry)
         self._appkeys: dict[str, AppKey | None] = {}
         self._verified: dict[tuple[str, str], AppKey] = {}  # (id, token) pairs already checked
-        self._segments: dict[str, tuple[list[str], float]] = {}
+        # customer key -> (segment ids, monotonic expiry, the now_ms they were judged at)
+        self._segments: dict[str, tuple[list[str], float, int]] = {}
+        self._dynamic: tuple[list[tuple[str, Filter]], float] | None = None
+        self._wallets: Loyalty | None = None  # points for filters on loyalty.points
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._reload_lock = asyncio.Lock()
@@ -158,6 +168,13 @@ class Live:
             log.info("ruleset version %s loaded (%s definitions)", version, rs.size)
             return True
 
+    async def newer(self, stored: int) -> Any:
+        """The loyalty catalogue of the definitions version ``stored`` (read from Redis in the
+        caller's own round trip) when it is newer than the one in use, else None."""
+        if stored in (self.version, self.rejected) or not await self.reload():
+            return None
+        return self.loyalty
+
     async def refresh(self) -> bool:
         """Read your writes for definitions: load the stored version when it is newer than the
         one in use (a request that found no such reward or program right after admin created
@@ -184,6 +201,9 @@ class Live:
                     elif text.startswith("appkey:"):
                         self._appkeys.pop(text[7:], None)
                         self._verified.clear()
+                    elif text == "segments":  # a segment was created or deleted (admin)
+                        self._dynamic = None
+                        self._segments.clear()
                     else:
                         await self.reload()
             except asyncio.CancelledError:
@@ -297,36 +317,106 @@ class Live:
             return {}
         return (await self._holders(rs, sorted(set(codes))))[0]
 
-    # -- customers: static segments --------------------------------------------------------
+    # -- customers: segments ----------------------------------------------------------------
 
-    async def segments(self, customer: m.Customer) -> list[str]:
-        """Static segments of a known customer (admin stores them), cached for SEGMENTS_TTL.
+    async def segments(self, customer: m.Customer, now_ms: int | None = None) -> list[str]:
+        """The segments a known customer is in: its static segments (admin stores them on the
+        customer), then the dynamic ones (``auto-update`` / ``passive``) whose filter core judges
+        true at ``now_ms`` (default: :attr:`clock`) from the stored customer, its metrics hash
+        and, only when a filter reads ``loyalty.points``, its points.
 
         Only called when the ruleset has a ``customer.segment`` rule and the client did not send
-        ``customer.segments`` itself.
+        ``customer.segments`` itself. A customer admin's records do not hold (never ordered
+        through the gateway, never created in admin) is in no segment.
+
+        Round trips: the ``source_id`` lookup, then the customer and its metrics hash together
+        (one pipelined flush); the dynamic definitions are read (ZRANGE, MGET) at most every
+        SEGMENTS_TTL seconds, beside the first. Correctness: the answer for one customer is
+        cached for SEGMENTS_TTL seconds of real time AND of ``now_ms``, so an order that moves a
+        customer into or out of a dynamic segment is seen by this worker's checkouts at most
+        SEGMENTS_TTL seconds later; a new or deleted segment at once (admin's ``segments``
+        notice drops both caches), or within SEGMENTS_TTL if the notice is missed. Crossing a
+        relative date ("no order for 30 days") needs no write at all: it is judged at
+        ``now_ms``.
         """
+        if now_ms is None:
+            now_ms = self.clock()
         key = customer.source_id or customer.id or ""
-        now = time.monotonic()
+        mono = time.monotonic()
         hit = self._segments.get(key)
-        if hit is not None and hit[1] > now:
+        if hit is not None and hit[1] > mono and 0 <= now_ms - hit[2] < SEGMENTS_TTL * 1000:
             return hit[0]
-        cid = customer.id
+        cid, dynamic = await asyncio.gather(self._customer_id(customer), self._dynamic_segments())
+        segs: list[str] = []
+        if cid:
+            doc, raw_metrics = await asyncio.gather(
+                self._cmd("GET", self.keys.customer(cid)),
+                self._cmd("HGETALL", self.keys.customer_metrics(cid)) if dynamic else _none(),
+            )
+            stored = None
+            if doc:
+                try:
+                    stored = msgspec.json.decode(doc)
+                    segs = [str(x) for x in (stored.get("segments") or [])]
+                except (msgspec.DecodeError, AttributeError):
+                    log.error("customer %s is stored but unreadable", cid)
+                    stored = None
+            if dynamic and isinstance(stored, dict):
+                points = None
+                if needs_points(f for _, f in dynamic):
+                    points = await self._points(stored, now_ms)
+                metrics = _int_hash(raw_metrics)
+                segs += [
+                    s for s in matching(dynamic, stored, metrics, now_ms, points) if s not in segs
+                ]
+        if len(self._segments) > 100_000:
+            self._segments.clear()
+        self._segments[key] = (segs, mono + SEGMENTS_TTL, now_ms)
+        return segs
+
+    async def _customer_id(self, customer: m.Customer) -> str | None:
         if customer.source_id:
             raw_id = await self._cmd("GET", self.keys.customer_src(customer.source_id))
             if raw_id:
-                cid = raw_id.decode()
-        segs: list[str] = []
-        if cid:
-            doc = await self._cmd("GET", self.keys.customer(cid))
-            if doc:
+                return raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        return customer.id
+
+    async def _dynamic_segments(self) -> list[tuple[str, Filter]]:
+        """Every dynamic segment, compiled: ``[(id, filter)]``, cached for SEGMENTS_TTL (or
+        until admin's notice). A stored filter core refuses (stored before a stricter core) is
+        logged and left out: nobody is in it."""
+        mono = time.monotonic()
+        hit = self._dynamic
+        if hit is not None and hit[1] > mono:
+            return hit[0]
+        out: list[tuple[str, Filter]] = []
+        ids = await self._cmd("ZRANGE", self.keys.segments, 0, -1)
+        if ids:
+            raws = await self._cmd("MGET", *(self.keys.segment(_text(i)) for i in ids))
+            for raw in raws:
+                if not raw:
+                    continue
                 try:
-                    segs = [str(x) for x in (msgspec.json.decode(doc).get("segments") or [])]
-                except (msgspec.DecodeError, AttributeError):
-                    log.error("customer %s is stored but unreadable", cid)
-        if len(self._segments) > 100_000:
-            self._segments.clear()
-        self._segments[key] = (segs, now + SEGMENTS_TTL)
-        return segs
+                    seg = msgspec.json.decode(raw)
+                    if not isinstance(seg, dict) or seg.get("type") not in DYNAMIC:
+                        continue
+                    out.append(
+                        (str(seg["id"]), compile_filter(seg.get("filter"), "segment.filter"))
+                    )
+                except (msgspec.DecodeError, KeyError, CompileError) as exc:
+                    log.error("segment stored but unusable, left out: %s", exc)
+        self._dynamic = (out, mono + SEGMENTS_TTL)
+        return out
+
+    async def _points(self, customer: dict[str, Any], now_ms: int) -> int | None:
+        """The customer's spendable points over all programs (store.loyalty's live figures), or
+        None (unknown) when this Live has no auto-pipeliner to read wallets through."""
+        if self.pipe is None:
+            return None
+        if self._wallets is None:
+            self._wallets = Loyalty(self.pipe, self.keys.prefix)
+        live = await self._wallets.customer_loyalty(self.loyalty, customer, now_ms)
+        return int(live["loyalty"]["points"])
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -356,3 +446,25 @@ class Live:
             self._verified.clear()
         self._verified[(key_id, token)] = key  # dropped with the key's change notice
         return key
+
+
+async def _none() -> None:
+    return None
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _int_hash(raw: Any) -> dict[str, int]:
+    """An HGETALL reply (a dict, or a flat list) as ``{field: int}``; unreadable fields left out."""
+    if not raw:
+        return {}
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    out: dict[str, int] = {}
+    for k, v in pairs:
+        try:
+            out[_text(k)] = int(v)
+        except (TypeError, ValueError):
+            continue
+    return out

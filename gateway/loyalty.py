@@ -112,10 +112,10 @@ async def _save_order(request: Request, order_id: str | None) -> Response:
     body = _decode(_order_dec.decode, await request.body())
     now = gw.clock()
     lo = _loyalty(gw)
-    await gw.live.refresh()  # an order is judged once, so never on definitions older than stored
-    out = await lo.save_order(
-        gw.live.loyalty, body, now, order_id=order_id, create=order_id is None
-    )
+    # an order is judged once, so never on definitions older than stored: the order's own read
+    # returns the stored version, and gw.live.newer loads it when this worker is behind
+    out = await lo.save_order(gw.live.loyalty, body, now, order_id=order_id, create=order_id is None,
+                              refresh=gw.live.newer)  # fmt: skip
     return _ok(out)
 
 
@@ -161,12 +161,12 @@ def redemption_order_id(order: Any, parent_id: str) -> str:
 async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: int) -> None:
     """A redemption whose order is PAID (the default) earns like a paid order: its order is
     recorded and earns once (the order id is the idempotency key, so a replayed redemption
-    earns nothing more). Nothing more is read or written when no loyalty program exists.
+    earns nothing more). Nothing is read or written when the definitions in use have no
+    loyalty program (a checkout-only deployment pays nothing for loyalty).
 
-    Judged on the stored definitions (one GET of their version, batched with the other calls
-    of the moment): an order earns once, so a worker that has not yet applied admin's latest
-    change must not judge it on the older rules."""
-    await gw.live.refresh()
+    Judged on the stored definitions: the order's own read returns their version and a worker
+    that has not yet applied admin's latest change loads it first (an order earns once, so
+    never on older rules)."""
     cat = gw.live.loyalty
     order = req.order
     if (
@@ -185,13 +185,12 @@ async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: i
         metadata=order.metadata if order is not None else None,
         customer=req.customer,
     )
-    await _loyalty(gw).save_order(cat, body, now, order_id=body.id)
+    await _loyalty(gw).save_order(cat, body, now, order_id=body.id, refresh=gw.live.newer)
 
 
 async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
     """A rolled-back redemption cancels its order: the points it earned are taken back
     (``POINTS_REMOVAL``, never below zero) once."""
-    await gw.live.refresh()
     cat = gw.live.loyalty
     if not cat.programs:
         return
@@ -207,7 +206,8 @@ async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
     oid = redemption_order_id(ref, parent)
     lo = _loyalty(gw)
     try:
-        await lo.save_order(cat, OrderBody(status="CANCELED"), now, order_id=oid, create=False)
+        await lo.save_order(cat, OrderBody(status="CANCELED"), now, order_id=oid, create=False,
+                            refresh=gw.live.newer)  # fmt: skip
     except ApiError as exc:
         if exc.status != 404:  # no order record: the redemption earned nothing
             raise
@@ -230,8 +230,8 @@ async def track_event(request: Request) -> Response:
     idem = f"{request.headers.get('x-app-id')}:{raw_idem}" if raw_idem else None
     now = gw.clock()
     lo = _loyalty(gw)
-    await gw.live.refresh()  # an event is judged once, so never on definitions older than stored
-    return _ok(await _fresh(gw, lambda cat: lo.event(cat, body, now, idem)))
+    # judged once, so never on definitions older than stored (the event's own read has their version)
+    return _ok(await lo.event(gw.live.loyalty, body, now, idem, refresh=gw.live.newer))
 
 
 # ------------------------------------------------------------------------------- members

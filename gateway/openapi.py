@@ -86,12 +86,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 }
 
 
-def describe(app: Litestar) -> None:
-    from .loyalty import OPERATIONS as LOYALTY  # imported late: gateway.loyalty imports the app
+def operations() -> dict[tuple[str, str], Op]:
+    """Every gateway route's entry: this table and the loyalty routes' (gateway/loyalty.py,
+    kept beside their handlers; imported late: gateway.loyalty imports the app)."""
+    from .loyalty import OPERATIONS as LOYALTY
 
+    return {**OPERATIONS, **LOYALTY}
+
+
+def describe(app: Litestar) -> None:
     _describe(
         app,
-        {**OPERATIONS, **LOYALTY},
+        operations(),
         title="promogate checkout API",
         version="1",
         description="A subset of Voucherify's API v1 (validations, redemptions, rollbacks, "

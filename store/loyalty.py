@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -37,6 +37,7 @@ from .errors import ApiError
 from .keys import Keys, voucher_counter_keys
 from .members import (
     CampaignGone,
+    Context,
     Members,
     card_out,
     date_of_expiry,
@@ -59,6 +60,8 @@ from .wallet import (
 __all__ = ["Catalog", "Loyalty", "assignment_out", "reward_out", "reward_type"]
 
 DAY_MS = 86_400_000
+#: ``refresh(stored definitions version)`` -> the newer catalogue, or None when current
+Refresh = Callable[[int], Awaitable["Catalog | None"]]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
 
 
@@ -524,13 +527,7 @@ class Loyalty:
             raise ApiError(
                 400, "voucher_already_published", "Voucher already published", str(exc)
             ) from None
-        initial = (
-            camp.voucher.loyalty_card.points if camp.voucher and camp.voucher.loyalty_card else 0
-        )
-        if initial and v.code:
-            await self._apply([Credit(campaign_id=camp.id, code=v.code, points=initial,
-                                      type="POINTS_ADDITION", reason="initial points")],
-                              now_ms, op_id=f"join:{v.code}", fp="join")  # fmt: skip
+        await self._initial_points(camp, v.code, now_ms)
         card = await self.wallet.card(camp.id, v.code, now_ms)
         return card_out(v, camp, card, created)
 
@@ -699,29 +696,49 @@ class Loyalty:
             raise not_found("order", ident)
         return order_out(rec)
 
-    async def save_order(self, cat: Catalog, body: OrderBody, now_ms: int,
-                         order_id: str | None = None, create: bool = True) -> dict[str, Any]:  # fmt: skip
+    async def _context(self, cat: Catalog, refresh: Refresh | None, customer: m.Customer | None,
+                       order_keys: tuple[str, ...] = (), fallback: str = "") -> tuple[Catalog, Context]:  # fmt: skip
+        """:meth:`Members.context` on the newest definitions: when Redis holds a newer version
+        than ``cat`` (``refresh`` loads it), read again against it."""
+        ctx = await self.members.context(cat.programs, customer, order_keys, fallback)
+        if refresh is not None:
+            newer = await refresh(ctx.version)
+            if newer is not None:
+                cat = newer
+                ctx = await self.members.context(cat.programs, customer, order_keys, fallback)
+        return cat, ctx
+
+    async def save_order(self, cat: Catalog, body: OrderBody, now_ms: int, order_id: str | None = None,
+                         create: bool = True, refresh: Refresh | None = None) -> dict[str, Any]:  # fmt: skip
         """Create or update an order; reaching PAID earns (once), PAID then CANCELED gives the
-        points back (once). ``order_id``: the ``PUT`` path's id (404 when unknown)."""
+        points back (once). ``order_id``: the ``PUT`` path's id or source_id (404 when
+        unknown). ``refresh(version)``: the newer catalogue when Redis holds a newer definitions
+        version (read your writes), else None.
+
+        Round trips in the steady state: one read (``lua/loyalty_read.lua``: order, customer,
+        metrics, cards) and one wallet call; more only for a new customer, a card to publish
+        (auto-join), per-customer limits to read, a PUT that names no customer."""
         oid = order_id or body.id or (order_id_for(body.source_id) if body.source_id else None)
         if oid is None:
             oid = "ord_" + secrets.token_hex(12)
+        keys = (self.k.order(oid),)
+        if order_id is not None:
+            keys += (self.k.order(order_id_for(order_id)),)
         cust_ref = body.customer
         if cust_ref is None and body.customer_id:
             cust_ref = m.Customer(id=body.customer_id)
-        cur, cust = await self._read_order(oid), None
-        if cur is None and order_id is not None:
-            cur = await self._read_order(order_id_for(order_id))
-            if cur is not None:
-                oid = cur["id"]
-        if cur is None and not create:
+        cat, ctx = await self._context(cat, refresh, cust_ref, keys)
+        cur = ctx.order
+        if cur is not None:
+            oid = cur["id"]
+        elif not create:
             raise not_found("order", order_id or "")
-        if cust_ref is not None:
+        if cust_ref is None and cur is not None and cur.get("customer_id"):
+            cat, ctx = await self._context(cat, refresh, None, keys, cur["customer_id"])
+        cust = ctx.customer
+        if cust is None and cust_ref is not None:
             cust = await self.members.customer(cust_ref, now_ms, create=True)
-        elif cur is not None and cur.get("customer_id"):
-            cust = await self.members.customer(
-                m.Customer(id=cur["customer_id"]), now_ms, create=False
-            )
+            ctx = Context(version=ctx.version, order=cur, customer=cust, metrics={}, cards={})
         rec: dict[str, Any] = dict(cur) if cur is not None else {"id": oid, "_created": now_ms}
         if body.source_id is not None:
             rec["source_id"] = body.source_id
@@ -745,7 +762,7 @@ class Loyalty:
         rec["status"] = body.status or before or "CREATED"
         rec["_updated"] = now_ms
         if rec["status"] == "PAID" and not rec.get("_paid"):
-            await self._earn(cat, rec, cust, now_ms)
+            await self._earn(cat, rec, cust, now_ms, ctx)
         elif rec["status"] == "CANCELED" and rec.get("_paid") and not rec.get("_canceled"):
             await self._give_back(rec, now_ms)
         else:
@@ -761,7 +778,7 @@ class Loyalty:
         return msgspec.convert(d, m.Order)
 
     async def _earn(self, cat: Catalog, rec: dict[str, Any], cust: dict[str, Any] | None,
-                    now_ms: int) -> None:  # fmt: skip
+                    now_ms: int, ctx: Context | None = None) -> None:  # fmt: skip
         """Earn on a PAID order, update the customer's metrics and save the record: one wallet
         call, idempotent on the order (a repeat earns nothing and keeps the first record)."""
         oid = rec["id"]
@@ -771,7 +788,7 @@ class Loyalty:
         writes: list[Any] = []
         if cust is not None:
             plan = await self._plan(cat, cust, lambda cards, c, counters: earning.plan_order_paid(
-                cat.index, cards, c, self._order_model(rec), now_ms, counters), now_ms)  # fmt: skip
+                cat.index, cards, c, self._order_model(rec), now_ms, counters), now_ms, ctx)  # fmt: skip
             for a in plan.accruals:
                 ops.append(Credit(**a.credit()))
                 earned.append(
@@ -806,7 +823,7 @@ class Loyalty:
             await self.pipe.execute_command("SET", self.k.order(oid), orjson.dumps(rec))
         elif res.status == "failed":  # a limit reached between planning and counting: earn again
             rec.pop("_paid", None)
-            await self._earn(cat, rec, cust, now_ms)
+            await self._earn(cat, rec, cust, now_ms)  # (reads afresh: no context)
 
     async def tier_events(self, cat: Catalog, cust: dict[str, Any], res: WalletResult,
                           gained: dict[tuple[str, str], int], now_ms: int, source: str) -> None:  # fmt: skip
@@ -844,49 +861,52 @@ class Loyalty:
                 await self.wallet.apply(ops, now_ms, op_id=f"tier:{source}:{card.code}:{related}",
                                         fingerprint="tier", limits=plan.limits)  # fmt: skip
 
-    async def _plan(self, cat: Catalog, cust: dict[str, Any], plan_fn: Any, now_ms: int) -> Any:
-        """Plan with the customer's cards (auto-joining where the planner asks) and live metrics;
-        again with the limit counters' values when the plan counts limits."""
-        progs = cat.programs
-        holdings, metrics = await _both(self.members.holdings(cust["id"], progs),
-                                        self.members.metrics(cust["id"]))  # fmt: skip
-        cmodel = _customer_model(cust, metrics)
-        cards = await self._with_tiers(cat, holdings, now_ms)
-        plan = plan_fn(cards, cmodel, None)
+    async def _plan(self, cat: Catalog, cust: dict[str, Any], plan_fn: Any, now_ms: int,
+                    ctx: Context | None = None) -> Any:  # fmt: skip
+        """Plan with the customer's cards (auto-joining where the planner asks) and live metrics
+        (from ``ctx`` when the caller read them, else read now); again with the limit counters'
+        values when the plan counts limits."""
+        if ctx is None or ctx.customer is None or ctx.customer.get("id") != cust["id"]:
+            ctx = await self.members.context(cat.programs, m.Customer(id=cust["id"]))
+        cmodel = _customer_model(cust, ctx.metrics)
+        held = dict(ctx.cards)
+        plan = plan_fn(self._tiered(cat, held), cmodel, None)
         if plan.join:
             for cid in plan.join:
                 camp = cat.campaign(cid)
                 if camp is None:
                     continue
                 try:
-                    v, _, _ = await self.members.join(camp, cust, now_ms)
+                    v, _, created = await self.members.join(camp, cust, now_ms)
                 except CampaignGone:
                     continue
-                holdings[cid] = v.code
-            cards = await self._with_tiers(cat, holdings, now_ms)
-            plan = plan_fn(cards, cmodel, None)
+                points = await self._initial_points(camp, v.code, now_ms) if created else 0
+                held[cid] = (v.code, points)
+            plan = plan_fn(self._tiered(cat, held), cmodel, None)
         if plan.limits:
             keys = plan.keys()
             vals = await self.pipe.execute_command("MGET", *(self.k.counter(k) for k in keys))
-            plan = plan_fn(cards, cmodel, {k: int(v or 0) for k, v in zip(keys, vals, strict=True)})
+            counters = {k: int(v or 0) for k, v in zip(keys, vals, strict=True)}
+            plan = plan_fn(self._tiered(cat, held), cmodel, counters)
         return plan
 
-    async def _with_tiers(
-        self, cat: Catalog, holdings: dict[str, str], now_ms: int
-    ) -> dict[str, Any]:
-        """``{campaign: (code, tier)}`` for the planner; figures are read only for programs
-        that have tiers."""
+    @staticmethod
+    def _tiered(cat: Catalog, held: dict[str, tuple[str, int]]) -> dict[str, Any]:
+        """``{campaign: (code, tier or None)}`` for the planner, the tier judged on the card's
+        lifetime points."""
         progs = cat.index.programs
-        tiered = [c for c in holdings if c in progs and progs[c].tiers]
-        out: dict[str, Any] = dict(holdings)
-        if tiered:
-            figs = await _gather(self.wallet.card(c, holdings[c], now_ms) for c in tiered)
-            for c, f in zip(tiered, figs, strict=True):
-                out[c] = (
-                    holdings[c],
-                    earning.tier_for_points(cat.index, c, f.points).tier_id or None,
-                )
-        return out
+        return {c: (code, earning.tier_for_points(cat.index, c, pts).tier_id or None)
+                if c in progs and progs[c].tiers else code
+                for c, (code, pts) in held.items()}  # fmt: skip
+
+    async def _initial_points(self, camp: m.Campaign, code: str, now_ms: int) -> int:
+        """The program's initial points on a new card (``voucher.loyalty_card.points``), once."""
+        lc = camp.voucher.loyalty_card if camp.voucher is not None else None
+        if lc is None or not lc.points:
+            return 0
+        await self._apply([Credit(campaign_id=camp.id, code=code, points=lc.points, type="POINTS_ADDITION",
+                                  reason="initial points")], now_ms, op_id=f"join:{code}", fp="join")  # fmt: skip
+        return lc.points
 
     async def _give_back(self, rec: dict[str, Any], now_ms: int) -> None:
         """A PAID order cancelled: take back what it earned (clamped at a zero balance; pending
@@ -927,8 +947,8 @@ class Loyalty:
 
     # -- events (gateway) ------------------------------------------------------------------
 
-    async def event(self, cat: Catalog, body: dict[str, Any], now_ms: int,
-                    idem: str | None) -> dict[str, Any]:  # fmt: skip
+    async def event(self, cat: Catalog, body: dict[str, Any], now_ms: int, idem: str | None,
+                    refresh: Refresh | None = None) -> dict[str, Any]:  # fmt: skip
         """``POST /v1/events``: upsert the customer, count the event in its metrics, earn on
         the custom-event rules (the card named in ``loyalty.code``, else every card the
         customer holds, plus auto-join programs)."""
@@ -950,9 +970,13 @@ class Loyalty:
             raise invalid(str(exc)) from None
         if cref is None or not (cref.id or cref.source_id):
             raise invalid("`customer` (its id or source_id) is required")
-        cust = await self.members.customer(cref, now_ms, create=True)
+        cat, ctx = await self._context(cat, refresh, cref)
+        cust = ctx.customer
         if cust is None:
-            raise not_found("customer", cref.id or "")
+            cust = await self.members.customer(cref, now_ms, create=True)
+            if cust is None:
+                raise not_found("customer", cref.id or "")
+            ctx = Context(version=ctx.version, order=None, customer=cust, metrics={}, cards={})
         only: dict[str, str] | None = None
         if code:
             v, _, camp = await self.find(cat, code)
@@ -970,7 +994,7 @@ class Loyalty:
             return earning.plan_event(cat.index, cards, c, name, metadata, now_ms,
                                       event_id=event_id, counters=counters)  # fmt: skip
 
-        plan = await self._plan(cat, cust, plan_fn, now_ms)
+        plan = await self._plan(cat, cust, plan_fn, now_ms, ctx)
         mk = self.k.customer_metrics(cust["id"])
         writes = [("hincr", mk, "events", 1), ("hmax", mk, "last_event_at", now_ms)]
         ops = [Credit(**a.credit()) for a in plan.accruals]

@@ -33,6 +33,7 @@ from .wallet import NEVER_MS, Card, PendingPoints, Transaction
 
 __all__ = [
     "CampaignGone",
+    "Context",
     "Members",
     "card_out",
     "date_of_expiry",
@@ -76,13 +77,25 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+class Context(msgspec.Struct):
+    """What :meth:`Members.context` read: ``cards`` = campaign id -> (code, lifetime points)."""
+
+    version: int
+    order: dict[str, Any] | None
+    customer: dict[str, Any] | None
+    metrics: dict[str, int]
+    cards: dict[str, tuple[str, int]]
+
+
 class Members:
     """Cards and customers through one auto-pipeliner (``store.counters.Store.pipe``)."""
 
     def __init__(self, pipe: AutoPipeline, keys: Keys) -> None:
         self.pipe = pipe
         self.k = keys
-        self.scripts: dict[str, Script] = load_scripts(names=("join", "customer"), libs=("_lib",))
+        self.scripts: dict[str, Script] = load_scripts(
+            names=("join", "customer", "loyalty_read"), libs=("_lib",)
+        )
 
     async def load_scripts(self) -> None:
         await self.pipe.load(*self.scripts.values())
@@ -128,6 +141,46 @@ class Members:
             return new
         raw = await self.pipe.execute_command("GET", self.k.customer(_s(cid)))
         return orjson.loads(raw) if raw is not None else None
+
+    async def context(
+        self,
+        programs: list[str],
+        customer: m.Customer | None,
+        order_keys: tuple[str, ...] = (),
+        fallback_customer: str = "",
+    ) -> Context:
+        """What an order or event call reads before planning, in ONE call
+        (``lua/loyalty_read.lua``): the stored definitions version, the order record (the first
+        of ``order_keys`` that exists), the customer (by id, else source_id; else
+        ``fallback_customer``, the id an existing order names), its metrics, and its cards in
+        ``programs`` with their lifetime points (what tiers are judged on)."""
+        cid = (customer.id or "") if customer is not None else ""
+        if cid.startswith("src:"):
+            cid = ""
+        src = (customer.source_id or "") if customer is not None else ""
+        args: list[Any] = [len(order_keys), self.k.customer(""), self.k.customer_src(""),
+                           self.k.customer_metrics(""), cid, src, fallback_customer]  # fmt: skip
+        for camp in programs:
+            args += (camp, self.k.card_holder(camp, ""), self.k.card(camp, "").figures)
+        reply = await self.pipe.evalsha(
+            self.scripts["loyalty_read"], [self.k.version, *order_keys], args
+        )
+        version, order, cust, found_id, flat = reply[:5]
+        cards: dict[str, tuple[str, int]] = {}
+        rest = reply[5:]
+        for i in range(0, len(rest), 3):
+            cards[_s(rest[i])] = (_s(rest[i + 1]), int(rest[i + 2]))
+        if isinstance(flat, dict):
+            metrics = {_s(k): int(v) for k, v in flat.items()}
+        else:
+            metrics = {_s(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return Context(
+            version=int(version or 0),
+            order=orjson.loads(order) if order else None,
+            customer=orjson.loads(cust) if cust else None,
+            metrics=metrics,
+            cards=cards,
+        )
 
     async def metrics(self, customer_id: str) -> dict[str, int]:
         """The customer's live metrics (``Pcustmetrics:<id>``): zeros when none."""
