@@ -86,3 +86,22 @@ def test_three_gifts_with_stock_bought_with_points(station: InProcess) -> None:
     assert int(station.redis.get(station.prefix + "{rw:rew_coffee}:redeemed")) == 1
     r = station.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_coffee"}})
     assert r.status_code == 400 and r.json()["key"] == "loyalty_card_points_exceeded"
+
+
+def test_pay_part_of_a_fill_up_with_points_at_the_till(station: InProcess) -> None:
+    _fill(station, "fill-1", 20)  # 140 points
+    code = _card(station)["code"]
+    body = {"customer": {"source_id": "driver-1"},
+            "order": {"source_id": "fill-2", "amount": 1790,
+                      "items": [{"sku_id": "sku_diesel", "product_id": "prod_fuel", "quantity": 10, "price": 179,
+                                 "amount": 1790}]},
+            "redeemables": [{"object": "voucher", "id": code, "reward": {"id": "rew_fuel_pwp", "points": 100}}]}  # fmt: skip
+    r = station.redeem(body)
+    assert r.status_code == 200, r.text
+    red = r.json()
+    assert red["order"]["discount_amount"] == 100 and red["order"]["total_amount"] == 1690
+    # 140 - 100 paid, + 10 earned on the 10 litres of this (PAID) order
+    assert _card(station)["loyalty_card"]["balance"] == 50
+    r = station.rollbacks(red["parent_redemption"]["id"])
+    assert r.status_code == 200, r.text
+    assert _card(station)["loyalty_card"]["balance"] == 140  # refunded, and the 10 taken back
