@@ -1,12 +1,22 @@
-"""Customers (upsert by ``source_id``, metadata, static segments) and publications (issuing a
-code of an existing campaign to a customer).
+"""Customers (upsert by ``source_id``, metadata, segments) and publications (issuing a code of
+an existing campaign to a customer).
 
 A customer is JSON at ``Pcustomer:<id>`` (Voucherify's shape plus ``segments``: the ids of the
 static segments it belongs to), with ``Pcustomer:src:<source_id>`` pointing at the id.
+
+Segments are JSON at ``Psegment:<id>`` (``Psegments``: ids by creation time), of two kinds:
+``static`` (a list of customers, each of whom names the segment in its ``segments``) and
+dynamic, ``auto-update`` or ``passive`` (a ``filter`` over the customer's attributes and live
+metrics, compiled by ``core.segments`` when created, so a filter core refuses is a 400 naming the
+field and nothing is stored). Who is in a dynamic segment is judged when asked (a customer's
+segments here, ``customer.segment`` rules at the gateway), never stored: membership follows the
+orders and the clock without a job. Creating or deleting a segment publishes ``segments`` on
+the definitions channel, so that gateways drop their cached segment definitions at once.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -15,13 +25,18 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
 from redis.exceptions import WatchError
 
+from core.errors import CompileError
+from core.segments import compile_filter, matching, needs_points
+
 from . import audit
 from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
-from .errors import ApiError, invalid, not_found
+from .errors import ApiError, from_compile, invalid, not_found
 from .routes_defs import CAMPAIGN, issue_code, voucher_view
-from .routes_members import live_customer
+from .routes_members import _loyalty, live_customer
 from .shapes import iso
+
+log = logging.getLogger("promogate.admin")
 
 _FIELDS = ("name", "description", "email", "phone", "birthdate", "birthday", "address", "metadata")
 
@@ -252,29 +267,59 @@ async def _set_segment(ctx: Ctx, customer: str, segment_id: str, member: bool) -
     raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry")
 
 
+#: segment types whose members a filter decides (Voucherify's ``auto-update`` and ``passive``;
+#: promogate sends no segment events, so both behave alike)
+DYNAMIC = ("auto-update", "passive")
+#: what every change of a segment publishes on the definitions channel (gateway.live drops its
+#: cached segments)
+SEGMENTS_NOTICE = "segments"
+
+
 @post("/v1/segments", tags=["customers"])
 async def create_segment(request: Request) -> Response:
-    """A static segment: ``{name, type: "static", customers: [id or source_id, ...]}``."""
+    """A static segment ``{name, type: "static", customers: [id or source_id, ...]}``, or a
+    dynamic one ``{name, type: "auto-update" | "passive", filter: {...}}`` (the filter language
+    is ``core.segments``'; a filter it refuses is a 400 naming the field, nothing stored)."""
     ctx = await begin(request, "write")
     body = await json_body(request)
-    if body.get("type", "static") != "static":
-        raise invalid("only static segments are supported - at `segment.type`")
+    kind = body.get("type")
+    if kind is None:
+        kind = "static"
+    if kind not in ("static", *DYNAMIC):
+        raise invalid("`type` is static, auto-update or passive - at `segment.type`")
     if not body.get("name") or not isinstance(body["name"], str):
         raise invalid("a segment needs a `name` (a string)")
-    members = body.get("customers") or []
-    if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
-        raise invalid("`customers` must be a list of customer ids or source_ids")
-    for x in members:
-        if await load_customer(ctx, x) is None:
-            raise not_found("customer", x)
     sid = "seg_" + secrets.token_hex(12)
     now = ctx.now()
-    ids = [await _set_segment(ctx, x, sid, True) for x in members]
-    seg = {"id": sid, "name": body["name"], "type": "static", "customers": ids, "created_at": now}
+    if kind in DYNAMIC:
+        if body.get("customers") is not None:
+            raise invalid("a dynamic segment has no `customers`: its `filter` decides who is in "
+                          "it - at `segment.customers`")  # fmt: skip
+        if body.get("filter") is None:
+            raise invalid(f"an {kind} segment needs a `filter` - at `segment.filter`")
+        try:
+            compile_filter(body["filter"], "segment.filter")
+        except CompileError as exc:
+            raise from_compile(exc) from None
+        seg = {"id": sid, "name": body["name"], "type": kind, "filter": body["filter"],
+               "created_at": now, "initial_sync_status": "DONE"}  # fmt: skip
+    else:
+        if body.get("filter") is not None:
+            raise invalid("a static segment lists its `customers`; a `filter` is for an "
+                          "auto-update segment - at `segment.filter`")  # fmt: skip
+        members = body.get("customers") or []
+        if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
+            raise invalid("`customers` must be a list of customer ids or source_ids")
+        for x in members:
+            if await load_customer(ctx, x) is None:
+                raise not_found("customer", x)
+        ids = [await _set_segment(ctx, x, sid, True) for x in members]
+        seg = {"id": sid, "name": body["name"], "type": "static", "customers": ids, "created_at": now}
 
     def extra(pipe: Any) -> None:
         pipe.set(ctx.k.segment(sid), orjson.dumps(seg))
         pipe.zadd(ctx.k.segments, {sid: now})
+        pipe.publish(ctx.k.channel, SEGMENTS_NOTICE)
 
     await ctx.repo.record(
         ctx.actor,
@@ -283,6 +328,51 @@ async def create_segment(request: Request) -> Response:
         extra,
     )
     return ok(segment_out(seg))
+
+
+@get("/v1/segments", tags=["customers"])
+async def list_segments(request: Request) -> Response:
+    """Every segment, static and dynamic, newest first (``limit``, ``page``)."""
+    ctx = await begin(request, "read")
+    limit = ctx.qint("limit", 10)
+    page = ctx.qint("page", 1, hi=100_000)
+    total = int(await ctx.r.zcard(ctx.k.segments))
+    start = (page - 1) * limit
+    ids = await ctx.r.zrevrange(ctx.k.segments, start, start + limit - 1)
+    raws = await ctx.r.mget([ctx.k.segment(i.decode()) for i in ids]) if ids else []
+    data = [segment_out(orjson.loads(r)) for r in raws if r]
+    return ok({"object": "list", "data_ref": "data", "data": data, "total": total,
+               "has_more": start + limit < total})  # fmt: skip
+
+
+async def dynamic_segments(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every stored dynamic segment (one ZRANGE and one MGET)."""
+    ids = await ctx.r.zrange(ctx.k.segments, 0, -1)
+    raws = await ctx.r.mget([ctx.k.segment(i.decode()) for i in ids]) if ids else []
+    segs = (orjson.loads(r) for r in raws if r)
+    return [x for x in segs if x.get("type") in DYNAMIC]
+
+
+async def dynamic_member_of(ctx: Ctx, customer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dynamic segments ``customer`` is in NOW (admin's clock), judged by core from the
+    stored customer, its metrics hash and, when a filter asks for them, its loyalty points."""
+    compiled: list[tuple[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for x in await dynamic_segments(ctx):
+        try:
+            compiled.append((x["id"], compile_filter(x.get("filter"), "segment.filter")))
+        except CompileError as exc:  # stored before a stricter core: never a member
+            log.error("segment %s has a filter core refuses: %s", x.get("id"), exc)
+            continue
+        by_id[x["id"]] = x
+    if not compiled:
+        return []
+    metrics = await _loyalty(ctx).members.metrics(customer["id"])
+    points = None
+    if needs_points(f for _, f in compiled):
+        points = (await live_customer(ctx, customer))["loyalty"]["points"]
+    now = ctx.now()
+    return [by_id[sid] for sid in matching(compiled, customer, metrics, now, points)]
 
 
 @get("/v1/segments/{segment_id:str}", tags=["customers"])
@@ -310,6 +400,7 @@ async def delete_segment(request: Request, segment_id: FromPath[str]) -> Respons
     def extra(pipe: Any) -> None:
         pipe.delete(ctx.k.segment(segment_id))
         pipe.zrem(ctx.k.segments, segment_id)
+        pipe.publish(ctx.k.channel, SEGMENTS_NOTICE)
 
     await ctx.repo.record(
         ctx.actor,
@@ -322,6 +413,7 @@ async def delete_segment(request: Request, segment_id: FromPath[str]) -> Respons
 
 @get("/v1/customers/{customer_id:str}/segments", tags=["customers"])
 async def customer_segments(request: Request, customer_id: FromPath[str]) -> Response:
+    """The customer's static segments, then the dynamic segments it is in now."""
     ctx = await begin(request, "read")
     c = await load_customer(ctx, customer_id)
     if c is None:
@@ -330,7 +422,9 @@ async def customer_segments(request: Request, customer_id: FromPath[str]) -> Res
     for sid in c.get("segments") or []:
         raw = await ctx.r.get(ctx.k.segment(sid))
         name = orjson.loads(raw)["name"] if raw else None
-        data.append({"id": sid, "name": name, "object": "segment"})
+        data.append({"id": sid, "name": name, "object": "segment", "type": "static"})
+    for x in await dynamic_member_of(ctx, c):
+        data.append({"id": x["id"], "name": x["name"], "object": "segment", "type": x["type"]})
     return ok({"object": "list", "data_ref": "data", "data": data, "total": len(data)})
 
 
@@ -385,5 +479,6 @@ async def create_publication(request: Request) -> Response:
 
 HANDLERS = [
     create_customer, list_customers, get_customer, update_customer, delete_customer,
-    create_segment, get_segment, delete_segment, customer_segments, create_publication,
+    create_segment, list_segments, get_segment, delete_segment, customer_segments,
+    create_publication,
 ]  # fmt: skip
