@@ -24,12 +24,31 @@ their ids are read from the ledger and written to a file that the wrk Lua script
 open-loop client) walk through, one distinct id per request. If the ids ran out, the run
 reports non-2xx answers (and the figure is flagged).
 
+Loyalty endpoints (issue 10), measured after the checkout ones: ``loadtests.seed.publish_loyalty``
+adds 10 LOYALTY_PROGRAM campaigns (``auto_join``) of 10 ``order.paid`` earning rules each
+(PROPORTIONAL ORDER_AMOUNT, ORDER_ITEMS_QUANTITY on a product, FIXED behind a validation rule)
+and one custom-event rule each (FIXED). ``orders``: ``POST /v1/orders``, a NEW PAID order per
+request (the wrk script and the open-loop client number them: ``source_id`` ``bo-<run><thread>-<n>``;
+an order already PAID would earn nothing and measure the cheap replay), of a customer of a pool of
+``BENCH_LOYALTY_CUSTOMERS`` (``bc-<n % pool>``), 100 accruals on the customer's 10 cards.
+``events``: ``POST /v1/events`` ``bench.visit`` of a customer of the pool, no Idempotency-Key,
+10 accruals. Before timing, one order is checked to earn on all 10 programmes, then a warm-up
+sends one order per customer of the pool, so that the timed requests never create a customer or
+join a programme. For these two the JSON also has ``redis_per_request`` (Redis calls and Redis
+µs per request by command, from ``INFO commandstats`` before and after the saturating run; the
+shared server's other clients land in it too) and the target ``ratio_to_design_ceiling`` >= 0.5.
+``BENCH_PROFILE=orders,events`` adds one more saturating run per endpoint named, with py-spy
+recording the gateway worker (raw stacks in ``bench-results/profile-<endpoint>.txt``, a summary
+by bucket and the top innermost frames in the JSON).
+
 Without ``wrk`` (``apt-get install wrk``) saturation falls back to the open-loop client pushed
 far past the saturation point (a closed loop of BENCH_CONNECTIONS), a Python client on the same
 machine: ratios are then less trustworthy, and the JSON says so.
 
 Environment: ``BENCH_DURATION`` [10] seconds per measurement, ``BENCH_CONNECTIONS`` [64],
 ``BENCH_HALF_RUNS`` [3] half-load runs per endpoint (the median p99 is reported, each run's too),
+``BENCH_ENDPOINTS`` [validate,redeem,qualifications,rollback,orders,events] the endpoints to
+measure (rollback needs redeem), ``BENCH_LOYALTY_CUSTOMERS`` [10000], ``BENCH_PROFILE`` [none],
 ``REDIS_URL``, ``PROMOGATE_KEY_PREFIX`` [pgbench:] (deleted afterwards).
 Writes ``bench-results/gateway.json`` (and prints it).
 """
@@ -45,6 +64,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -53,9 +73,12 @@ from store.process import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-results" / "gateway.json"
-ENDPOINTS = ("validate", "redeem", "qualifications", "rollback")
+ENDPOINTS = ("validate", "redeem", "qualifications", "rollback", "orders", "events")
+LOYALTY_ENDPOINTS = ("orders", "events")
 PATHS = {"validate": "/v1/validations", "redeem": "/v1/redemptions", "qualifications": "/v1/qualifications",
-         "rollback": "/v1/redemptions/{id}/rollback"}  # fmt: skip
+         "rollback": "/v1/redemptions/{id}/rollback", "orders": "/v1/orders", "events": "/v1/events"}  # fmt: skip
+#: issue 10: orders and events at half the design ceiling (echo + one pipelined Redis call) or more
+LOYALTY_TARGET = 0.5
 
 
 def _pin(cpu: int | None) -> list[str]:
@@ -75,13 +98,47 @@ def _body(manifest) -> dict:
     }
 
 
+def _lua_str(text: str) -> str:
+    return json.dumps(text)  # a valid Lua string literal for plain ASCII text
+
+
 def _lua(spec: dict, ids_file: str | None) -> str:
     hdr = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in spec["headers"].items())
-    body = json.dumps(spec.get("body", ""))  # a valid Lua string literal for plain ASCII JSON
+    body = _lua_str(spec.get("body", ""))
+    if spec.get("seq_prefix") is not None:
+        # a template: each request a new body, ``{seq}`` -> <seq_prefix><thread>-<n>... as
+        # loadtests.openloop does (n counts from BENCH_IDS_OFFSET + 1), ``{cust}`` -> n % pool
+        parts = re.split(r"(\{seq\}|\{cust\})", spec["body"])
+        expr = " .. ".join(
+            "seq" if x == "{seq}" else "(n % pool)" if x == "{cust}" else _lua_str(x) for x in parts if x
+        )
+        return f"""wrk.method = "POST"
+wrk.path = "{spec["path"]}"
+{hdr}
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = tonumber(os.getenv("BENCH_IDS_OFFSET") or "0")
+local pool = {int(spec.get("pool") or 1)}
+local prefix = {_lua_str(spec["seq_prefix"])}
+request = function()
+  n = n + 1
+  local seq = prefix .. (tid or 1) .. "-" .. n
+  return wrk.format(nil, nil, nil, {expr})
+end
+"""
     if ids_file is None:
         return f'wrk.method = "POST"\nwrk.path = "{spec["path"]}"\nwrk.body = {body}\n{hdr}\n'
-    return f"""wrk.method = "POST"
-wrk.body = ""
+    method = spec.get("method", "POST")
+    if "{id}" in spec.get("body", ""):  # the id in the body: a body per request
+        head, _, tail = spec["body"].partition("{id}")
+        fmt = f'wrk.format(nil, "{spec["path"]}", nil, {_lua_str(head)} .. id .. {_lua_str(tail)})'
+    else:
+        fmt = f'wrk.format(nil, "{spec["path"].split("{id}")[0]}" .. id .. "{spec["path"].partition("{id}")[2]}")'
+    return f"""wrk.method = "{method}"
+wrk.body = {body if "{id}" not in spec.get("body", "") else '""'}
 {hdr}
 local ids = {{}}
 for line in io.lines("{ids_file}") do ids[#ids + 1] = line end
@@ -89,7 +146,7 @@ local i = tonumber(os.getenv("BENCH_IDS_OFFSET") or "0")
 request = function()
   i = i + 1
   local id = ids[i] or "exhausted"
-  return wrk.format(nil, "{spec['path'].split('{id}')[0]}" .. id .. "{spec['path'].split('{id}')[1]}")
+  return {fmt}
 end
 """
 
@@ -105,12 +162,22 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="pg-bench-"))
         self.procs: list[subprocess.Popen] = []
         self.notes: list[str] = []
+        self.runs = 0
+        self.run_tag = format(int(time.time()) % 10**6, "x")  # order ids of this bench run only
+
+    def fresh(self, spec: dict) -> dict:
+        """A template request with a seq prefix no other run used: every order a new order."""
+        if spec.get("seq_prefix") is None:
+            return spec
+        self.runs += 1
+        return {**spec, "seq_prefix": f"{self.run_tag}r{self.runs}t"}
 
     # -- load generators -------------------------------------------------------------------
 
     def saturate(self, url: str, spec: dict, ids_file: str | None = None, offset: int = 0,
                  duration: float | None = None) -> dict:  # fmt: skip
         d = duration or self.duration
+        spec = self.fresh(spec)
         if self.wrk:
             script = self.tmp / "req.lua"
             script.write_text(_lua(spec, ids_file))
@@ -137,7 +204,7 @@ class Bench:
     def openloop(self, url: str, spec: dict, rate: float, ids_file: str | None = None, offset: int = 0,
                  duration: float | None = None) -> dict:  # fmt: skip
         req = self.tmp / "req.json"
-        req.write_text(json.dumps(spec))
+        req.write_text(json.dumps(self.fresh(spec)))
         cmd = [*_pin(self.client_cpu), sys.executable, "-m", "loadtests.openloop", "--url", url,
                "--rate", f"{rate:.1f}", "--duration", f"{duration or self.duration:g}",
                "--connections", str(self.conns), "--request", str(req)]  # fmt: skip
@@ -190,6 +257,154 @@ def _ledger_child_ids(redis_url: str, prefix: str, after: str = "-") -> tuple[li
     return ids, last
 
 
+def _loyalty_setup(b: Bench, manifest, gw: str, specs: dict, pool: int) -> dict:
+    """Publish the loyalty programmes (``loadtests.seed.loyalty_doc``) beside the ruleset, check
+    that one new PAID order earns on all of them, then warm up: one order per customer of the
+    pool, so that every customer and its 10 cards exist before anything is timed (a first order
+    also creates the customer and joins 10 programmes, which the measured orders do not)."""
+    import redis
+
+    from loadtests import seed as seedmod
+
+    seedmod.publish_loyalty(manifest)
+    k = Keys(manifest.prefix)
+    c = redis.Redis.from_url(manifest.redis_url)
+    try:
+        sp = specs["orders"]
+        points: dict[str, int] = {}
+        for attempt in range(10):
+            who = f"bc-check-{b.run_tag}-{attempt}"
+            check = json.dumps(seedmod.loyalty_order(f"bo-check-{b.run_tag}-{attempt}", who)).encode()
+            rq = urllib.request.Request(gw + sp["path"], data=check, headers=sp["headers"], method="POST")
+            with urllib.request.urlopen(rq, timeout=10) as r:
+                order = json.loads(r.read())
+            if order.get("status") != "PAID":
+                raise SystemExit(f"the benchmark's order is not PAID: {order}")
+            cid = c.get(k.customer_src(who)).decode()
+            points = {}
+            for p in range(seedmod.N_PROGRAMMES):
+                camp = f"camp_lt_loyalty_{p}"
+                code = c.get(k.card_holder(camp, cid))
+                points[camp] = int(c.hget(k.card(camp, code.decode()).figures, "balance") or 0) if code else 0
+            if all(points.values()):
+                break
+            # an order sent while the worker was still loading the definitions published just
+            # before was judged on the older ones (no programme): said in the JSON, tried again
+            b.notes.append(f"check order {attempt} (right after publishing the programmes) earned {points}")
+            time.sleep(1.0)
+        if not all(points.values()):
+            raise SystemExit(f"the benchmark's order did not earn on every programme: {points}")
+        customers_before = c.zcard(k.customers)
+        # warm-up: customers bc-0 .. bc-<pool - 1> in turn (the template's {cust} = n % pool)
+        t0, sent, runs = time.monotonic(), 0, 0
+        while c.zcard(k.customers) - customers_before < pool and time.monotonic() - t0 < 300:
+            r = b.saturate(gw, sp, offset=sent, duration=5)
+            sent += r["ids_used"]
+            runs += 1
+        have = c.zcard(k.customers) - customers_before
+    finally:
+        c.close()
+    if have < pool:
+        b.notes.append(f"warm-up: only {have} of {pool} customers created in 300 s")
+    b.saturate(gw, specs["events"], duration=2)
+    return {"programmes": seedmod.N_PROGRAMMES, "order_rules_per_programme": 10, "event_rules_per_programme": 1,
+            "customers": pool, "customers_created_by_warmup": have, "warmup_orders": sent,
+            "warmup_seconds": round(time.monotonic() - t0, 1),
+            "accruals_per_order": 10 * seedmod.N_PROGRAMMES, "points_per_order": sum(points.values()),
+            "points_per_order_by_programme": points}  # fmt: skip
+
+
+def _commandstats(redis_url: str) -> dict[str, tuple[int, int]]:
+    import redis
+
+    c = redis.Redis.from_url(redis_url)
+    try:
+        return {cmd.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+                for cmd, v in c.info("commandstats").items()}  # fmt: skip
+    finally:
+        c.close()
+
+
+def _per_request(before: dict, after: dict, requests: int) -> dict:
+    """Redis calls and Redis µs (its own CPU time in the command) per request, by command."""
+    out: dict[str, dict] = {}
+    total = 0.0
+    for cmd, (calls, usec) in after.items():
+        c0, u0 = before.get(cmd, (0, 0))
+        if calls - c0 <= 0 or cmd in ("info",):
+            continue
+        out[cmd] = {"calls": round((calls - c0) / max(1, requests), 2), "usec": round((usec - u0) / max(1, requests), 1)}
+        total += (usec - u0) / max(1, requests)
+    return {"by_command": out, "usec_total": round(total, 1)}
+
+
+#: where a loyalty call's time goes, by the innermost frame that matches (py-spy raw stacks with
+#: line numbers; C code called from Python is charged to its calling line)
+PROFILE_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("core.earning planning (compiled; on its calling line)", ("<lambda> (store/loyalty.py", "plan_fn (store/loyalty.py")),
+    ("customer / order models (msgspec convert)", ("_customer_model (store/loyalty.py", "_order_model (store/loyalty.py")),
+    ("Redis client (autopipe, hiredis)", ("store/autopipe.py", "hiredis", "redis/")),
+    ("wallet call: ops encoded, answer parsed (store/wallet.py, counters.py)", ("store/wallet.py", "store/counters.py")),
+    ("customers, cards, joins (store/members.py)", ("store/members.py",)),
+    ("order / event logic and its JSON (store/loyalty.py)", ("store/loyalty.py",)),
+    ("gateway handler, auth, decode, answer (gateway/)", ("gateway/",)),
+    ("Litestar", ("litestar/",)),
+    ("uvicorn + httptools (HTTP server)", ("uvicorn/", "httptools")),
+    ("asyncio / uvloop (event loop)", ("asyncio/", "uvloop")),
+]  # fmt: skip
+
+
+def summarize_profile(path: str, rps: float) -> dict:
+    from collections import Counter
+
+    buckets: Counter = Counter()
+    inner: Counter = Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if frames and any(x in frames[-1] for x in ("Condition.wait", "_worker (concurrent/futures/thread.py")):
+            continue
+        count = int(n)
+        total += count
+        inner[frames[-1] if frames else "?"] += count
+        for frame in reversed(frames):
+            hit = next((name for name, needles in PROFILE_BUCKETS if any(x in frame for x in needles)), None)
+            if hit:
+                buckets[hit] += count
+                break
+        else:
+            buckets["other: " + (frames[-1] if frames else "?")] += count
+    per = (lambda n: round(n / total * 1e6 / rps, 1)) if rps and total else (lambda n: None)
+    return {"samples": total, "rps_while_recorded": rps,
+            "buckets": [{"where": k, "share": round(v / total, 3), "us_per_request": per(v)}
+                        for k, v in buckets.most_common(16)],
+            "top_frames": [{"frame": k, "share": round(v / total, 3)} for k, v in inner.most_common(25)]}  # fmt: skip
+
+
+def _profile(b: Bench, gw: str, spec: dict, ep: str) -> dict:
+    """One more saturating run with py-spy recording the gateway worker (250 Hz); raw stacks in
+    ``bench-results/profile-<endpoint>.txt``. py-spy slows the worker a little: its rps is not a
+    figure of record."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not os.access(spy, os.X_OK):
+        return {"error": "no py-spy (pip install py-spy)"}
+    out = OUT.parent / f"profile-{ep}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    d = max(3, round(b.duration))
+    proc = subprocess.Popen([*_pin(b.client_cpu), spy, "record", "--pid", str(b.procs[0].pid), "--duration", str(d),
+                             "--rate", "250", "--format", "raw", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    time.sleep(0.5)
+    sat = b.saturate(gw, spec, duration=d)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode != 0 or not out.exists():
+        return {"error": f"py-spy: {err.decode(errors='replace')[-300:]}"}
+    return {"file": str(out.relative_to(ROOT)), **summarize_profile(str(out), sat["rps"])}
+
+
 def main() -> int:
     os.environ.setdefault("PROMOGATE_KEY_PREFIX", "pgbench:")
     os.environ.setdefault("LOADTEST_UNIQUE_CODES", "0")
@@ -202,6 +417,15 @@ def main() -> int:
     redis_url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     os.environ["REDIS_URL"] = redis_url
     b = Bench()
+    selected = [e.strip() for e in os.environ.get("BENCH_ENDPOINTS", ",".join(ENDPOINTS)).split(",") if e.strip()]
+    unknown = set(selected) - set(ENDPOINTS)
+    if unknown:
+        raise SystemExit(f"BENCH_ENDPOINTS: unknown {sorted(unknown)}; known: {', '.join(ENDPOINTS)}")
+    if "rollback" in selected and "redeem" not in selected:
+        raise SystemExit("BENCH_ENDPOINTS: rollback needs redeem (its redemption ids)")
+    selected = [e for e in ENDPOINTS if e in selected]
+    profile = {e.strip() for e in os.environ.get("BENCH_PROFILE", "").split(",") if e.strip()}
+    pool = int(os.environ.get("BENCH_LOYALTY_CUSTOMERS", "10000"))
     manifest = None
     results: dict[str, dict] = {}
     raw: dict[str, dict] = {}
@@ -227,8 +451,15 @@ def main() -> int:
                                "body": json.dumps({"customer": {"source_id": "bench_cust"},
                                                    "order": _body(manifest)["order"]}, separators=(",", ":"))},
             "rollback": {"path": PATHS["rollback"], "headers": headers, "body": ""},
+            # templates: a new order per request ({seq}), customers over a pool ({cust})
+            "orders": {"path": PATHS["orders"], "headers": headers, "seq_prefix": "", "pool": pool,
+                       "body": json.dumps(seedmod.loyalty_order("bo-{seq}", "bc-{cust}"), separators=(",", ":"))},
+            "events": {"path": PATHS["events"], "headers": headers, "seq_prefix": "", "pool": pool,
+                       "body": json.dumps(seedmod.loyalty_event("bc-{cust}"), separators=(",", ":"))},
         }  # fmt: skip
         for ep in ("validate", "redeem", "qualifications"):  # each request must succeed before we time it
+            if ep not in selected:
+                continue
             sp = specs[ep]
             rq = urllib.request.Request(gw + sp["path"], data=sp["body"].encode(), headers=sp["headers"], method="POST")
             with urllib.request.urlopen(rq, timeout=10) as r:
@@ -239,12 +470,18 @@ def main() -> int:
         b.saturate(echo, specs["validate"], duration=2)
         b.saturate(echo_r, specs["validate"], duration=2)
         for ep in ("validate", "qualifications"):
-            b.saturate(gw, specs[ep], duration=2)
+            if ep in selected:
+                b.saturate(gw, specs[ep], duration=2)
         ids_file = str(b.tmp / "rollback_ids.txt")
         ids: list[str] = []
         last = "-"
-        for ep in ENDPOINTS:
+        loyalty: dict = {}
+        for ep in selected:
             ep_ids = ids_file if ep == "rollback" else None
+            if ep in LOYALTY_ENDPOINTS and not loyalty:
+                # after the checkout endpoints, so that their redeems earn nothing (no programme)
+                loyalty = _loyalty_setup(b, manifest, gw, specs, pool)
+            stats_before = _commandstats(redis_url) if ep in LOYALTY_ENDPOINTS else None
             if ep == "rollback":
                 # enough distinct fresh redemption ids for a saturating run and the half-load runs
                 # (a rollback may run up to ~1.5x as fast as a redeem)
@@ -260,6 +497,10 @@ def main() -> int:
             ceiling = b.saturate(echo, specs[ep], ids_file=ep_ids)
             ceiling_r = b.saturate(echo_r, specs[ep], ids_file=ep_ids)
             sat = b.saturate(gw, specs[ep], ids_file=ep_ids)
+            if stats_before is not None:
+                # Redis commands and Redis CPU per request at saturation (the shared server:
+                # other sessions' calls land here too, so an upper bound)
+                sat["redis_per_request"] = _per_request(stats_before, _commandstats(redis_url), sat["requests"])
             # the half-load runs start past every id the saturation run used (the wrk offset was
             # one short: its start-up call of request() takes an id too, so the first half-load
             # rollback hit a redemption already rolled back: one non-2xx)
@@ -288,7 +529,13 @@ def main() -> int:
                 "p99_ms_at_half_load_each_run": [h["p99_ms"] for h in halves],
                 "echo_p50_ms_at_same_rate": floor["p50_ms"],
                 "echo_p99_ms_at_same_rate": floor["p99_ms"],
+                "ratio_to_design_ceiling": round(sat["rps"] / ceiling_r["rps"], 3) if ceiling_r["rps"] else None,
             }
+            if ep in LOYALTY_ENDPOINTS:
+                results[ep]["target_ratio_to_design_ceiling"] = LOYALTY_TARGET
+                results[ep]["redis_per_request"] = sat.get("redis_per_request")
+            if ep in profile:
+                results[ep]["profile"] = _profile(b, gw, specs[ep], ep)
             bad = sum(h["non_2xx"] for h in halves)
             errors = sum(h["errors"] for h in halves)
             if sat["non_2xx"] or bad or errors:
@@ -303,13 +550,19 @@ def main() -> int:
             pass
         doc = {
             **results,
-            "targets": {"validate": 0.7, "redeem": 0.6, "rollback": 0.6, "p99_ms_at_half_load": 10},
+            "targets": {"validate": 0.7, "redeem": 0.6, "rollback": 0.6, "p99_ms_at_half_load": 10,
+                        "orders_ratio_to_design_ceiling": LOYALTY_TARGET,
+                        "events_ratio_to_design_ceiling": LOYALTY_TARGET},
+            "loyalty": loyalty or None,
+            "notes": b.notes,
             "machine": f"{cpu or platform.processor()}, {os.cpu_count()} cores (shared), {platform.system()} "
                        f"{platform.release()}, Python {platform.python_version()}",
             "setup": (f"uvicorn+uvloop+httptools, 1 worker; saturation: {f'wrk -t1 -c{b.conns}' if b.wrk else 'openloop fallback (no wrk)'}"
                       f" {b.duration:g} s; half load: loadtests.openloop, {b.conns} connections, {b.duration:g} s; "
                       f"{'servers on CPU 0, clients on CPU 1' if b.server_cpu is not None else 'no pinning'}; "
-                      f"ruleset {manifest.n_promotions} promotions; Redis {redis_url} (shared, unpinned)"),  # fmt: skip
+                      f"ruleset {manifest.n_promotions} promotions; Redis {redis_url} (shared, unpinned)"
+                      + (f"; orders/events: {seedmod.N_PROGRAMMES} loyalty programmes (auto_join) x 10 order rules"
+                         f" + 1 event rule, {pool} customers, a new order per request" if loyalty else "")),  # fmt: skip
             "command": "make bench-gateway",
             "raw": raw,
         }

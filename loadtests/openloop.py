@@ -9,7 +9,11 @@ queue; if all are busy, requests wait in it (and that wait is in the latency).
         --request request.json [--ids ids.txt --ids-offset 0]
 
 ``request.json``: ``{"method": "POST", "path": "/v1/validations", "headers": {...},
-"body": "<text>"}``; with ``--ids`` the path's ``{id}`` is replaced by line ``offset + i``.
+"body": "<text>"}``; with ``--ids`` the path's (and the body's) ``{id}`` is replaced by line
+``offset + i``. A request with ``"seq_prefix"`` is a template: in its body ``{seq}`` becomes
+``<seq_prefix><offset + i>`` (a new order per request) and ``{cust}`` becomes
+``(offset + i) % pool`` (``"pool"``, a customer of a pool); ``loadtests.ceiling``'s wrk scripts
+build the same bodies.
 Prints one JSON object: sent, ok (2xx), non_2xx, errors, rate achieved, p50/p90/p99/max ms
 (of the requests due after the first ``--warmup`` seconds).
 """
@@ -66,13 +70,25 @@ async def run(a: argparse.Namespace) -> dict:
         with open(a.ids) as f:
             ids = [x.strip() for x in f if x.strip()][a.ids_offset :]
 
-    def request_bytes(i: int) -> bytes:
-        p = path.replace("{id}", ids[i] if i < len(ids) else "exhausted") if ids else path
-        return (
-            f"{method} {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{hdrs}Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+    seq_prefix = spec.get("seq_prefix")
+    pool = int(spec.get("pool") or 1)
+    text = spec.get("body", "")
 
-    fixed = None if ids else request_bytes(0)
+    def request_bytes(i: int) -> bytes:
+        p, b = path, body
+        if ids:
+            the_id = ids[i] if i < len(ids) else "exhausted"
+            p = path.replace("{id}", the_id)
+            if "{id}" in text:
+                b = text.replace("{id}", the_id).encode()
+        if seq_prefix is not None:
+            n = a.ids_offset + i + 1  # as the wrk script counts
+            b = text.replace("{seq}", f"{seq_prefix}{n}").replace("{cust}", str(n % pool)).encode()
+        return (
+            f"{method} {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{hdrs}Content-Length: {len(b)}\r\n\r\n"
+        ).encode() + b
+
+    fixed = None if ids or seq_prefix is not None else request_bytes(0)
     total = int(a.rate * a.duration)
     queue: asyncio.Queue = asyncio.Queue()
     lat: list[tuple[float, float]] = []  # (due offset s, latency s)

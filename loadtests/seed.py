@@ -219,6 +219,97 @@ def definitions_doc(n_promotions: int, flash_limit: int) -> dict[str, Any]:
     }
 
 
+#: the loyalty data set of ``make bench-gateway``'s order and event endpoints (issue 10)
+N_PROGRAMMES = 10
+LOYALTY_EVENT = "bench.visit"
+
+
+def loyalty_doc(n_programmes: int = N_PROGRAMMES) -> dict[str, Any]:
+    """``n_programmes`` LOYALTY_PROGRAM campaigns (``auto_join``, join once), each with 10
+    ``order.paid`` earning rules and one custom-event rule (Voucherify vocabulary, plain dicts;
+    merged into :func:`definitions_doc` by :func:`publish_loyalty`).
+
+    Per programme ``p``: rules 0-3 PROPORTIONAL ORDER_AMOUNT (1 point per 1.00 .. per 10.00),
+    rules 4-6 PROPORTIONAL ORDER_ITEMS_QUANTITY on product ``lt_prod_<k>`` (one of the bench
+    order's products), rules 7-9 FIXED behind a validation rule (order amount at least 10.00 +
+    p); rule ``ern_lt_<p>_event``: FIXED 5 points on the custom event ``bench.visit``. The bench
+    order (:func:`loyalty_order`) matches all 100 order rules: 100 accruals on 10 cards."""
+    campaigns: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    vrules: list[dict[str, Any]] = []
+    for p in range(n_programmes):
+        cid = f"camp_lt_loyalty_{p}"
+        campaigns.append({
+            "id": cid, "name": f"LT loyalty {p}", "campaign_type": "LOYALTY_PROGRAM", "category": "loyalty",
+            "auto_join": True, "join_once": True,
+            "voucher": {"type": "LOYALTY_CARD", "loyalty_card": {"points": 0},
+                        "code_config": {"pattern": f"LTL{p}-########",
+                                        "charset": "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"}},
+        })  # fmt: skip
+        vrules.append({"id": f"val_lt_loyalty_{p}", "rules": {
+            "1": {"name": "order.amount", "conditions": {"$more_than_or_equal": [1000 + 100 * p]}},
+            "logic": "1"}})  # fmt: skip
+        for r in range(10):
+            if r < 4:
+                lo: dict[str, Any] = {"type": "PROPORTIONAL", "calculation_type": "ORDER_AMOUNT",
+                                      "order": {"amount": {"every": 100 * (1 + 3 * r), "points": 1 + r}}}  # fmt: skip
+            elif r < 7:
+                lo = {"type": "PROPORTIONAL", "calculation_type": "ORDER_ITEMS_QUANTITY",
+                      "order_items": {"quantity": {"every": 1, "points": r - 3, "object": "product",
+                                                   "id": loyalty_product((p + r) % 5)}}}  # fmt: skip
+            else:
+                lo = {"type": "FIXED", "points": 10 * (r - 6)}
+            er: dict[str, Any] = {"id": f"ern_lt_{p}_{r}", "campaign_id": cid, "event": "order.paid", "loyalty": lo,
+                                  "source": {"banner": f"rule {r} of programme {p}"}}  # fmt: skip
+            if r >= 7:
+                er["validation_rule_id"] = f"val_lt_loyalty_{p}"
+            rules.append(er)
+        rules.append({"id": f"ern_lt_{p}_event", "campaign_id": cid, "event": LOYALTY_EVENT,
+                      "loyalty": {"type": "FIXED", "points": 5}, "source": {"banner": "a visit"}})  # fmt: skip
+    return {"campaigns": campaigns, "earning_rules": rules, "validation_rules": vrules}
+
+
+def loyalty_product(k: int) -> str:
+    return f"lt_prod_{k}"
+
+
+#: the items of the bench order: five SKUs of the load-test catalogue, each of its own product
+LOYALTY_ITEMS = (11, 57, 123, 204, 333)
+
+
+def loyalty_order(source_id: str, customer_source_id: str) -> dict[str, Any]:
+    """A new PAID order of 5 items (``POST /v1/orders``) that every order rule of
+    :func:`loyalty_doc` matches."""
+    items = [{"sku_id": sku(i), "product_id": loyalty_product(k), "quantity": 1 + k % 3, "price": price_of(i),
+              "amount": price_of(i) * (1 + k % 3)} for k, i in enumerate(LOYALTY_ITEMS)]  # fmt: skip
+    return {"source_id": source_id, "status": "PAID", "amount": sum(it["amount"] for it in items),
+            "items": items, "customer": {"source_id": customer_source_id}}  # fmt: skip
+
+
+def loyalty_event(customer_source_id: str) -> dict[str, Any]:
+    """A custom event (``POST /v1/events``) that earns on every programme's event rule."""
+    return {"event": LOYALTY_EVENT, "customer": {"source_id": customer_source_id}}
+
+
+def publish_loyalty(m: Manifest, n_programmes: int = N_PROGRAMMES) -> None:
+    """Publish the load-test definitions plus :func:`loyalty_doc` (straight through
+    :mod:`store.defs`, as the direct seed does): a running gateway picks them up at its next
+    request (loyalty calls read the definitions' version first)."""
+    import redis
+
+    from core import model as cm
+    from store import defs as defstore
+
+    doc = definitions_doc(m.n_promotions, m.flash_limit)
+    for k, items in loyalty_doc(n_programmes).items():
+        doc.setdefault(k, []).extend(items)
+    client = redis.Redis.from_url(m.redis_url)
+    try:
+        defstore.publish_definitions_sync(client, m.prefix, cm.load_definitions(doc))
+    finally:
+        client.close()
+
+
 # ----------------------------------------------------------------------------------- paths
 
 
