@@ -564,7 +564,7 @@ def voucher_out(
 
 def rule_in(body: dict[str, Any], rule_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {"id": rule_id}
-    for k in ("name", "rules", "error", "applicable_to"):
+    for k in ("name", "rules", "error", "applicable_to", "context_type"):
         if k in body:
             out[k] = body[k]
     t = body.get("type")
@@ -577,7 +577,7 @@ def rule_out(r: m.ValidationRule, times: list[int] | None, assignments: int) -> 
     out = msgspec.to_builtins(r)
     out.setdefault("rules", {})
     out["type"] = r.type
-    out["context_type"] = "global"
+    out["context_type"] = r.context_type or "global"
     out["object"] = "validation_rules"
     out["assignments_count"] = assignments
     if times:

@@ -533,6 +533,12 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
             known = (_E._compile_rule(found[1], f"validation_rules[{found[0]}]"), len(compiled_vr))
             compiled_vr[rid] = known
         rr, r.rule_slot = known
+        ctx = vrules[rid][1].context_type
+        if ctx and ctx != "global" and not _context_fits(ctx, ev):
+            raise CompileError(
+                path + ".validation_rule_id",
+                f"validation rule {rid!r} judges {ctx!r}, not the {_context_of(ev)!r} of this rule",
+            )
         if rr.limits:
             raise CompileError(
                 path + ".validation_rule_id",
@@ -561,6 +567,22 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
         r.limit_period = _PERIODS[lim.period]
         r.k_limit = "{c:" + r.campaign_id + "}:ern:" + r.id + ":c:"
     return r
+
+
+def _context_of(ev) -> str:
+    """The validation-rule context of an earning rule's event (Voucherify's ``context_type``)."""
+    if ev == ORDER_PAID:
+        return "earning_rule.order.paid"
+    if ev == SEGMENT_ENTERED:
+        return "earning_rule.customer.segment.entered"
+    if ev in TIER_EVENTS:
+        return "earning_rule.customer.tier"
+    return "earning_rule.custom_event"
+
+
+def _context_fits(ctx, ev) -> cython.bint:
+    want = _context_of(ev)
+    return ctx == want or (want == "earning_rule.customer.tier" and ctx.startswith(want))
 
 
 def _item_filter(ix, ids):

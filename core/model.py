@@ -286,6 +286,10 @@ class ValidationRule(_Base):
     rules: dict[str, Rule | str] = {}
     error: RuleError | None = None
     applicable_to: ApplicableTo | None = None
+    #: what the rule judges (Voucherify's ``context_type``): ``global`` (anything, the default)
+    #: or one context, e.g. ``earning_rule.order.paid``; a rule of one context attached to
+    #: another is refused (``core.earning``)
+    context_type: Annotated[str, Meta(max_length=100, pattern=r"^[a-z_.*]+$")] | None = None
 
     def __post_init__(self) -> None:
         logic = self.rules.get("logic")

@@ -647,6 +647,13 @@ def test_bad_input_is_refused_and_changes_nothing(
     doc_before, version = redis_sync.get(keys.defs), _version(srv)
     r = srv.request("POST", ern, json=[{**RULE_A, "validation_rule_id": counting["id"]}])
     assert "counts redemptions" in _error(r, 400, "invalid_definition")["details"]
+    # a validation rule of another context (a custom event's) cannot judge an order.paid rule
+    wrong = _raw(srv, "POST", "/v1/validation-rules", {"name": "vip event", "context_type": "earning_rule.custom_event", "rules": {"1": {"name": "customer.metadata", "property": "vip", "conditions": {"$is": [True]}}, "logic": "1"}})  # fmt: skip
+    assert wrong["context_type"] == "earning_rule.custom_event"
+    doc_before, version = redis_sync.get(keys.defs), _version(srv)
+    r = srv.request("POST", ern, json=[{**RULE_A, "validation_rule_id": wrong["id"]}])
+    assert "earning_rule.order.paid" in _error(r, 400, "invalid_definition")["details"]
+    unchanged()
     for body in ({"not": "an array of objects"}, [], [1, 2], "text", [None]):
         r = srv.request("POST", ern, json=body)
         assert r.status_code == 400, (body, r.text)
