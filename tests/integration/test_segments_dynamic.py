@@ -276,3 +276,22 @@ def test_the_sdk_creates_and_reads_a_dynamic_segment(stack: tuple[AdminServer, I
         assert [s.id for s in segs.data] == [made.id]
         api.delete_segment(made.id)
         assert v.CustomersApi(client).list_customer_segments("dana").data == []
+
+
+def test_a_deleted_segment_leaves_the_gateway_at_once_by_its_notice(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    """Admin's ``segments`` notice drops the gateway's cached segments: no waiting for the
+    SEGMENTS_TTL (5 s) of either cache, without moving the clock."""
+    import time
+
+    srv, g = stack
+    srv.request("POST", "/v1/customers", json={"source_id": "eve"}).raise_for_status()
+    seg = _segment(srv, "Lapsed", NO_ORDER_FOR_30_DAYS)["id"]
+    _vip_campaign(srv, seg)
+    assert _applies(g, "eve")  # cached now: the definitions and eve's answer
+    assert srv.request("DELETE", f"/v1/segments/{seg}").status_code == 204
+    t0 = time.monotonic()
+    while _applies(g, "eve"):
+        assert time.monotonic() - t0 < 2.0, "the gateway kept a deleted segment"
+        time.sleep(0.02)
