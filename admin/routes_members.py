@@ -178,6 +178,47 @@ async def member_transactions_in(
     return await _transactions(request, member_id, campaign_id)
 
 
+async def _activity(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    ctx = await begin(request, "read")
+    order = ctx.q("order", "-created_at")
+    if order not in ("created_at", "-created_at"):
+        raise invalid("`order` is created_at or -created_at")
+    return ok(await _loyalty(ctx).member_activity(
+        await _catalog(ctx), member_id, ctx.now(), limit=ctx.qint("limit", 10),
+        starting_after=ctx.q("starting_after_id"), newest_first=order.startswith("-"),
+        campaign_ref=campaign_id))  # fmt: skip
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}/activity",
+    summary="A member's activity",
+    tags=["loyalty"],
+)
+async def member_activity(request: Request, member_id: FromPath[str]) -> Response:
+    return await _activity(request, member_id, None)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/activity",
+     summary="A member's activity (program-scoped)", tags=["loyalty"])  # fmt: skip
+async def member_activity_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _activity(request, member_id, campaign_id)
+
+
+@get(
+    "/v1/customers/{customer_id:str}/activity", summary="A customer's activity", tags=["customers"]
+)
+async def customer_activity(request: Request, customer_id: FromPath[str]) -> Response:
+    ctx = await begin(request, "read")
+    order = ctx.q("order", "-created_at")
+    if order not in ("created_at", "-created_at"):
+        raise invalid("`order` is created_at or -created_at")
+    return ok(await _loyalty(ctx).customer_activity(
+        customer_id, ctx.now(), limit=ctx.qint("limit", 10), starting_after=ctx.q("starting_after_id"),
+        newest_first=order.startswith("-"), types=ctx.q("type")))  # fmt: skip
+
+
 async def _pending(request: Request, member_id: str, campaign_id: str | None) -> Response:
     ctx = await begin(request, "read")
     return ok(await _loyalty(ctx).pending(await _catalog(ctx), member_id, ctx.now(), limit=ctx.qint("limit", 10),
@@ -318,6 +359,9 @@ HANDLERS = [
     member_transactions_in,
     member_pending,
     member_pending_in,
+    member_activity,
+    member_activity_in,
+    customer_activity,
     member_expirations,
     update_balance,
     update_balance_in,
@@ -385,6 +429,11 @@ def _member_ops(base: str) -> dict[tuple[str, str], Op]:
             replies={200: Reply("Transactions", _OBJ)},
             errors=_RD,
         ),
+        ("GET", base + "/activity"): Op(
+            params=(*_CUR, Param("order", str, "-created_at or created_at")),
+            replies={200: Reply("The member's events", _OBJ)},
+            errors=_RD,
+        ),
         ("GET", base + "/pending-points"): Op(
             params=_CUR, replies={200: Reply("Pending points", _OBJ)}, errors=_RD
         ),
@@ -413,6 +462,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         replies={200: Reply("The member's tier now", _OBJ)}, errors=_RD
     ),
     **_member_ops("/v1/loyalties/{campaign_id}/members/{member_id}"),
+    ("GET", "/v1/customers/{customer_id}/activity"): Op(
+        params=(
+            *_CUR,
+            Param("order", str, "-created_at or created_at"),
+            Param("type", str, "One event type"),
+        ),
+        replies={200: Reply("The customer's events (orders, custom events, rewards)", _OBJ)},
+        errors=_RD,
+    ),
     ("POST", "/v1/loyalties/{campaign_id}/members/{member_id}/transfers"): Op(
         bodies=(Body(list[TransferItem]),),
         replies={200: Reply("The destination card", _OBJ)},

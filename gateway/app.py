@@ -141,7 +141,8 @@ class Gateway:
                 socket_connect_timeout=settings.redis_timeout,
             )
         )
-        self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll, pipe=self.store.pipe)
+        self.live = Live(self.redis, settings.key_prefix, poll=settings.ruleset_poll, pipe=self.store.pipe,
+                         clock=self.clock)  # dynamic segments are judged at the request clock
         self._stacking: tuple[Any, s.StackingRulesOut] | None = None
         self._customer_ids: dict[str, str] = {}  # source_id -> customer id (never changes)
         self._flusher: asyncio.Task[None] | None = None

@@ -293,6 +293,37 @@ async def member_transactions_in(
     return await _transactions(request, member_id, campaign_id)
 
 
+async def _activity(request: Request, member_id: str, campaign_id: str | None) -> Response:
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    limit = _int_param(request, "limit", 10, 1, 100)
+    after = _str_param(request, "starting_after_id")
+    newest = _order_param(request)
+    return _ok(await _fresh(gw, lambda cat: lo.member_activity(
+        cat, member_id, now, limit=limit, starting_after=after, newest_first=newest, campaign_ref=campaign_id)))  # fmt: skip
+
+
+@get(
+    "/v1/loyalties/members/{member_id:str}/activity",
+    summary="A member's activity",
+    tags=["loyalty"],
+)
+@_timed("members")
+async def member_activity(request: Request, member_id: FromPath[str]) -> Response:
+    return await _activity(request, member_id, None)
+
+
+@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/activity",
+     summary="A member's activity (program-scoped)", tags=["loyalty"])  # fmt: skip
+@_timed("members")
+async def member_activity_in(
+    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+) -> Response:
+    return await _activity(request, member_id, campaign_id)
+
+
 async def _pending(request: Request, member_id: str, campaign_id: str | None) -> Response:
     gw = _gw(request)
     await gw.auth(request)
@@ -433,6 +464,8 @@ HANDLERS = [
     member_transactions_in,
     member_pending,
     member_pending_in,
+    member_activity,
+    member_activity_in,
     member_expirations,
     member_rewards,
     member_tiers,
@@ -494,6 +527,11 @@ def _member_ops(path: str, scoped: bool) -> dict[tuple[str, str], Op]:
         ("GET", path + "/transactions"): Op(
             params=(*_LIST, Param("order", str, "-id (newest first, default) or id")),
             replies={200: Reply("The card's transactions with running balance", _OBJECT)},
+            errors=(400, *_MEMBER),
+        ),
+        ("GET", path + "/activity"): Op(
+            params=(*_LIST, Param("order", str, "-created_at (default) or created_at")),
+            replies={200: Reply("The member's events, from its transactions", _OBJECT)},
             errors=(400, *_MEMBER),
         ),
         ("GET", path + "/pending-points"): Op(

@@ -81,6 +81,9 @@ Orders and live customer metrics (written by the gateway's order / event calls):
                                        and ``oa:<day>`` their amount, counted on the day the
                                        order was paid and taken back on cancel (the dynamic
                                        segments' windowed counts, ``core.segments``)
+``Pcustactivity:<customer id>``        stream: the customer's activity (``customer.order.paid``,
+                                       ``customer.custom_event``, ...): ``type``, ``data`` (JSON),
+                                       ``at`` (ms); about the last 1,000 entries kept
 =====================================  ===========================================================
 
 Admin's own records (the gateway reads customers and their codes for segment rules and
@@ -234,6 +237,9 @@ class Keys:
 
     def order(self, order_id: str) -> str:
         return f"{self.prefix}order:{order_id}"
+
+    def customer_activity(self, customer_id: str) -> str:
+        return f"{self.prefix}custactivity:{customer_id}"
 
     def customer_metrics(self, customer_id: str) -> str:
         return f"{self.prefix}custmetrics:{customer_id}"

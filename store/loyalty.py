@@ -350,6 +350,99 @@ class Loyalty:
     async def tier_of(self, cat: Catalog, camp_id: str, points: int) -> str:
         return earning.tier_for_points(cat.index, camp_id, points).tier_id
 
+    async def member_activity(self, cat: Catalog, ident: str, now_ms: int, *, limit: int = 10,
+                              starting_after: str | None = None, newest_first: bool = True,
+                              campaign_ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """``list_member_activity``: the card's life as Voucherify's member events, read from
+        its transactions (no second store): points added / expired / transferred, pending
+        points activated, redemptions and their rollbacks (with the spec's own spelling
+        ``succceeded``, which the SDK's closed enum requires). Removals have no member event in
+        Voucherify's list: they are in the transactions."""
+        after = None
+        if starting_after:
+            if not starting_after.startswith("evcus_"):
+                raise invalid("`starting_after_id` is an activity id (evcus_...)")
+            after = starting_after.removeprefix("evcus_")
+        v, _, camp = await self.find(cat, ident, campaign_ref)
+        try:
+            page = await self.wallet.transactions(camp.id, v.code, now_ms, limit=limit, starting_after=after,
+                                                  newest_first=newest_first)  # fmt: skip
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
+        data = []
+        for t in page.transactions:
+            typ = _MEMBER_EVENTS.get(t.type)
+            if typ is None:
+                continue
+            if (
+                t.type == "POINTS_REDEMPTION"
+                and b'"reward"' in t.details
+                and b'"order"' not in t.details
+            ):
+                typ = "customer.reward_redemptions.created"
+            data.append({
+                "id": "evcus_" + t.id,
+                "type": typ,
+                "data": {"data": {"balance": {"points": t.points, "type": "loyalty_card", "total": t.total,
+                                              "object": "balance", "balance": t.balance,
+                                              "operation_type": "MANUAL" if t.reason else "AUTOMATIC",
+                                              "related_object": {"id": v.id or v.code, "type": "voucher"}}},
+                         "event_source": {"channel": "API"}},
+                "created_at": iso_ms(t.created_at_ms),
+                "group_id": t.source_id or None,
+            })  # fmt: skip
+        last = page.transactions[-1].id if page.transactions else None
+        return {"object": "list", "data_ref": "data", "data": data, "has_more": page.has_more,
+                "more_starting_after": "evcus_" + last if page.has_more and last else None}  # fmt: skip
+
+    async def customer_activity(self, ident: str, now_ms: int, *, limit: int = 10,
+                                starting_after: str | None = None, newest_first: bool = True,
+                                types: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """``list_customer_activity``: the customer's events kept by the order, event and reward
+        calls (about the last 1,000), newest first; ``types`` filters on one event type."""
+        ref = (
+            m.Customer(id=ident)
+            if ident.startswith("cust_")
+            else m.Customer(source_id=ident, id=ident)
+        )
+        cust = await self.members.customer(ref, now_ms, create=False)
+        if cust is None:
+            raise not_found("customer", ident)
+        key = self.k.customer_activity(cust["id"])
+        cursor = "+" if newest_first else "-"
+        if starting_after:
+            eid = starting_after.removeprefix("evcus_")
+            if not eid.replace("-", "").isdigit():
+                raise invalid("`starting_after_id` is an activity id (evcus_...)")
+            cursor = "(" + eid
+        data: list[dict[str, Any]] = []
+        more = False
+        while len(data) <= limit:
+            if newest_first:
+                entries = await self.pipe.execute_command(
+                    "XREVRANGE", key, cursor, "-", "COUNT", 100
+                )
+            else:
+                entries = await self.pipe.execute_command("XRANGE", key, cursor, "+", "COUNT", 100)
+            if not entries:
+                break
+            for eid_raw, fields in entries:
+                eid = _text(eid_raw)
+                f = _fields(fields)
+                if types and f.get("type") != types:
+                    continue
+                if len(data) == limit:
+                    more = True
+                    break
+                data.append({"id": "evcus_" + eid, "type": f.get("type"),
+                             "data": orjson.loads(f.get("data") or "{}"),
+                             "created_at": iso_ms(int(f.get("at") or 0)), "group_id": None})  # fmt: skip
+            if more:
+                break
+            cursor = "(" + _text(entries[-1][0])
+        return {"object": "list", "data_ref": "data", "data": data, "has_more": more,
+                "more_starting_after": data[-1]["id"] if more and data else None}  # fmt: skip
+
     async def member_tiers(self, cat: Catalog, ident: str, now_ms: int) -> dict[str, Any]:
         """``list_member_loyalty_tier``: the tier the member is in now (none below every tier),
         with the points still missing to the next one in its ``metadata``-free ``config``."""
@@ -802,6 +895,18 @@ class Loyalty:
             # per UTC day too, for the segments' windowed counts (core.segments: od:/oa:<day>)
             day = now_ms // DAY_MS
             writes += [("hincr", mk, f"od:{day}", 1), ("hincr", mk, f"oa:{day}", amount)]
+            ak = self.k.customer_activity(cust["id"])
+            oref = {
+                "id": oid,
+                "source_id": rec.get("source_id"),
+                "amount": amount,
+                "status": "PAID",
+            }
+            writes.append(("xadd", ak, "customer.order.paid", orjson.dumps({"order": oref})))
+            for e in earned:
+                writes.append(("xadd", ak, "customer.rewarded.loyalty_points", orjson.dumps(
+                    {"order": oref, "loyalty_card": {"code": e.code, "campaign_id": e.campaign_id},
+                     "points": e.points, "pending": bool(e.pending_id)})))  # fmt: skip
         rec["_paid"] = now_ms
         rec["_earned"] = msgspec.to_builtins(earned)
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
@@ -937,6 +1042,10 @@ class Loyalty:
             day = int(rec.get("_paid") or now_ms) // DAY_MS
             writes += [("hincr", mk, f"od:{day}", -1),
                        ("hincr", mk, f"oa:{day}", -int(rec.get("amount") or 0))]  # fmt: skip
+            oref = {"id": oid, "source_id": rec.get("source_id"), "amount": int(rec.get("amount") or 0),
+                    "status": "CANCELED"}  # fmt: skip
+            writes.append(("xadd", self.k.customer_activity(rec["customer_id"]), "customer.order.canceled",
+                           orjson.dumps({"order": oref})))  # fmt: skip
         rec["_canceled"] = now_ms
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:cancel", fingerprint="cancel",
@@ -996,7 +1105,10 @@ class Loyalty:
 
         plan = await self._plan(cat, cust, plan_fn, now_ms, ctx)
         mk = self.k.customer_metrics(cust["id"])
-        writes = [("hincr", mk, "events", 1), ("hmax", mk, "last_event_at", now_ms)]
+        writes = [("hincr", mk, "events", 1), ("hmax", mk, "last_event_at", now_ms),
+                  ("xadd", self.k.customer_activity(cust["id"]), "customer.custom_event",
+                   orjson.dumps({"event": {"id": event_id, "type": name, "metadata": metadata},
+                                 "points": plan.total_points}))]  # fmt: skip
         ops = [Credit(**a.credit()) for a in plan.accruals]
         op_id = f"event:{idem}" if idem else None
         fp = (
@@ -1090,6 +1202,10 @@ class Loyalty:
                 issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
                           "type": "GIFT_VOUCHER" if nv.gift else "DISCOUNT_VOUCHER",
                           "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+        if v.customer_id:
+            writes.append(("xadd", self.k.customer_activity(v.customer_id), "customer.reward_redemptions.created",
+                           orjson.dumps({"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name},
+                                         "loyalty_card": {"code": v.code}, "points": price})))  # fmt: skip
         res = await self._apply(ops, now_ms, limits=limits, writes=writes,
                                 quiet=("exists", "quantity_exceeded"))  # fmt: skip
         if res.status == "failed" and res.failure is not None:
@@ -1127,6 +1243,25 @@ class Loyalty:
             "voucher": card_out(v, camp, after, created),
             "transaction_id": debit.transaction_ids[0] if debit.transaction_ids else None,
         }
+
+
+_MEMBER_EVENTS = {
+    "POINTS_ACCRUAL": "customer.voucher.loyalty_card.points_added",
+    "POINTS_ADDITION": "customer.voucher.loyalty_card.points_added",
+    "POINTS_EXPIRATION": "customer.voucher.loyalty_card.points_expired",
+    "POINTS_TRANSFER_IN": "customer.voucher.loyalty_card.points_transferred",
+    "POINTS_TRANSFER_OUT": "customer.voucher.loyalty_card.points_transferred",
+    "PENDING_POINTS_ACTIVATION": "customer.voucher.loyalty_card.pending_points.activated",
+    "POINTS_REDEMPTION": "customer.redemption.succceeded",  # (sic: the SDK's enum)
+    "POINTS_REFUND": "customer.redemption.rollback.succceeded",  # (sic)
+}
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {_text(k): _text(v) for k, v in raw.items()}
+    flat = list(raw)
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _text(v: Any) -> str:

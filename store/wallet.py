@@ -367,7 +367,7 @@ class PendingPage(msgspec.Struct, frozen=True):
 # -- helpers ----------------------------------------------------------------------------------
 
 
-_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hmax", "sadd", "rpush", "zadd"))
+_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hmax", "sadd", "rpush", "zadd", "xadd"))
 
 
 def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
@@ -540,8 +540,9 @@ class Wallet:
         ``writes``: plain writes done in the same call once everything else applies, each
         ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
         when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hmax``, ``sadd``,
-        ``rpush``, ``zadd``): the order record and customer metrics an order changes, a
-        reward's issued code.
+        ``rpush``, ``zadd``, ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
+        about 1,000 entries)): the order record, customer metrics and activity an order changes,
+        a reward's issued code.
         """
         now = _int("now_ms", now_ms)
         if not 0 <= now < NEVER_MS:

@@ -24,6 +24,8 @@
 --                          hincr (field, delta)   hset (field, value)
 --                          hmax (field, number): set when larger than the field (or absent)
 --                          sadd (member, -)    rpush (value, -)    zadd (member, score)
+--                          xadd (type, data): an entry {type, data, at = now} on a stream
+--                                             trimmed to about its last 1,000 entries
 --
 -- Wallet ops (c / to: card index 1..C; p: points, a positive integer unless said otherwise;
 -- s / r / d: source_id, reason, details (opaque JSON text) written on the op's transactions;
@@ -301,6 +303,8 @@ for i = 0, W - 1 do
     redis.call('RPUSH', k, a)
   elseif v == 'zadd' then
     redis.call('ZADD', k, x, a)
+  elseif v == 'xadd' then
+    redis.call('XADD', k, 'MAXLEN', '~', 1000, '*', 'type', a, 'data', x, 'at', istr(now))
   end
 end
 

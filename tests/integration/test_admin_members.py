@@ -254,3 +254,39 @@ def test_the_customer_object_carries_live_loyalty_and_order_figures(
     assert cust.loyalty.points == 70 and cust.loyalty.campaigns["Club"]["points"] == 70
     assert cust.summary.orders.total_count == 2 and cust.summary.orders.average_amount == 15000
     assert cust.summary.redemptions.loyalty_card.points_to_go == 70
+
+
+def test_customer_activity_lists_what_orders_events_and_rewards_did(
+    redis_url: str, srv: AdminServer
+) -> None:
+    from gateway_fixtures import in_process
+    from test_gateway_loyalty import DEFS as GW_DEFS
+
+    with in_process(redis_url, srv.prefix, msgspec.convert(GW_DEFS, m.Definitions)) as g:
+        for body in ({"source_id": "o-1", "status": "PAID", "amount": 20000, "customer": {"source_id": "dana"}},
+                     {"source_id": "o-1", "status": "CANCELED"}):  # fmt: skip
+            r = (
+                g.post("/v1/orders", body)
+                if body["status"] == "PAID"
+                else g.client.put(
+                    "/v1/orders/o-1",
+                    json=body,
+                    headers={"X-App-Id": "app_checkout", "X-App-Token": "tok_checkout_secret"},
+                )
+            )
+            assert r.status_code == 200, r.text
+        assert (
+            g.post(
+                "/v1/events", {"event": "birthday", "customer": {"source_id": "dana"}}
+            ).status_code
+            == 200
+        )
+    with srv.sdk() as c:
+        acts = v.CustomersApi(c).list_customer_activity("dana")
+        assert [a.type for a in acts.data] == ["customer.custom_event", "customer.order.canceled",
+                                               "customer.rewarded.loyalty_points", "customer.rewarded.loyalty_points",
+                                               "customer.order.paid"]  # fmt: skip
+        paid = v.CustomersApi(c).list_customer_activity("dana", type="customer.order.paid")
+        assert len(paid.data) == 1 and paid.data[0].data["order"]["amount"] == 20000
+    r = srv.request("GET", "/v1/customers/nobody/activity")
+    assert r.status_code == 404

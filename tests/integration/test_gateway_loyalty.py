@@ -365,3 +365,30 @@ def test_pending_points_activate_and_points_expire_on_time_without_a_job(
         assert [(e["bucket"]["total_points"], e["expires_at"]) for e in exp] == [(40, "2026-04-17")]
         g.clock.advance(10 * 86400)
         assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 0
+
+
+def test_member_activity_follows_the_cards_transactions(lgw: InProcess) -> None:
+    import warnings
+
+    import voucherify as v
+
+    _order(lgw, "o-1", 60000)
+    code = _card_of(lgw)
+    lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
+    body = _get(lgw, f"/v1/loyalties/members/{code}/activity")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        parsed = v.LoyaltiesMemberActivityListResponseBody.from_dict(body)  # the SDK's closed enum
+    assert [a.type for a in parsed.data] == ["customer.reward_redemptions.created",
+                                             "customer.voucher.loyalty_card.points_added",
+                                             "customer.voucher.loyalty_card.points_added"]  # fmt: skip
+    assert parsed.data[0].data.data.balance.balance == 950
+    page = _get(lgw, f"/v1/loyalties/camp_L/members/{code}/activity", limit=1)
+    assert page["has_more"] is True
+    nxt = _get(
+        lgw,
+        f"/v1/loyalties/members/{code}/activity",
+        limit=5,
+        starting_after_id=page["more_starting_after"],
+    )
+    assert [a["id"] for a in page["data"] + nxt["data"]] == [a.id for a in parsed.data]
