@@ -55,6 +55,7 @@ from .wallet import (
     Transfer,
     Wallet,
     WalletResult,
+    transaction_prefix,
 )
 
 __all__ = ["Catalog", "Loyalty", "assignment_out", "reward_out", "reward_type"]
@@ -1217,6 +1218,7 @@ class Loyalty:
                            f"reward {r.id} is out of stock")  # fmt: skip
         debit = res.results[0]
         after = res.cards[0]
+        stock_key = self.k.reward_redeemed(r.id)
         reward_res = reward_out(r, cat, None)
         reward_res.update(assignment_id=a.id, loyalty_tier_id=tier,
                           customer={"id": v.customer_id, "object": "customer"})  # fmt: skip
@@ -1224,7 +1226,7 @@ class Loyalty:
             reward_res["voucher"] = issued
         if r.parameters.product is not None:
             reward_res["product"] = {"id": r.parameters.product.id, "object": "product"}
-        return {
+        out = {
             "id": redemption_id,
             "object": "redemption",
             "date": iso_ms(now_ms),
@@ -1243,6 +1245,19 @@ class Loyalty:
             "voucher": card_out(v, camp, after, created),
             "transaction_id": debit.transaction_ids[0] if debit.transaction_ids else None,
         }
+        # the redemption record the checkout's rollback reads (store/lua/rollback.lua): the stock
+        # counted back, the points refunded to the buckets they came from (its 'wallet' field, as
+        # redeem.lua writes it). Written once the debit's transaction id is known: a crash in
+        # between leaves a redemption that cannot be rolled back, never points or stock lost.
+        tx = debit.transaction_ids[0]
+        wallet = [{"c": camp.id, "v": v.code, "x": transaction_prefix(camp.id, v.code), "t": tx, "p": price,
+                   "d": orjson.dumps(details).decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
+        await self.pipe.execute_command(
+            "HSET", self.k.record(redemption_id), "id", redemption_id, "status", "SUCCEEDED",
+            "data", orjson.dumps(out), "parent", "", "children", "[]",
+            "ops", orjson.dumps([[stock_key, "1"]]), "session", "", "created_at", str(now_ms),
+            "wallet", orjson.dumps(wallet), "kind", "reward")  # fmt: skip
+        return out
 
 
 _MEMBER_EVENTS = {

@@ -392,3 +392,24 @@ def test_member_activity_follows_the_cards_transactions(lgw: InProcess) -> None:
         starting_after_id=page["more_starting_after"],
     )
     assert [a["id"] for a in page["data"] + nxt["data"]] == [a.id for a in parsed.data]
+
+
+def test_a_reward_redemption_rolls_back_points_and_stock(lgw: InProcess) -> None:
+    import voucherify as v
+
+    _order(lgw, "o-1", 60000)  # 1,200
+    code = _card_of(lgw)
+    red = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}}).json()
+    assert red["voucher"]["loyalty_card"]["balance"] == 950
+    assert int(lgw.redis.get(lgw.prefix + "{rw:rew_M}:redeemed")) == 1
+    r = lgw.rollback(red["id"])
+    assert r.status_code == 200, r.text
+    rb = v.RedemptionRollback.from_dict(r.json())
+    assert rb.amount == -250 and rb.loyalty_card.points == -250 and rb.status == "SUCCEEDED"
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+    assert int(lgw.redis.get(lgw.prefix + "{rw:rew_M}:redeemed")) == 0
+    types = [t["type"] for t in _get(lgw, f"/v1/loyalties/members/{code}/transactions")["data"]]
+    assert types[:2] == ["POINTS_REFUND", "POINTS_REDEMPTION"]
+    again = lgw.rollback(red["id"])
+    assert again.status_code == 400 and again.json()["key"] == "already_rolled_back"
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200

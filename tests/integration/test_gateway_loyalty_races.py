@@ -167,3 +167,54 @@ async def test_concurrent_transfers_never_create_or_lose_points(
     finally:
         await w.aclose()
         await client.aclose()
+
+
+async def test_rollbacks_racing_reward_redemptions_keep_the_card_consistent(
+    lsrv: Server, rc: redis.Redis
+) -> None:
+    import httpx
+    from gateway_fixtures import HEADERS
+
+    async with httpx.AsyncClient(base_url=lsrv.url, headers=HEADERS) as c:
+        r = await c.post(
+            "/v1/orders",
+            json={
+                "source_id": "rb-race-1",
+                "status": "PAID",
+                "amount": 75000,
+                "customer": {"source_id": "rb-racer"},
+            },
+        )  # 1,500 points
+        assert r.status_code == 200, r.text
+        code = _card(rc, lsrv.prefix, "rb-racer")
+        first = []
+        for _ in range(6):
+            r = await c.post(
+                f"/v1/loyalties/members/{code}/redemption", json={"reward": {"id": "rew_C"}}
+            )
+            assert r.status_code == 200, r.text
+            first.append(r.json()["id"])
+    # 900 left; at once: the 6 rollbacks (each twice) and 15 new redemptions of 100
+    calls: list[tuple[str, str, Any, dict[str, str]]] = []
+    for rid in first:
+        calls += [("POST", f"/v1/redemptions/{rid}/rollback", None, {})] * 2
+    calls += [
+        ("POST", f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}}, {})
+    ] * 15
+    random.Random(3).shuffle(calls)
+    resps = await _fire(lsrv, calls)
+    rollbacks = [r for (_, p, _, _), r in zip(calls, resps, strict=True) if p.endswith("/rollback")]
+    assert sum(r.status_code == 200 for r in rollbacks) == 6  # each once
+    assert {r.json()["key"] for r in rollbacks if r.status_code != 200} == {"already_rolled_back"}
+    buys = [r for (_, p, _, _), r in zip(calls, resps, strict=True) if p.endswith("/redemption")]
+    bought = sum(r.status_code == 200 for r in buys)
+    assert {r.json()["key"] for r in buys if r.status_code != 200} <= {
+        "loyalty_card_points_exceeded"
+    }
+    # the card agrees with its transactions, whatever the interleaving
+    tx = rc.xrange(lsrv.prefix + "{c:camp_L}:lc:" + code + ":tx")
+    f = _figures(rc, lsrv.prefix, code)
+    assert f["balance"] == sum(int(e[b"points"]) for _, e in tx) == int(tx[-1][1][b"balance"])
+    assert f["balance"] == 1500 - 100 * bought >= 0
+    assert f["balance"] == f["points"] - f["expired"] - f["subtracted"] - f["redeemed"]
+    assert [e[b"type"] for _, e in tx].count(b"POINTS_REFUND") == 6
