@@ -1122,6 +1122,14 @@ class Loyalty:
         if res.status == "conflict":
             raise ApiError(409, "duplicate_idempotency_key", "Idempotency key reused",
                            "this Idempotency-Key was used with another event")  # fmt: skip
+        if res.status == "ok":  # points earned on an event can move a member between tiers too
+            gained: dict[tuple[str, str], int] = {}
+            for a in plan.accruals:
+                if not a.pending:
+                    gained[(a.campaign_id, a.code)] = (
+                        gained.get((a.campaign_id, a.code), 0) + a.points
+                    )
+            await self.tier_events(cat, cust, res, gained, now_ms, event_id)
         return {"object": "event", "type": name,
                 "customer": {"id": cust["id"], "source_id": cust.get("source_id"), "name": cust.get("name"),
                              "email": cust.get("email"), "metadata": cust.get("metadata") or {},

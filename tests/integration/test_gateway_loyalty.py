@@ -413,3 +413,17 @@ def test_a_reward_redemption_rolls_back_points_and_stock(lgw: InProcess) -> None
     again = lgw.rollback(red["id"])
     assert again.status_code == 400 and again.json()["key"] == "already_rolled_back"
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+
+
+def test_points_of_an_event_can_move_a_member_up_a_tier(redis_url: str, key_prefix: str) -> None:
+    with in_process(redis_url, key_prefix, msgspec.convert(TIERED, m.Definitions)) as g:
+        _order(g, "o-1", 5000)  # 50 points: no tier yet
+        code = _card_of(g)
+        for year in (2026, 2027):  # +50 each: 100 -> Silver (joined +25)
+            r = g.post("/v1/events", {"event": "birthday", "customer": {"source_id": "alice"}},
+                       headers={"Idempotency-Key": f"bday-{year}"})  # fmt: skip
+            assert r.status_code == 200, r.text
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 175
+        assert [t["id"] for t in _get(g, f"/v1/loyalties/members/{code}/tiers")["data"]] == [
+            "ltr_silver"
+        ]
