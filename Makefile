@@ -9,6 +9,7 @@
 #   make run       gateway + admin for development (store.devrun)
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
+#   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
 #   make fuzz      schemathesis on both services' OpenAPI documents, many examples + its CLI (FUZZ_EXAMPLES, FUZZ_SEED)
 #   make clean     remove build products (keeps .venv; `make distclean` removes it too)
 
@@ -152,6 +153,13 @@ bench-gateway: build
 	  fi; \
 	  command -v wrk >/dev/null 2>&1 || echo "bench-gateway: no wrk (apt-get install wrk): saturation falls back to the Python client, ratios are less trustworthy"; }
 	$(VPY) -m loadtests.ceiling
+
+# A private redis-server (clean INFO figures); ~20 minutes with the defaults (MEMBERS_TOTAL,
+# MEMBERS_API_SECONDS... in loadtests/members_scale.py); wrk as for bench-gateway.
+.PHONY: bench-members
+bench-members: build
+	@command -v wrk >/dev/null 2>&1 || echo "bench-members: no wrk (apt-get install wrk): saturation falls back to the Python client"
+	$(VPY) -m loadtests.members_scale
 
 clean:
 	rm -rf build bench-results .benchmarks .pytest_cache .ruff_cache .hypothesis *.egg-info

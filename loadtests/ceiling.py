@@ -49,7 +49,9 @@ Environment: ``BENCH_DURATION`` [10] seconds per measurement, ``BENCH_CONNECTION
 ``BENCH_HALF_RUNS`` [3] half-load runs per endpoint (the median p99 is reported, each run's too),
 ``BENCH_ENDPOINTS`` [validate,redeem,qualifications,rollback,orders,events] the endpoints to
 measure (rollback needs redeem), ``BENCH_LOYALTY_CUSTOMERS`` [10000], ``BENCH_PROFILE`` [none],
-``REDIS_URL``, ``PROMOGATE_KEY_PREFIX`` [pgbench:] (deleted afterwards).
+``REDIS_URL``, ``PROMOGATE_KEY_PREFIX`` [pgbench:] (deleted afterwards); ``BENCH_PRIVATE_REDIS=1``
+runs on a private ``redis-server`` instead (``store.redis_server.PrivateRedis``), so that
+``redis_per_request`` holds only this run's calls.
 Writes ``bench-results/gateway.json`` (and prints it).
 """
 
@@ -354,7 +356,10 @@ PROFILE_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
 ]  # fmt: skip
 
 
-def summarize_profile(path: str, rps: float) -> dict:
+def summarize_profile(path: str, rps: float, seconds: float = 0.0, hz: float = 250.0) -> dict:
+    """Buckets and top frames of a py-spy raw profile. With the saturating ``rps`` and the
+    ``seconds`` recorded, µs per request = the bucket's samples / ``hz`` / (rps x seconds): the
+    worker's own CPU per request (not assuming it was at 100 %: an order's worker waits on Redis)."""
     from collections import Counter
 
     buckets: Counter = Counter()
@@ -377,8 +382,11 @@ def summarize_profile(path: str, rps: float) -> dict:
                 break
         else:
             buckets["other: " + (frames[-1] if frames else "?")] += count
-    per = (lambda n: round(n / total * 1e6 / rps, 1)) if rps and total else (lambda n: None)
-    return {"samples": total, "rps_while_recorded": rps,
+    requests = rps * seconds
+    per = (lambda n: round(n / hz / requests * 1e6, 1)) if requests and total else (lambda n: None)
+    return {"samples": total, "rps_while_recorded": rps, "seconds": seconds,
+            "worker_cpu_share": round(total / hz / seconds, 2) if seconds else None,
+            "worker_cpu_us_per_request": per(total),
             "buckets": [{"where": k, "share": round(v / total, 3), "us_per_request": per(v)}
                         for k, v in buckets.most_common(16)],
             "top_frames": [{"frame": k, "share": round(v / total, 3)} for k, v in inner.most_common(25)]}  # fmt: skip
@@ -402,7 +410,7 @@ def _profile(b: Bench, gw: str, spec: dict, ep: str) -> dict:
     _, err = proc.communicate(timeout=60)
     if proc.returncode != 0 or not out.exists():
         return {"error": f"py-spy: {err.decode(errors='replace')[-300:]}"}
-    return {"file": str(out.relative_to(ROOT)), **summarize_profile(str(out), sat["rps"])}
+    return {"file": str(out.relative_to(ROOT)), **summarize_profile(str(out), sat["rps"], d)}
 
 
 def main() -> int:
@@ -414,7 +422,13 @@ def main() -> int:
     from loadtests import seed as seedmod
     from store.redis_server import ensure_redis
 
-    redis_url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    if os.environ.get("BENCH_PRIVATE_REDIS") == "1":  # clean INFO commandstats (redis_per_request)
+        from store.redis_server import PrivateRedis
+
+        private = PrivateRedis().start()
+        redis_url = private.url
+    else:
+        redis_url, private = ensure_redis(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     os.environ["REDIS_URL"] = redis_url
     b = Bench()
     selected = [e.strip() for e in os.environ.get("BENCH_ENDPOINTS", ",".join(ENDPOINTS)).split(",") if e.strip()]
@@ -560,7 +574,7 @@ def main() -> int:
             "setup": (f"uvicorn+uvloop+httptools, 1 worker; saturation: {f'wrk -t1 -c{b.conns}' if b.wrk else 'openloop fallback (no wrk)'}"
                       f" {b.duration:g} s; half load: loadtests.openloop, {b.conns} connections, {b.duration:g} s; "
                       f"{'servers on CPU 0, clients on CPU 1' if b.server_cpu is not None else 'no pinning'}; "
-                      f"ruleset {manifest.n_promotions} promotions; Redis {redis_url} (shared, unpinned)"
+                      f"ruleset {manifest.n_promotions} promotions; Redis {redis_url} ({'private' if private else 'shared'}, unpinned)"
                       + (f"; orders/events: {seedmod.N_PROGRAMMES} loyalty programmes (auto_join) x 10 order rules"
                          f" + 1 event rule, {pool} customers, a new order per request" if loyalty else "")),  # fmt: skip
             "command": "make bench-gateway",
