@@ -168,12 +168,14 @@ class Live:
             log.info("ruleset version %s loaded (%s definitions)", version, rs.size)
             return True
 
-    async def newer(self, stored: int) -> Any:
-        """The loyalty catalogue of the definitions version ``stored`` (read from Redis in the
-        caller's own round trip) when it is newer than the one in use, else None."""
-        if stored in (self.version, self.rejected) or not await self.reload():
-            return None
-        return self.loyalty
+    async def newer(self, stored: int, seen: Any) -> Any:
+        """The loyalty catalogue to use instead of ``seen`` (the one a request started with),
+        given the definitions version ``stored`` that the request read from Redis in its own
+        round trip: the current one when it was swapped meanwhile (by the listener, or by the
+        load this starts when this worker is behind), else None."""
+        if self.loyalty is seen and stored not in (self.version, self.rejected):
+            await self.reload()  # or waits for the listener's reload of the same version
+        return self.loyalty if self.loyalty is not seen else None
 
     async def refresh(self) -> bool:
         """Read your writes for definitions: load the stored version when it is newer than the

@@ -61,8 +61,9 @@ from .wallet import (
 __all__ = ["Catalog", "Loyalty", "assignment_out", "reward_out", "reward_type"]
 
 DAY_MS = 86_400_000
-#: ``refresh(stored definitions version)`` -> the newer catalogue, or None when current
-Refresh = Callable[[int], Awaitable["Catalog | None"]]
+#: ``refresh(stored definitions version, the catalogue in use)`` -> the catalogue to use instead
+#: (newer), or None when the one in use is current
+Refresh = Callable[[int, "Catalog"], Awaitable["Catalog | None"]]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
 
 
@@ -796,7 +797,7 @@ class Loyalty:
         than ``cat`` (``refresh`` loads it), read again against it."""
         ctx = await self.members.context(cat.programs, customer, order_keys, fallback)
         if refresh is not None:
-            newer = await refresh(ctx.version)
+            newer = await refresh(ctx.version, cat)
             if newer is not None:
                 cat = newer
                 ctx = await self.members.context(cat.programs, customer, order_keys, fallback)
