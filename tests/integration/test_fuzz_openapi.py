@@ -14,7 +14,7 @@
 
 Each service writes under its own key prefix (``pgfuzz:<hex>:`` for admin, the gateway
 fixtures' ``pgtest:<hex>:``), deleted afterwards, so the fuzzer's writes never reach another
-test. ``FUZZ_EXAMPLES`` sets the examples per operation and kind (default 8: a bounded run;
+test. ``FUZZ_EXAMPLES`` sets the examples per operation and kind (default 3: a bounded run over every operation;
 ``make fuzz`` runs many more), ``FUZZ_SEED`` an integer seed (replay) or ``random`` (default:
 the same examples every run).
 """
@@ -51,7 +51,7 @@ from admin.testing import AdminServer
 from gateway.openapi import operations as gateway_operations
 from store.redis_server import delete_prefixed
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 #: unset: the same examples every run (derandomized); ``random``; or an integer seed
 SEED = os.environ.get("FUZZ_SEED", "")
 HERE = Path(__file__).resolve().parent
@@ -164,7 +164,10 @@ def st_run(url: str, key_id: str, token: str, workdir: Path) -> None:
 # ------------------------------------------------------------------------------- admin
 
 
-COUPONS = {"campaign_type": "DISCOUNT_COUPONS", "voucher": {"discount": {"type": "AMOUNT", "amount_off": 500}}}
+COUPONS = {
+    "campaign_type": "DISCOUNT_COUPONS",
+    "voucher": {"discount": {"type": "AMOUNT", "amount_off": 500}},
+}
 PROMOTION = {
     "campaign_type": "PROMOTION",
     "promotion": {"tiers": [{"name": "t", "action": {"discount": {"type": "AMOUNT", "amount_off": 100}}}]},
@@ -188,9 +191,15 @@ def existing_admin_objects(srv: AdminServer) -> dict[str, str]:
     def listed(path: str, ref: str) -> list[Any]:
         return call("GET", path)[ref]
 
-    camp = find("/v1/campaigns/fuzz-coupons") or call("POST", "/v1/campaigns", {"name": "fuzz-coupons", **COUPONS})
-    promo = find("/v1/campaigns/fuzz-promotion") or call("POST", "/v1/campaigns", {"name": "fuzz-promotion", **PROMOTION})
-    tiers = promo.get("promotion", {}).get("tiers") or [call("POST", f"/v1/promotions/{promo['id']}/tiers", PROMOTION["promotion"]["tiers"][0])]
+    camp = find("/v1/campaigns/fuzz-coupons") or call(
+        "POST", "/v1/campaigns", {"name": "fuzz-coupons", **COUPONS}
+    )
+    promo = find("/v1/campaigns/fuzz-promotion") or call(
+        "POST", "/v1/campaigns", {"name": "fuzz-promotion", **PROMOTION}
+    )
+    tiers = promo.get("promotion", {}).get("tiers") or [
+        call("POST", f"/v1/promotions/{promo['id']}/tiers", PROMOTION["promotion"]["tiers"][0])
+    ]
     if find("/v1/vouchers/FUZZ-CODE") is None:
         call("POST", "/v1/vouchers/FUZZ-CODE", {"campaign_id": camp["id"]})
     if find("/v1/products/fuzz-product") is None:
@@ -200,13 +209,17 @@ def existing_admin_objects(srv: AdminServer) -> dict[str, str]:
     sku = find("/v1/skus/fuzz-sku")
     if find("/v1/customers/fuzz-customer") is None:
         call("POST", "/v1/customers", {"source_id": "fuzz-customer"}, ok=(200, 409))
-    rules = listed("/v1/validation-rules?limit=1", "data") or [call("POST", "/v1/validation-rules", {"name": "r"})]
+    rules = listed("/v1/validation-rules?limit=1", "data") or [
+        call("POST", "/v1/validation-rules", {"name": "r"})
+    ]
     rule = rules[0]["id"]
     assignments = listed(f"/v1/validation-rules/{rule}/assignments", "data") or [
         call("POST", f"/v1/validation-rules/{rule}/assignments",
              {"related_object_type": "campaign", "related_object_id": camp["id"]}, ok=(200, 400, 409))
     ]  # fmt: skip
-    segment = call("POST", "/v1/segments", {"name": "s", "customers": ["fuzz-customer"]}, ok=(200, 404))
+    segment = call(
+        "POST", "/v1/segments", {"name": "s", "customers": ["fuzz-customer"]}, ok=(200, 404)
+    )
     key = call("POST", "/v1/keys", {"name": "fuzz", "role": "analyst"})
     actions = listed("/v1/async-actions?limit=1", "async_actions")
     ids = {
@@ -245,7 +258,9 @@ def admin_server(redis_url: str) -> Iterator[AdminServer]:
 @pytest.mark.slow
 def test_fuzz_admin(admin_server: AdminServer) -> None:
     sent = fuzz(
-        _load(admin_server.url), admin_server.headers(), lambda: existing_admin_objects(admin_server)
+        _load(admin_server.url),
+        admin_server.headers(),
+        lambda: existing_admin_objects(admin_server),
     )
     assert sent >= len(admin_operations()) * 2
 
