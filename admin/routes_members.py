@@ -13,6 +13,7 @@ marketer, support: the agents who fix a customer's balance).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -122,14 +123,69 @@ async def list_members(request: Request, campaign_id: FromPath[str]) -> Response
     return ok({"object": "list", "data_ref": "vouchers", "vouchers": data, "total": total})
 
 
-async def _member(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    ctx = await begin(request, "read")
-    return ok(await _loyalty(ctx).member(await _catalog(ctx), member_id, ctx.now(), campaign_id))
+def _order(ctx: Ctx, default: str, allowed: tuple[str, ...]) -> bool:
+    """``order`` of a list read: True for newest first (a ``-`` field)."""
+    order = ctx.q("order", default) or default
+    if order not in allowed:
+        raise invalid(f"`order` is one of {', '.join(allowed)}")
+    return order.startswith("-")
 
 
-@get("/v1/loyalties/members/{member_id:str}", summary="Get a member's card", tags=["loyalty"])
-async def get_member(request: Request, member_id: FromPath[str]) -> Response:
-    return await _member(request, member_id, None)
+def _cursor(ctx: Ctx) -> dict[str, Any]:
+    return {"limit": ctx.qint("limit", 10), "starting_after": ctx.q("starting_after_id")}
+
+
+#: one member read: (loyalty, catalogue, ctx, member id, program or None) -> its answer
+Read = Callable[[Loyalty, Catalog, Ctx, str, "str | None"], Awaitable[Any]]
+
+
+def _member_routes(suffix: str, summary: str, read: Read) -> list[Any]:
+    """The two routes of one member read (as the gateway's): ``/v1/loyalties/members/{member_id}``
+    ``<suffix>`` and its program-scoped twin (404 when the card is in another program)."""
+
+    async def serve(request: Request, member_id: str, campaign_id: str | None) -> Response:
+        ctx = await begin(request, "read")
+        return ok(await read(_loyalty(ctx), await _catalog(ctx), ctx, member_id, campaign_id))
+
+    async def plain(request: Request, member_id: FromPath[str]) -> Response:
+        return await serve(request, member_id, None)
+
+    async def scoped(
+        request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+    ) -> Response:
+        return await serve(request, member_id, campaign_id)
+
+    name = "member_" + (suffix.strip("/").replace("-", "_") or "card")
+    plain.__name__, scoped.__name__ = name, name + "_in"
+    return [
+        get("/v1/loyalties/members/{member_id:str}" + suffix, summary=summary, tags=["loyalty"])(
+            plain
+        ),
+        get(
+            "/v1/loyalties/{campaign_id:str}/members/{member_id:str}" + suffix,
+            summary=summary + " (program-scoped)",
+            tags=["loyalty"],
+        )(scoped),  # fmt: skip
+    ]
+
+
+_TX_ORDER = ("id", "-id", "created_at", "-created_at")
+_ACT_ORDER = ("created_at", "-created_at")
+
+MEMBER_READS = [
+    *_member_routes("", "Get a member's card",
+                    lambda lo, cat, ctx, mid, camp: lo.member(cat, mid, ctx.now(), camp)),
+    *_member_routes("/transactions", "A card's transactions",
+                    lambda lo, cat, ctx, mid, camp: lo.transactions(
+                        cat, mid, ctx.now(), newest_first=_order(ctx, "-id", _TX_ORDER), campaign_ref=camp,
+                        **_cursor(ctx))),
+    *_member_routes("/activity", "A member's activity",
+                    lambda lo, cat, ctx, mid, camp: lo.member_activity(
+                        cat, mid, ctx.now(), newest_first=_order(ctx, "-created_at", _ACT_ORDER), campaign_ref=camp,
+                        **_cursor(ctx))),
+    *_member_routes("/pending-points", "A card's pending points",
+                    lambda lo, cat, ctx, mid, camp: lo.pending(cat, mid, ctx.now(), campaign_ref=camp, **_cursor(ctx))),
+]  # fmt: skip
 
 
 @get(
@@ -142,104 +198,14 @@ async def member_tiers(request: Request, member_id: FromPath[str]) -> Response:
     return ok(await _loyalty(ctx).member_tiers(await _catalog(ctx), member_id, ctx.now()))
 
 
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}", summary="Get a member's card (program-scoped)",
-     tags=["loyalty"])  # fmt: skip
-async def get_member_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _member(request, member_id, campaign_id)
-
-
-async def _transactions(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    ctx = await begin(request, "read")
-    order = ctx.q("order", "-id")
-    if order not in ("id", "-id", "created_at", "-created_at"):
-        raise invalid("`order` is id, -id, created_at or -created_at")
-    return ok(await _loyalty(ctx).transactions(
-        await _catalog(ctx), member_id, ctx.now(), limit=ctx.qint("limit", 10),
-        starting_after=ctx.q("starting_after_id"), newest_first=order.startswith("-"),
-        campaign_ref=campaign_id))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/transactions",
-    summary="A card's transactions",
-    tags=["loyalty"],
-)
-async def member_transactions(request: Request, member_id: FromPath[str]) -> Response:
-    return await _transactions(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/transactions",
-     summary="A card's transactions (program-scoped)", tags=["loyalty"])  # fmt: skip
-async def member_transactions_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _transactions(request, member_id, campaign_id)
-
-
-async def _activity(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    ctx = await begin(request, "read")
-    order = ctx.q("order", "-created_at")
-    if order not in ("created_at", "-created_at"):
-        raise invalid("`order` is created_at or -created_at")
-    return ok(await _loyalty(ctx).member_activity(
-        await _catalog(ctx), member_id, ctx.now(), limit=ctx.qint("limit", 10),
-        starting_after=ctx.q("starting_after_id"), newest_first=order.startswith("-"),
-        campaign_ref=campaign_id))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/activity",
-    summary="A member's activity",
-    tags=["loyalty"],
-)
-async def member_activity(request: Request, member_id: FromPath[str]) -> Response:
-    return await _activity(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/activity",
-     summary="A member's activity (program-scoped)", tags=["loyalty"])  # fmt: skip
-async def member_activity_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _activity(request, member_id, campaign_id)
-
-
 @get(
     "/v1/customers/{customer_id:str}/activity", summary="A customer's activity", tags=["customers"]
 )
 async def customer_activity(request: Request, customer_id: FromPath[str]) -> Response:
     ctx = await begin(request, "read")
-    order = ctx.q("order", "-created_at")
-    if order not in ("created_at", "-created_at"):
-        raise invalid("`order` is created_at or -created_at")
-    return ok(await _loyalty(ctx).customer_activity(
-        customer_id, ctx.now(), limit=ctx.qint("limit", 10), starting_after=ctx.q("starting_after_id"),
-        newest_first=order.startswith("-"), types=ctx.q("type")))  # fmt: skip
-
-
-async def _pending(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    ctx = await begin(request, "read")
-    return ok(await _loyalty(ctx).pending(await _catalog(ctx), member_id, ctx.now(), limit=ctx.qint("limit", 10),
-                                          starting_after=ctx.q("starting_after_id"), campaign_ref=campaign_id))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/pending-points",
-    summary="A card's pending points",
-    tags=["loyalty"],
-)
-async def member_pending(request: Request, member_id: FromPath[str]) -> Response:
-    return await _pending(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/pending-points",
-     summary="A card's pending points (program-scoped)", tags=["loyalty"])  # fmt: skip
-async def member_pending_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _pending(request, member_id, campaign_id)
+    newest = _order(ctx, "-created_at", _ACT_ORDER)
+    return ok(await _loyalty(ctx).customer_activity(customer_id, ctx.now(), newest_first=newest,
+                                                    types=ctx.q("type"), **_cursor(ctx)))  # fmt: skip
 
 
 @get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/points-expiration",
@@ -350,17 +316,10 @@ def _pending_routes() -> list[Any]:
 
 
 HANDLERS = [
+    *MEMBER_READS,
     add_member,
     list_members,
-    get_member,
-    get_member_in,
     member_tiers,
-    member_transactions,
-    member_transactions_in,
-    member_pending,
-    member_pending_in,
-    member_activity,
-    member_activity_in,
     customer_activity,
     member_expirations,
     update_balance,

@@ -237,121 +237,66 @@ async def track_event(request: Request) -> Response:
 # ------------------------------------------------------------------------------- members
 
 
-async def _member(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
-    return _ok(await _fresh(gw, lambda cat: lo.member(cat, member_id, now, campaign_id)))
+#: one member read: (loyalty, catalogue, request, member id, program or None, now) -> its answer
+Read = Callable[[Loyalty, Catalog, Request, str, "str | None", int], Awaitable[Any]]
 
 
-@get(
-    "/v1/loyalties/members/{member_id:str}", summary="Get a member's loyalty card", tags=["loyalty"]
-)
-@_timed("members")
-async def get_member(request: Request, member_id: FromPath[str]) -> Response:
-    return await _member(request, member_id, None)
+def _member_routes(suffix: str, summary: str, read: Read) -> list[Any]:
+    """The two routes of one member read: ``/v1/loyalties/members/{member_id}<suffix>`` and
+    its program-scoped twin ``/v1/loyalties/{campaign_id}/members/{member_id}<suffix>``
+    (404 when the card is in another program)."""
+
+    async def serve(request: Request, member_id: str, campaign_id: str | None) -> Response:
+        gw = _gw(request)
+        await gw.auth(request)
+        now = gw.clock()
+        lo = _loyalty(gw)
+        return _ok(
+            await _fresh(gw, lambda cat: read(lo, cat, request, member_id, campaign_id, now))
+        )
+
+    async def plain(request: Request, member_id: FromPath[str]) -> Response:
+        return await serve(request, member_id, None)
+
+    async def scoped(
+        request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
+    ) -> Response:
+        return await serve(request, member_id, campaign_id)
+
+    name = "member_" + (suffix.strip("/").replace("-", "_") or "card")
+    plain.__name__, scoped.__name__ = name, name + "_in"
+    return [
+        get("/v1/loyalties/members/{member_id:str}" + suffix, summary=summary, tags=["loyalty"])(
+            _timed("members")(plain)
+        ),
+        get(
+            "/v1/loyalties/{campaign_id:str}/members/{member_id:str}" + suffix,
+            summary=summary + " (program-scoped)",
+            tags=["loyalty"],
+        )(_timed("members")(scoped)),  # fmt: skip
+    ]
 
 
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}", summary="Get a member's card (program-scoped)",
-     tags=["loyalty"])  # fmt: skip
-@_timed("members")
-async def get_member_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _member(request, member_id, campaign_id)
+def _cursor(request: Request) -> dict[str, Any]:
+    """``limit`` (1-100, default 10) and ``starting_after_id`` of a list read."""
+    return {
+        "limit": _int_param(request, "limit", 10, 1, 100),
+        "starting_after": _str_param(request, "starting_after_id"),
+    }
 
 
-async def _transactions(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
-    limit = _int_param(request, "limit", 10, 1, 100)
-    after = _str_param(request, "starting_after_id")
-    newest = _order_param(request)
-    return _ok(await _fresh(gw, lambda cat: lo.transactions(
-        cat, member_id, now, limit=limit, starting_after=after, newest_first=newest, campaign_ref=campaign_id)))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/transactions",
-    summary="A card's transactions",
-    tags=["loyalty"],
-)
-@_timed("members")
-async def member_transactions(request: Request, member_id: FromPath[str]) -> Response:
-    return await _transactions(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/transactions",
-     summary="A card's transactions (program-scoped)", tags=["loyalty"])  # fmt: skip
-@_timed("members")
-async def member_transactions_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _transactions(request, member_id, campaign_id)
-
-
-async def _activity(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
-    limit = _int_param(request, "limit", 10, 1, 100)
-    after = _str_param(request, "starting_after_id")
-    newest = _order_param(request)
-    return _ok(await _fresh(gw, lambda cat: lo.member_activity(
-        cat, member_id, now, limit=limit, starting_after=after, newest_first=newest, campaign_ref=campaign_id)))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/activity",
-    summary="A member's activity",
-    tags=["loyalty"],
-)
-@_timed("members")
-async def member_activity(request: Request, member_id: FromPath[str]) -> Response:
-    return await _activity(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/activity",
-     summary="A member's activity (program-scoped)", tags=["loyalty"])  # fmt: skip
-@_timed("members")
-async def member_activity_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _activity(request, member_id, campaign_id)
-
-
-async def _pending(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
-    limit = _int_param(request, "limit", 10, 1, 100)
-    after = _str_param(request, "starting_after_id")
-    return _ok(await _fresh(gw, lambda cat: lo.pending(
-        cat, member_id, now, limit=limit, starting_after=after, campaign_ref=campaign_id)))  # fmt: skip
-
-
-@get(
-    "/v1/loyalties/members/{member_id:str}/pending-points",
-    summary="A card's pending points",
-    tags=["loyalty"],
-)
-@_timed("members")
-async def member_pending(request: Request, member_id: FromPath[str]) -> Response:
-    return await _pending(request, member_id, None)
-
-
-@get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/pending-points",
-     summary="A card's pending points (program-scoped)", tags=["loyalty"])  # fmt: skip
-@_timed("members")
-async def member_pending_in(
-    request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
-) -> Response:
-    return await _pending(request, member_id, campaign_id)
+MEMBER_READS = [
+    *_member_routes("", "Get a member's loyalty card",
+                    lambda lo, cat, rq, mid, camp, now: lo.member(cat, mid, now, camp)),
+    *_member_routes("/transactions", "A card's transactions",
+                    lambda lo, cat, rq, mid, camp, now: lo.transactions(
+                        cat, mid, now, newest_first=_order_param(rq), campaign_ref=camp, **_cursor(rq))),
+    *_member_routes("/activity", "A member's activity",
+                    lambda lo, cat, rq, mid, camp, now: lo.member_activity(
+                        cat, mid, now, newest_first=_order_param(rq), campaign_ref=camp, **_cursor(rq))),
+    *_member_routes("/pending-points", "A card's pending points",
+                    lambda lo, cat, rq, mid, camp, now: lo.pending(cat, mid, now, campaign_ref=camp, **_cursor(rq))),
+]  # fmt: skip
 
 
 @get("/v1/loyalties/{campaign_id:str}/members/{member_id:str}/points-expiration",
@@ -454,18 +399,11 @@ async def redeem_reward_in(
 
 
 HANDLERS = [
+    *MEMBER_READS,
     create_order,
     update_order,
     get_order,
     track_event,
-    get_member,
-    get_member_in,
-    member_transactions,
-    member_transactions_in,
-    member_pending,
-    member_pending_in,
-    member_activity,
-    member_activity_in,
     member_expirations,
     member_rewards,
     member_tiers,
