@@ -402,14 +402,7 @@ class Loyalty:
                                 types: str | None = None) -> dict[str, Any]:  # fmt: skip
         """``list_customer_activity``: the customer's events kept by the order, event and reward
         calls (about the last 1,000), newest first; ``types`` filters on one event type."""
-        ref = (
-            m.Customer(id=ident)
-            if ident.startswith("cust_")
-            else m.Customer(source_id=ident, id=ident)
-        )
-        cust = await self.members.customer(ref, now_ms, create=False)
-        if cust is None:
-            raise not_found("customer", ident)
+        cust = await self._known_customer(ident, now_ms)
         key = self.k.customer_activity(cust["id"])
         cursor = "+" if newest_first else "-"
         if starting_after:
@@ -483,6 +476,18 @@ class Loyalty:
                           "object": "loyalty_reward"})  # fmt: skip
         return {"object": "list", "data_ref": "data", "data": items, "total": len(items)}
 
+    async def _known_customer(self, ident: str, now_ms: int) -> dict[str, Any]:
+        """The stored customer whose id or source_id is ``ident``; 404 otherwise."""
+        ref = (
+            m.Customer(id=ident)
+            if ident.startswith("cust_")
+            else m.Customer(source_id=ident, id=ident)
+        )
+        cust = await self.members.customer(ref, now_ms, create=False)
+        if cust is None:
+            raise not_found("customer", ident)
+        return cust
+
     async def customer_loyalty(
         self, cat: Catalog, customer: dict[str, Any], now_ms: int
     ) -> dict[str, Any]:
@@ -526,14 +531,7 @@ class Loyalty:
                               starting_after: str | None = None, newest_first: bool = False) -> dict[str, Any]:  # fmt: skip
         """``list_customer_redeemables``: the codes, gift cards and loyalty cards held by the
         customer ``ident`` (id or source_id), with live balances, ordered by code."""
-        ref = (
-            m.Customer(id=ident)
-            if ident.startswith("cust_")
-            else m.Customer(source_id=ident, id=ident)
-        )
-        cust = await self.members.customer(ref, now_ms, create=False)
-        if cust is None:
-            raise not_found("customer", ident)
+        cust = await self._known_customer(ident, now_ms)
         sets = [self.k.customer_codes(cust["id"])]
         if cust.get("source_id"):
             sets.append(self.k.customer_codes(cust["source_id"]))
