@@ -593,6 +593,9 @@ class SegmentIn(_In, kw_only=True):
     filter core refuses is a 400 ``invalid_definition`` naming the field."""
 
     name: Annotated[str, Meta(min_length=1, max_length=200)]
+    #: the client's own id (letters, digits, ``_``, ``-``), so that an earning rule on
+    #: ``customer.segment.entered`` can name it before it exists; 409 when taken
+    id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_\-]{1,100}$")] | UnsetType = UNSET
     type: SegmentType | UnsetType = UNSET
     customers: Annotated[list[Ident], Meta(max_length=100)] | UnsetType = UNSET
     #: dynamic segments only (required there)

@@ -65,6 +65,13 @@ async def _audited(ctx: Ctx, action: str, object_id: str, after: Any, before: An
         await pipe.execute()
 
 
+async def segment_entered(ctx: Ctx, customer_id: str, segment_id: str) -> int:
+    """A customer put in a static segment: the ``customer.segment.entered`` earning rules run."""
+    return await _loyalty(ctx).segment_entered(
+        await _catalog(ctx), customer_id, segment_id, ctx.now()
+    )
+
+
 async def live_customer(ctx: Ctx, customer: dict[str, Any]) -> dict[str, Any]:
     """``summary`` and ``loyalty`` of a customer object, live (store.loyalty)."""
     return await _loyalty(ctx).customer_loyalty(await _catalog(ctx), customer, ctx.now())

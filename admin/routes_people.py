@@ -17,6 +17,7 @@ the definitions channel, so that gateways drop their cached segment definitions 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -33,7 +34,7 @@ from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .errors import ApiError, from_compile, invalid, not_found
 from .routes_defs import CAMPAIGN, issue_code, voucher_view
-from .routes_members import _loyalty, live_customer
+from .routes_members import _loyalty, live_customer, segment_entered
 from .shapes import iso
 
 log = logging.getLogger("promogate.admin")
@@ -289,7 +290,14 @@ async def create_segment(request: Request) -> Response:
         raise invalid("`type` is static, auto-update or passive - at `segment.type`")
     if not body.get("name") or not isinstance(body["name"], str):
         raise invalid("a segment needs a `name` (a string)")
-    sid = "seg_" + secrets.token_hex(12)
+    sid = body.get("id")  # a client's own id (so earning rules can name it before it exists)
+    if sid is None:
+        sid = "seg_" + secrets.token_hex(12)
+    elif not isinstance(sid, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,100}", sid):
+        raise invalid("a segment `id` is 1-100 letters, digits, `_` or `-` - at `segment.id`")
+    elif await ctx.r.exists(ctx.k.segment(sid)):
+        raise ApiError(409, "duplicate_found", "Duplicated resource found", f"A segment with id {sid} already exists",
+                       resource_id=sid, resource_type="segment")  # fmt: skip
     now = ctx.now()
     if kind in DYNAMIC:
         if body.get("customers") is not None:
@@ -314,7 +322,15 @@ async def create_segment(request: Request) -> Response:
             if await load_customer(ctx, x) is None:
                 raise not_found("customer", x)
         ids = [await _set_segment(ctx, x, sid, True) for x in members]
-        seg = {"id": sid, "name": body["name"], "type": "static", "customers": ids, "created_at": now}
+        for cid in ids:  # each member has entered the segment: its earning rules run (once)
+            await segment_entered(ctx, cid, sid)
+        seg = {
+            "id": sid,
+            "name": body["name"],
+            "type": "static",
+            "customers": ids,
+            "created_at": now,
+        }
 
     def extra(pipe: Any) -> None:
         pipe.set(ctx.k.segment(sid), orjson.dumps(seg))

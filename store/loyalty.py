@@ -1135,6 +1135,30 @@ class Loyalty:
                              "object": "customer"},
                 "referral": None, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
 
+    async def segment_entered(
+        self, cat: Catalog, customer_id: str, segment_id: str, now_ms: int
+    ) -> int:
+        """``customer.segment.entered``: the earning rules naming ``segment_id`` run for the
+        customer's cards (auto-join included), once per customer and segment whatever the
+        retries; an activity entry records it. Returns the points credited (0: no such rule)."""
+        if not cat.index.by_event.get(earning.SEGMENT_ENTERED):
+            return 0
+        cat, ctx = await self._context(cat, None, m.Customer(id=customer_id))
+        cust = ctx.customer
+        if cust is None:
+            return 0
+        event_id = f"seg:{segment_id}:{customer_id}"
+        plan = await self._plan(cat, cust, lambda cards, c, counters: earning.plan_event(
+            cat.index, cards, c, earning.SEGMENT_ENTERED, {}, now_ms, related_id=segment_id,
+            event_id=event_id, counters=counters), now_ms, ctx)  # fmt: skip
+        ops = [Credit(**a.credit()) for a in plan.accruals]
+        writes = [("xadd", self.k.customer_activity(customer_id), "customer.segment.entered",
+                   orjson.dumps({"segment": {"id": segment_id}, "points": plan.total_points}))]  # fmt: skip
+        res = await self.wallet.apply(ops, now_ms, op_id=f"segment:{segment_id}:{customer_id}",
+                                      fingerprint="entered", limits=plan.limits, writes=writes,
+                                      scope="segments")  # fmt: skip
+        return plan.total_points if res.status == "ok" else 0
+
     # -- rewards (gateway) -----------------------------------------------------------------
 
     async def redeem_reward(self, cat: Catalog, ident: str, body: dict[str, Any], now_ms: int,

@@ -290,3 +290,38 @@ def test_customer_activity_lists_what_orders_events_and_rewards_did(
         assert len(paid.data) == 1 and paid.data[0].data["order"]["amount"] == 20000
     r = srv.request("GET", "/v1/customers/nobody/activity")
     assert r.status_code == 404
+
+
+def test_entering_a_static_segment_earns_on_its_rule_once(redis_url: str, key_prefix: str) -> None:
+    defs = {**DEFS, "earning_rules": [
+        {"id": "ern_vip", "campaign_id": "camp_L", "event": "customer.segment.entered",
+         "segment": {"id": "seg_vip"}, "loyalty": {"type": "FIXED", "points": 75}}]}  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    publish_definitions_sync(r, key_prefix, msgspec.convert(defs, m.Definitions))
+    r.close()
+    with AdminServer(redis_url, key_prefix) as srv, srv.sdk() as c, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        api = v.LoyaltiesApi(c)
+        card = _add(api, "erin")
+        other = srv.request("POST", "/v1/segments", json={"name": "Others", "customers": ["erin"]})
+        assert other.status_code == 200, other.text
+        assert api.get_member(card.code).loyalty_card.balance == 0  # no rule names that segment
+        vip = srv.request(
+            "POST", "/v1/segments", json={"id": "seg_vip", "name": "VIP", "customers": ["erin"]}
+        )
+        assert vip.status_code == 200 and vip.json()["id"] == "seg_vip", vip.text
+        assert api.get_member(card.code).loyalty_card.balance == 75
+        tx = api.list_loyalty_card_transactions(card.code).data[0]
+        assert tx.type == "POINTS_ACCRUAL" and tx.details.segment.id == "seg_vip"
+        again = srv.request(
+            "POST", "/v1/segments", json={"id": "seg_vip", "name": "VIP", "customers": ["erin"]}
+        )
+        assert again.status_code == 409
+        assert api.get_member(card.code).loyalty_card.balance == 75
+        with srv.sdk() as c2:
+            acts = v.CustomersApi(c2).list_customer_activity(
+                "erin", type="customer.segment.entered"
+            )
+        # both entries are recorded; the one the rule names earned
+        assert [(a.data["segment"]["id"], a.data["points"]) for a in acts.data][0] == ("seg_vip", 75)
+        assert len(acts.data) == 2
