@@ -323,5 +323,42 @@ def test_entering_a_static_segment_earns_on_its_rule_once(redis_url: str, key_pr
                 "erin", type="customer.segment.entered"
             )
         # both entries are recorded; the one the rule names earned
-        assert [(a.data["segment"]["id"], a.data["points"]) for a in acts.data][0] == ("seg_vip", 75)
+        assert [(a.data["segment"]["id"], a.data["points"]) for a in acts.data][0] == (
+            "seg_vip",
+            75,
+        )
         assert len(acts.data) == 2
+
+
+def test_400_concurrent_transfers_over_http_never_create_or_lose_points(
+    api: v.LoyaltiesApi, srv: AdminServer
+) -> None:
+    import asyncio
+    import random
+
+    import httpx
+
+    cards = [_add(api, f"pool-{i}").code for i in range(5)]
+    for code in cards:
+        api.update_loyalty_card_balance(
+            code, v.LoyaltiesMembersBalanceUpdateRequestBody.from_dict({"points": 1000})
+        )
+    rnd = random.Random(11)
+    moves = [(*rnd.sample(cards, 2), rnd.randint(1, 400)) for _ in range(400)]
+
+    async def fire() -> list[int]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(
+            base_url=srv.url, headers=srv.headers(), timeout=60, limits=limits
+        ) as c:
+            rs = await asyncio.gather(*(c.post(f"/v1/loyalties/camp_L/members/{dst}/transfers",
+                                               json=[{"code": src, "points": pts}]) for src, dst, pts in moves))  # fmt: skip
+        return [r.status_code for r in rs]
+
+    statuses = asyncio.run(fire())
+    assert set(statuses) <= {200, 400} and statuses.count(200) > 100, statuses
+    balances = [api.get_member(code).loyalty_card.balance for code in cards]
+    assert sum(balances) == 5000 and min(balances) >= 0
+    for code in cards:  # every card's balance is what its transactions say
+        tx = api.list_loyalty_card_transactions(code, limit=100).data
+        assert tx[0].details.balance.balance == api.get_member(code).loyalty_card.balance
