@@ -495,7 +495,6 @@ def main() -> int:
             if ep in LOYALTY_ENDPOINTS and not loyalty:
                 # after the checkout endpoints, so that their redeems earn nothing (no programme)
                 loyalty = _loyalty_setup(b, manifest, gw, specs, pool)
-            stats_before = _commandstats(redis_url) if ep in LOYALTY_ENDPOINTS else None
             if ep == "rollback":
                 # enough distinct fresh redemption ids for a saturating run and the half-load runs
                 # (a rollback may run up to ~1.5x as fast as a redeem)
@@ -510,6 +509,8 @@ def main() -> int:
                 Path(ids_file).write_text("\n".join(ids) + "\n")
             ceiling = b.saturate(echo, specs[ep], ids_file=ep_ids)
             ceiling_r = b.saturate(echo_r, specs[ep], ids_file=ep_ids)
+            # just before the gateway's run: the echo + Redis run above calls Redis too
+            stats_before = _commandstats(redis_url) if ep in LOYALTY_ENDPOINTS else None
             sat = b.saturate(gw, specs[ep], ids_file=ep_ids)
             if stats_before is not None:
                 # Redis commands and Redis CPU per request at saturation (the shared server:
