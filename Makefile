@@ -154,7 +154,7 @@ bench-gateway: build
 	  command -v wrk >/dev/null 2>&1 || echo "bench-gateway: no wrk (apt-get install wrk): saturation falls back to the Python client, ratios are less trustworthy"; }
 	$(VPY) -m loadtests.ceiling
 
-# A private redis-server (clean INFO figures); ~20 minutes with the defaults (MEMBERS_TOTAL,
+# A private redis-server (clean INFO figures); ~25 minutes with the defaults (MEMBERS_TOTAL,
 # MEMBERS_API_SECONDS... in loadtests/members_scale.py); wrk as for bench-gateway.
 .PHONY: bench-members
 bench-members: build
