@@ -903,10 +903,14 @@ class Loyalty:
                 "status": "PAID",
             }
             writes.append(("xadd", ak, "customer.order.paid", orjson.dumps({"order": oref})))
+            per_card: dict[tuple[str, str], list[int]] = {}  # one entry per card, not per rule
             for e in earned:
+                got = per_card.setdefault((e.campaign_id, e.code), [0, 0])
+                got[1 if e.pending_id else 0] += e.points
+            for (camp_id, code), (active, pending) in per_card.items():
                 writes.append(("xadd", ak, "customer.rewarded.loyalty_points", orjson.dumps(
-                    {"order": oref, "loyalty_card": {"code": e.code, "campaign_id": e.campaign_id},
-                     "points": e.points, "pending": bool(e.pending_id)})))  # fmt: skip
+                    {"order": oref, "loyalty_card": {"code": code, "campaign_id": camp_id},
+                     "points": active, "pending_points": pending})))  # fmt: skip
         rec["_paid"] = now_ms
         rec["_earned"] = msgspec.to_builtins(earned)
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))

@@ -284,8 +284,11 @@ def test_customer_activity_lists_what_orders_events_and_rewards_did(
     with srv.sdk() as c:
         acts = v.CustomersApi(c).list_customer_activity("dana")
         assert [a.type for a in acts.data] == ["customer.custom_event", "customer.order.canceled",
-                                               "customer.rewarded.loyalty_points", "customer.rewarded.loyalty_points",
-                                               "customer.order.paid"]  # fmt: skip
+                                               "customer.rewarded.loyalty_points", "customer.order.paid"]  # fmt: skip
+        rewarded = acts.data[2].data
+        assert (
+            rewarded["points"] == 400 and rewarded["pending_points"] == 0
+        )  # both rules' points, one entry
         paid = v.CustomersApi(c).list_customer_activity("dana", type="customer.order.paid")
         assert len(paid.data) == 1 and paid.data[0].data["order"]["amount"] == 20000
     r = srv.request("GET", "/v1/customers/nobody/activity")
