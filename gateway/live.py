@@ -31,6 +31,7 @@ E = core.engine
 _voucher_dec = msgspec.json.Decoder(m.Voucher)
 _defs_dec = msgspec.json.Decoder(m.Definitions)
 MISS_TTL = 2.0  # seconds an unknown code is remembered as unknown (a notice clears it sooner)
+CODES_MAX = 200_000  # codes whose holders a worker keeps (oldest dropped first)
 WALLET_MAX = 500  # codes of one customer considered by qualifications
 SEGMENTS_TTL = 5.0  # seconds a customer's segments (and the dynamic definitions) are cached
 #: segment types whose members a filter decides (admin.routes_people.DYNAMIC)
@@ -256,6 +257,14 @@ class Live:
                 out, _, _ = await self._holders(rs, codes)
         return rs, out
 
+    def _remember(self, code: str, value: Any) -> None:
+        """Cache a code's holder (or its miss), at most CODES_MAX of them: the oldest cached goes
+        first (a million loyalty cards paying at random must not grow a worker without bound)."""
+        codes = self._codes
+        if code not in codes and len(codes) >= CODES_MAX:
+            del codes[next(iter(codes))]
+        codes[code] = value
+
     async def _holders(self, rs: Any, codes: list[str]) -> tuple[dict[str, Any], bool, int]:
         """Holders for codes not in the ruleset's own vouchers, from the cache or Redis; whether
         a code looked up in Redis was unknown there; the definitions version Redis held then
@@ -294,10 +303,10 @@ class Live:
                 if h is None:
                     unknown = True
                     if rs is self.ruleset:  # a miss judged on an older ruleset is not kept
-                        self._codes[code] = (None, now + MISS_TTL)
+                        self._remember(code, (None, now + MISS_TTL))
                 else:
                     if rs is self.ruleset:
-                        self._codes[code] = h
+                        self._remember(code, h)
                     out[code] = h
         return out, unknown, stored
 

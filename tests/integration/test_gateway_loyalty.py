@@ -427,3 +427,21 @@ def test_points_of_an_event_can_move_a_member_up_a_tier(redis_url: str, key_pref
         assert [t["id"] for t in _get(g, f"/v1/loyalties/members/{code}/tiers")["data"]] == [
             "ltr_silver"
         ]
+
+
+def test_the_workers_code_cache_is_bounded(lgw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.live
+
+    monkeypatch.setattr(gateway.live, "CODES_MAX", 3)
+    codes = []
+    for i in range(5):
+        _order(lgw, f"o-{i}", 1000, customer=f"c-{i}")
+        codes.append(_card_of(lgw, f"c-{i}"))
+    live = lgw.client.app.state.gateway.live
+    for code in codes + codes[:1]:
+        r = lgw.validate({"customer": {"source_id": "c-0"}, "order": {"amount": 1000},
+                          "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["redeemables"][0]["result"]["error"]["key"] != "resource_not_found", r.text
+        assert len(live._codes) <= 3
+    assert codes[0] in live._codes and codes[1] not in live._codes  # the oldest went first
