@@ -136,7 +136,7 @@ loadtest: build
 # The bounded run of tests/integration/test_fuzz_openapi.py is part of `make test`; this one sends
 # FUZZ_EXAMPLES valid and as many invalid requests to every operation, random ones unless
 # FUZZ_SEED names a seed, then runs schemathesis's CLI (coverage, fuzzing, stateful phases).
-FUZZ_EXAMPLES ?= 100
+FUZZ_EXAMPLES ?= 30
 FUZZ_SEED     ?= random
 
 .PHONY: fuzz
