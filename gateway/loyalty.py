@@ -37,6 +37,7 @@ def _loyalty(gw: Gateway) -> Loyalty:
     lo: Loyalty | None = getattr(gw, "_loyalty", None)
     if lo is None:
         lo = Loyalty(gw.store.pipe, gw.settings.key_prefix)
+        lo.dynamic_segments = gw.live._dynamic_segments  # cached definitions (SEGMENTS_TTL)
         gw._loyalty = lo  # type: ignore[attr-defined]
     return lo
 

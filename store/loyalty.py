@@ -30,6 +30,7 @@ import orjson
 
 from core import earning
 from core import model as m
+from core.segments import matching
 
 from .autopipe import AutoPipeline
 from .codemaker import CodeMaker
@@ -275,6 +276,10 @@ class Loyalty:
         self.pipe = pipe
         self.members = Members(pipe, self.k)
         self.wallet = Wallet(pipe, prefix)
+        #: the dynamic segments as ``[(id, core.segments.Filter)]`` (the gateway's cached
+        #: ``Live`` definitions), when the service has them: an order or event that moves a
+        #: customer into one runs its ``customer.segment.entered`` rules
+        self.dynamic_segments: Callable[[], Awaitable[list[Any]]] | None = None
 
     async def load_scripts(self) -> None:
         await self.members.load_scripts()
@@ -924,6 +929,19 @@ class Loyalty:
                         gained.get((e.campaign_id, e.code), 0) + e.points
                     )
             await self.tier_events(cat, cust, res, gained, now_ms, f"order:{oid}")
+            if ctx is not None:
+                after = dict(ctx.metrics)
+                day = now_ms // DAY_MS
+                for k, d in (
+                    ("count", 1),
+                    ("amount", amount),
+                    (f"od:{day}", 1),
+                    (f"oa:{day}", amount),
+                ):
+                    after[k] = after.get(k, 0) + d
+                after["last_order_at"] = max(now_ms, after.get("last_order_at", 0))
+                after["last_order_amount"] = amount
+                await self._segments_entered(cat, cust, ctx.metrics, after, now_ms)
         if res.status == "replay":  # paid before (a retry, a race): keep that record, add the rest
             first = await self._read_order(oid)
             if first is not None:
@@ -1133,11 +1151,34 @@ class Loyalty:
                         gained.get((a.campaign_id, a.code), 0) + a.points
                     )
             await self.tier_events(cat, cust, res, gained, now_ms, event_id)
+            after = dict(ctx.metrics)
+            after["events"] = after.get("events", 0) + 1
+            after["last_event_at"] = max(now_ms, after.get("last_event_at", 0))
+            await self._segments_entered(cat, cust, ctx.metrics, after, now_ms)
         return {"object": "event", "type": name,
                 "customer": {"id": cust["id"], "source_id": cust.get("source_id"), "name": cust.get("name"),
                              "email": cust.get("email"), "metadata": cust.get("metadata") or {},
                              "object": "customer"},
                 "referral": None, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
+
+    async def _segments_entered(self, cat: Catalog, cust: dict[str, Any], before: dict[str, int],
+                                after: dict[str, int], now_ms: int) -> None:  # fmt: skip
+        """The dynamic segments this order or event moved the customer into (judged by core on
+        the metrics before and after it) run their ``customer.segment.entered`` rules, once.
+        Only segments an earning rule names are judged; filters on ``loyalty.points`` see no
+        points here. Entering by the clock alone ("no order for 30 days") fires nothing: no job
+        runs."""
+        groups = cat.index.by_event.get(earning.SEGMENT_ENTERED)
+        if not groups or self.dynamic_segments is None:
+            return
+        named = {r.segment_id for g in groups for r in g.rules}
+        dyn = [(sid, f) for sid, f in await self.dynamic_segments() if sid in named]
+        if not dyn:
+            return
+        was = set(matching(dyn, cust, before, now_ms))
+        for sid in matching(dyn, cust, after, now_ms):
+            if sid not in was:
+                await self.segment_entered(cat, cust["id"], sid, now_ms)
 
     async def segment_entered(
         self, cat: Catalog, customer_id: str, segment_id: str, now_ms: int

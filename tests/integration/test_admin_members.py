@@ -365,3 +365,29 @@ def test_400_concurrent_transfers_over_http_never_create_or_lose_points(
     for code in cards:  # every card's balance is what its transactions say
         tx = api.list_loyalty_card_transactions(code, limit=100).data
         assert tx[0].details.balance.balance == api.get_member(code).loyalty_card.balance
+
+
+def test_an_order_that_moves_a_customer_into_a_dynamic_segment_earns_on_its_rule(
+    redis_url: str, key_prefix: str
+) -> None:
+    from gateway_fixtures import in_process
+    from test_gateway_loyalty import DEFS as GW_DEFS
+
+    defs = {**GW_DEFS, "earning_rules": [*GW_DEFS["earning_rules"],
+            {"id": "ern_regular", "campaign_id": "camp_L", "event": "customer.segment.entered",
+             "segment": {"id": "seg_regulars"}, "loyalty": {"type": "FIXED", "points": 75}}]}  # fmt: skip
+    with AdminServer(redis_url, key_prefix) as srv:
+        seg = srv.request("POST", "/v1/segments", json={"id": "seg_regulars", "name": "Regulars", "type": "auto-update",
+                                                        "filter": {"summary.orders.total_count": {"conditions": {"$more_than": [1]}}}})  # fmt: skip
+        assert seg.status_code == 200, seg.text
+        with in_process(redis_url, key_prefix, msgspec.convert(defs, m.Definitions)) as g:
+            balances = []
+            for i in range(3):
+                r = g.post("/v1/orders", {"source_id": f"reg-{i}", "status": "PAID", "amount": 1000,
+                                          "customer": {"source_id": "fay"}})  # fmt: skip
+                assert r.status_code == 200, r.text
+                cid = g.redis.get(g.prefix + "customer:src:fay").decode()
+                code = g.redis.get(g.prefix + "{c:camp_L}:lc:holder:" + cid).decode()
+                balances.append(int(g.redis.hget(g.prefix + "{c:camp_L}:lc:" + code, "balance")))
+        # 10 per order; the second order makes two: she enters "Regulars" (+75) once
+        assert balances == [10, 95, 105]
