@@ -49,6 +49,18 @@ async def _fresh(gw: Gateway, call: Callable[[Catalog], Awaitable[Any]]) -> Any:
     return await call(gw.live.loyalty)
 
 
+async def _read(
+    request: Request, call: Callable[[Loyalty, Catalog, int], Awaitable[Any]]
+) -> Response:
+    """A loyalty read (or reward purchase): the key checked, then ``call(loyalty, catalogue,
+    now)`` on the newest stored definitions (:func:`_fresh`), its answer encoded."""
+    gw = _gw(request)
+    await gw.auth(request)
+    now = gw.clock()
+    lo = _loyalty(gw)
+    return _ok(await _fresh(gw, lambda cat: call(lo, cat, now)))
+
+
 def _json(body: bytes) -> Any:
     if not body:
         raise ApiError(400, "invalid_payload", "Invalid payload", "The request body is empty")
@@ -248,12 +260,8 @@ def _member_routes(suffix: str, summary: str, read: Read) -> list[Any]:
     (404 when the card is in another program)."""
 
     async def serve(request: Request, member_id: str, campaign_id: str | None) -> Response:
-        gw = _gw(request)
-        await gw.auth(request)
-        now = gw.clock()
-        lo = _loyalty(gw)
-        return _ok(
-            await _fresh(gw, lambda cat: read(lo, cat, request, member_id, campaign_id, now))
+        return await _read(
+            request, lambda lo, cat, now: read(lo, cat, request, member_id, campaign_id, now)
         )
 
     async def plain(request: Request, member_id: FromPath[str]) -> Response:
@@ -306,14 +314,10 @@ MEMBER_READS = [
 async def member_expirations(
     request: Request, campaign_id: FromPath[str], member_id: FromPath[str]
 ) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
     limit = _int_param(request, "limit", 10, 1, 100)
     page = _int_param(request, "page", 1, 1, 1000)
-    return _ok(await _fresh(gw, lambda cat: lo.expirations(cat, campaign_id, member_id, now,
-                                                           limit=limit, page=page)))  # fmt: skip
+    return await _read(request, lambda lo, cat, now: lo.expirations(cat, campaign_id, member_id, now,
+                                                                    limit=limit, page=page))  # fmt: skip
 
 
 @get(
@@ -323,10 +327,6 @@ async def member_expirations(
 )
 @_timed("members")
 async def member_rewards(request: Request, member_id: FromPath[str]) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
     raw = (_str_param(request, "affordable_only") or "false").lower()
     if raw not in ("true", "false", "1", "0"):
         raise ApiError(
@@ -336,7 +336,7 @@ async def member_rewards(request: Request, member_id: FromPath[str]) -> Response
             "`affordable_only` is true or false",
         )
     only = raw in ("true", "1")
-    return _ok(await _fresh(gw, lambda cat: lo.member_rewards(cat, member_id, now, only)))
+    return await _read(request, lambda lo, cat, now: lo.member_rewards(cat, member_id, now, only))
 
 
 @get(
@@ -346,38 +346,30 @@ async def member_rewards(request: Request, member_id: FromPath[str]) -> Response
 )
 @_timed("members")
 async def member_tiers(request: Request, member_id: FromPath[str]) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
-    return _ok(await _fresh(gw, lambda cat: lo.member_tiers(cat, member_id, now)))
+    return await _read(request, lambda lo, cat, now: lo.member_tiers(cat, member_id, now))
 
 
 @get("/v1/customers/{customer_id:str}/redeemables", summary="A customer's wallet: codes, gift and loyalty cards",
      tags=["loyalty"])  # fmt: skip
 @_timed("customer_wallet")
 async def customer_redeemables(request: Request, customer_id: FromPath[str]) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    now = gw.clock()
-    lo = _loyalty(gw)
     limit = _int_param(request, "limit", 10, 1, 100)
     after = _str_param(request, "starting_after_id")
     newest = (_str_param(request, "order") or "id") == "-id"
-    return _ok(await _fresh(gw, lambda cat: lo.customer_wallet(cat, customer_id, now, limit=limit,
-                                                               starting_after=after, newest_first=newest)))  # fmt: skip
+    return await _read(request, lambda lo, cat, now: lo.customer_wallet(
+        cat, customer_id, now, limit=limit, starting_after=after, newest_first=newest))  # fmt: skip
 
 
 async def _redeem_reward(request: Request, member_id: str, campaign_id: str | None) -> Response:
-    gw = _gw(request)
-    await gw.auth(request)
-    body = _obj(await request.body())
-    now = gw.clock()
-    lo = _loyalty(gw)
+    raw = await request.body()
     rid = _new_id("r_")
-    return _ok(
-        await _fresh(gw, lambda cat: lo.redeem_reward(cat, member_id, body, now, rid, campaign_id))
-    )
+
+    async def buy(lo: Loyalty, cat: Catalog, now: int) -> Any:
+        return await lo.redeem_reward(
+            cat, member_id, _obj(raw), now, rid, campaign_id
+        )  # body judged after the key
+
+    return await _read(request, buy)
 
 
 @post(
