@@ -911,8 +911,9 @@ class CustomerSummary(_Base):
 
 
 class Customer(_Base):
-    id: str | None = None
-    source_id: str | None = None
+    #: at most 200 characters, as every identifier: a stored code names its holder by it
+    id: Ident | None = None
+    source_id: Ident | None = None
     name: str | None = None
     email: str | None = None
     phone: str | None = None

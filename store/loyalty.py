@@ -217,9 +217,9 @@ class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     items: list[m.OrderItem] | None = None
     metadata: dict[str, Any] | None = None
     customer: m.Customer | None = None
-    customer_id: str | None = None
+    customer_id: m.Ident | None = None
     referrer: m.Customer | None = None
-    referrer_id: str | None = None
+    referrer_id: m.Ident | None = None
 
 
 _ORDER_FIELDS = ("amount", "initial_amount", "discount_amount", "metadata")

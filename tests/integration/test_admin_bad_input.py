@@ -184,3 +184,31 @@ def test_validation_rules_numbered_with_leading_zeros(srv: AdminServer, redis_sy
     assert r.status_code == 400 and r.json()["key"] == "invalid_definition", r.text
     assert "'0' and '00' are both rule 0" in r.json()["details"]
     assert keyspace(redis_sync, srv.prefix) == before
+
+
+def test_customer_identifiers_over_200_characters_are_refused_and_200_work(
+    srv: AdminServer, redis_sync: redis.Redis
+) -> None:
+    """A code names its holder by the customer's id; a 5,000-character source_id was once
+    stored through a publication, and every later read of that customer's codes (their report,
+    the campaign's CSV export) answered 500 because the stored code no longer decoded."""
+    camp = srv.request("POST", "/v1/campaigns", json={"name": "long ids", **COUPONS}).json()
+    before = keyspace(redis_sync, srv.prefix)
+    long = "¹ø" + "*" * 199
+    r = srv.request("POST", "/v1/publications", json={"campaign": camp["id"], "customer": {"source_id": long}})
+    _refused(r, "at most 200 characters")
+    r = srv.request("POST", "/v1/customers", json={"id": long})
+    _refused(r, "1 to 200 characters")
+    r = srv.request("POST", "/v1/customers", json={"source_id": long})
+    _refused(r, "at most 200 characters")
+    assert keyspace(redis_sync, srv.prefix) == before
+
+    edge = "¹ø" + "*" * 198  # 200 characters: accepted, and everything reads back
+    r = srv.request("POST", "/v1/publications", json={"campaign": camp["id"], "customer": {"source_id": edge}})
+    assert r.status_code == 200, r.text
+    code = r.json()["voucher"]["code"]
+    report = srv.request("GET", "/v1/reports/customers/" + quote(edge, safe=""))
+    assert report.status_code == 200, report.text
+    assert [v["code"] for v in report.json()["vouchers"]] == [code]
+    csv = srv.request("GET", "/v1/exports/vouchers.csv", params={"campaign_id": camp["id"]})
+    assert csv.status_code == 200 and code in csv.text
