@@ -453,6 +453,32 @@ def _common(op: Any) -> dict[str, str]:
     }
 
 
+def _runs(ops: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The script ops of a plan: consecutive active credits of one type to one card form one
+    run (written as one stream entry, see _wallet.lua); every other op is a run of its own."""
+    runs: list[list[dict[str, Any]]] = []
+    for op in ops:
+        last = runs[-1][-1] if runs else None
+        if (op["o"] == "credit" and last is not None and last["o"] == "credit"
+                and last["c"] == op["c"] and last["t"] == op["t"]):  # fmt: skip
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    return runs
+
+
+def _script_op(run: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run as wallet.lua's op: itself, or ``credits`` for two credits or more."""
+    if len(run) == 1:
+        return run[0]
+    xs: dict[int, int] = {}
+    for op in run:
+        xs[op["x"]] = xs.get(op["x"], 0) + op["p"]
+    items = [[op["p"], op["x"], op["s"], op["r"], op["d"]] for op in run]
+    return {"o": "credits", "c": run[0]["c"], "t": run[0]["t"], "n": len(run),
+            "p": sum(xs.values()), "xs": list(xs.items()), "i": orjson.dumps(items).decode()}  # fmt: skip
+
+
 class _Cards:
     """The distinct cards of a plan, in first-seen order (1-based indices for the script)."""
 
@@ -548,7 +574,8 @@ class Wallet:
         if not 0 <= now < NEVER_MS:
             raise ValueError(f"now_ms out of range: {now}")
         cards = _Cards()
-        encoded = [orjson.dumps(self._op(op, now, cards)) for op in ops]
+        runs = _runs([self._op(op, now, cards) for op in ops])
+        encoded = [orjson.dumps(_script_op(run)) for run in runs]
         plan = counter_plan(self.prefix, limits)
         if not encoded and not plan.args and not writes:
             raise ValueError("a wallet call needs at least one op, limit or write")
@@ -581,13 +608,16 @@ class Wallet:
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):
-            return _result(tag, reply[1])
+            return _result(tag, reply[1], runs)
         if tag == "fail":
+            kind, index = _s(reply[1]), int(reply[2])
+            if kind == "wallet":  # the script's op index -> the caller's
+                index = sum(len(run) for run in runs[:index])
             return WalletResult(
                 "failed",
                 failure=WalletFailure(
-                    kind=_s(reply[1]),  # type: ignore[arg-type]
-                    index=int(reply[2]),
+                    kind=kind,  # type: ignore[arg-type]
+                    index=index,
                     error=_s(reply[3]),
                     available=int(reply[4]),
                     requested=int(reply[5]),
@@ -714,7 +744,15 @@ class Wallet:
         reply = await self._read(
             campaign_id, code, now_ms, "tx", "desc" if newest_first else "asc", after, limit
         )
-        return TransactionPage([_transaction(e) for e in reply[1:]], bool(int(reply[0])))
+        txs: list[Transaction] = []
+        for e in reply[1:]:
+            run = _transactions(e)
+            txs += reversed(run) if newest_first else run
+        if after:
+            txs = [t for t in txs if (t.seq < after if newest_first else t.seq > after)]
+        # every entry read holds at least one transaction past `after`, and the script reads
+        # limit + 1 entries when there are that many: more than `limit` here iff there are more
+        return TransactionPage(txs[:limit], len(txs) > limit)
 
     async def buckets(
         self, campaign_id: str, code: str, now_ms: int, *, limit: int = 100, offset: int = 0
@@ -783,12 +821,35 @@ def _card(d: dict[str, Any]) -> Card:
     )
 
 
-def _result(tag: str, raw: Any) -> WalletResult:
+def _run_results(r: dict[str, Any], card: Card, run: list[dict[str, Any]] | None) -> list[OpResult]:
+    """One result per credit of a run written as one entry (``credits``): its transaction id and
+    the card's running balance after it, derived from the run's totals. A replay whose ops are
+    not the first call's (a retry planned again) gets the run as one result."""
+    first, n, points = int(r["first"]), int(r["n"]), int(r["points"])
+    prefix = transaction_prefix(card.campaign_id, card.code)
+    balance, total = int(r["balance"]) - points, int(r["total"]) - points
+    if run is None or len(run) != n or sum(op["p"] for op in run) != points:
+        ids = [f"{prefix}{first + j}" for j in range(n)]
+        return [OpResult("credit", card.campaign_id, card.code, ids, points, balance + points,
+                         total + points, [])]  # fmt: skip
+    out = []
+    for j, op in enumerate(run):
+        balance += op["p"]
+        total += op["p"]
+        out.append(OpResult("credit", card.campaign_id, card.code, [f"{prefix}{first + j}"], op["p"],
+                            balance, total, [Bucket(_exp(op["x"]), op["p"])]))  # fmt: skip
+    return out
+
+
+def _result(tag: str, raw: Any, runs: list[list[dict[str, Any]]] | None = None) -> WalletResult:
     doc = orjson.loads(raw)
     cards = [_card(c) for c in _list(doc.get("cards"))]
-    results = []
-    for r in _list(doc.get("ops")):
+    results: list[OpResult] = []
+    for i, r in enumerate(_list(doc.get("ops"))):
         card = cards[int(r["c"]) - 1]
+        if r["o"] == "credits":
+            results += _run_results(r, card, runs[i] if runs is not None and i < len(runs) else None)
+            continue
         to = cards[int(r["to"]) - 1] if "to" in r else None
         results.append(
             OpResult(
@@ -818,9 +879,32 @@ def _result(tag: str, raw: Any) -> WalletResult:
     return WalletResult(tag, results=results, cards=cards, auto=auto)  # type: ignore[arg-type]
 
 
-def _transaction(entry: Any) -> Transaction:
+def _transactions(entry: Any) -> list[Transaction]:
+    """The transactions of one stream entry, oldest first: one, or a run of credits (``n`` and
+    ``items``: ids and running balances derived from the run's first id and totals)."""
     sid, flat = entry
     f = {_s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+    if "items" not in f:
+        return [_transaction(sid, f)]
+    seq = int(_s(sid).split("-", 1)[0])
+    first_id = _s(f["id"])
+    prefix = first_id[: len(first_id) - len(str(seq))]
+    typ, at = _s(f["type"]), int(f["at"])
+    points = int(f["points"])
+    balance, total = int(f["balance"]) - points, int(f["total"]) - points
+    out = []
+    for j, (p, x, src, reason, details) in enumerate(orjson.loads(f["items"])):
+        balance += p
+        total += p
+        out.append(Transaction(id=f"{prefix}{seq + j}", seq=seq + j, type=typ, points=p,
+                               balance=balance, total=total, created_at_ms=at, source_id=src,
+                               reason=reason, related_transaction_id=None,
+                               details=details.encode(), buckets=[Bucket(_exp(x), p)],
+                               shortfall=0, pending_id=None))  # fmt: skip
+    return out
+
+
+def _transaction(sid: Any, f: dict[Any, Any]) -> Transaction:
     related = _s(f.get("related", b""))
     pending = _s(f.get("pending", b""))
     return Transaction(

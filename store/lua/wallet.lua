@@ -32,6 +32,9 @@
 -- every other check of the input was made by store/wallet.py):
 --   {o:"credit", c, p, t: POINTS_ACCRUAL|POINTS_ADDITION, x: bucket expiry ms (W_NEVER = none),
 --    s, r, d}
+--   {o:"credits", c, t, n, p: points in all, xs: [[expiry ms, points], ...] per bucket,
+--    i: JSON text of the n items [[points, expiry, s, r, d], ...]}   a run of n >= 2 credits
+--                to one card, written as one stream entry (see _wallet.lua, tx)
 --   {o:"pending", c, p, id, a: activation ms (> now), xa: expiry ms (> a; W_NEVER = none),
 --    xd: expiry as ms after activation (0 = use xa), s, r, d}     no transaction until activated
 --   {o:"debit", c, p, t: POINTS_REDEMPTION|POINTS_REMOVAL, m: "exact"|"clamp", e: error key,
@@ -55,7 +58,8 @@
 --   {'ok', json}        applied; json =
 --        {"cards": [{campaign_id, code, points, balance, expired, subtracted, redeemed, pending,
 --                    seq, at, next_expiration_at (0 = none), next_expiration_points}, ...],
---         "ops":   [{o, c, tx: [transaction ids], points (signed, applied), balance, total
+--         "ops":   [{o, c, tx: [transaction ids] (credits: first, n instead: the seq of the
+--                    first of its n transactions), points (signed, applied), balance, total
 --                    (of card c, after the op), buckets: [[expiry, points], ...] taken or
 --                    credited, shortfall, pending_id, pending_points, to (a transfer's card
 --                    index), to_balance, to_total}, ...],
@@ -102,7 +106,7 @@ for i = 1, N do
   ops[i] = op
   local o, ci = op.o, op.c
   local c = cards[ci]
-  if o == 'credit' then
+  if o == 'credit' or o == 'credits' then
     bal[ci] = bal[ci] + op.p
   elseif o == 'debit' or o == 'transfer' then
     if bal[ci] >= op.p then
@@ -191,6 +195,12 @@ for i = 1, N do
     r.buckets = {{op.x, op.p}}
     r.tx[1] = w_tx(c, now, op.t, op.p, {source_id = op.s, reason = op.r, details = op.d,
                                         buckets = w_bjson(r.buckets)})
+    r.points = op.p
+  elseif o == 'credits' then
+    for j = 1, #op.xs do w_add(c, op.xs[j][1], op.xs[j][2]) end
+    f.balance = f.balance + op.p
+    f.points = f.points + op.p
+    r.first, r.n = w_txs(c, now, op.t, op.p, op.n, op.i), op.n
     r.points = op.p
   elseif o == 'debit' then
     local taken, takes = w_take(c, op.p)

@@ -7,8 +7,12 @@
 -- ARGV[5]     what to read, with its own arguments from ARGV[6]:
 --   'card'                         -> {json}: the card's figures, as wallet.lua's cards[]
 --   'tx', order ('desc' = newest first | 'asc'), after seq (exclusive; 0 = from the start),
---         limit                    -> {has_more (0|1), entry, ...}; entry = {stream id,
---                                     {field, value, ...}} as XRANGE gives it
+--         limit                    -> {more (0|1), entry, ...} (up to limit + 2 entries);
+--                                     entry = {stream id,
+--                                     {field, value, ...}} as XRANGE gives it; an entry
+--                                     may hold a run of credits (n transactions: _wallet.lua),
+--                                     so the caller expands entries, drops the transactions
+--                                     at or before `after`, and cuts at `limit`
 --   'buckets', offset, limit       -> {count of buckets, expiry, points, expiry, points, ...}
 --                                     soonest-expiring first
 --   'pending', after id ('' = from the first), limit
@@ -33,8 +37,17 @@ if what == 'tx' then
   local e
   if order == 'asc' then
     local from = '-'
-    if after > 0 then from = '(' .. istr(after) .. '-0' end
+    local head = nil
+    if after > 0 then
+      from = '(' .. istr(after) .. '-0'
+      -- the run of credits that holds `after` may hold the transactions just past it too
+      local h = redis.call('XREVRANGE', c.tx, istr(after) .. '-0', '-', 'COUNT', 1)
+      if h[1] and tonumber(string.match(h[1][1], '^(%d+)')) + w_entry_n(h[1][2]) - 1 > after then
+        head = h[1]
+      end
+    end
     e = redis.call('XRANGE', c.tx, from, '+', 'COUNT', limit + 1)
+    if head then table.insert(e, 1, head) end
   else
     local from = '+'
     if after > 0 then from = '(' .. istr(after) .. '-0' end
@@ -42,7 +55,7 @@ if what == 'tx' then
   end
   local out = {0}
   if #e > limit then out[1] = 1 end
-  for i = 1, math.min(#e, limit) do out[#out + 1] = e[i] end
+  for i = 1, #e do out[#out + 1] = e[i] end  -- all of them: the caller cuts at `limit`
   return out
 end
 

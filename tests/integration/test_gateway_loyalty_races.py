@@ -61,7 +61,9 @@ def _figures(rc: redis.Redis, prefix: str, code: str) -> dict[str, int]:
 
 
 def _tx_types(rc: redis.Redis, prefix: str, code: str) -> list[str]:
-    return [f[b"type"].decode() for _, f in rc.xrange(prefix + "{c:camp_L}:lc:" + code + ":tx")]
+    """The card's transaction types, in order (an entry holding a run of n credits is n)."""
+    entries = rc.xrange(prefix + "{c:camp_L}:lc:" + code + ":tx")
+    return [f[b"type"].decode() for _, f in entries for _ in range(int(f.get(b"n", 1)))]
 
 
 async def test_the_same_order_paid_50_times_at_once_earns_once(

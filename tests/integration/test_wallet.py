@@ -101,10 +101,26 @@ def check_card(r: redis.Redis, prefix: str, code: str, campaign: str = CAMP) -> 
     seen: dict[str, dict[str, str]] = {}
     refunds: dict[int, str] = {}
     last_at = 0
-    entries = r.xrange(k.transactions)
-    for n, (sid, raw) in enumerate(entries, 1):
+    entries = []  # one per transaction: a run of credits (n, items) is expanded here
+    for sid, raw in r.xrange(k.transactions):
         e = {a.decode(): b.decode() for a, b in raw.items()}
-        assert sid == f"{n}-0".encode() and e["id"] == f"{tx_prefix}{n}"
+        first = len(entries) + 1
+        assert sid == f"{first}-0".encode() and e["id"] == f"{tx_prefix}{first}"
+        if "items" not in e:
+            entries.append(e)
+            continue
+        items = orjson.loads(e["items"])
+        assert int(e["n"]) == len(items) >= 2 and e["type"] in _CREDITS
+        assert int(e["points"]) == sum(p for p, *_ in items)
+        run_bal, run_total = int(e["balance"]) - int(e["points"]), int(e["total"]) - int(e["points"])
+        for j, (p, x, src, reason, details) in enumerate(items):
+            run_bal, run_total = run_bal + p, run_total + p
+            entries.append({**e, "id": f"{tx_prefix}{first + j}", "points": str(p),
+                            "balance": str(run_bal), "total": str(run_total),
+                            "buckets": orjson.dumps([[x, p]]).decode(), "source_id": src,
+                            "reason": reason, "details": details})  # fmt: skip
+    for n, e in enumerate(entries, 1):
+        assert e["id"] == f"{tx_prefix}{n}"
         t, p = e["type"], int(e["points"])
         bal += p
         if t in _CREDITS:
@@ -791,6 +807,54 @@ async def test_transactions_paging(wallet: Wallet):
     assert ([t.points for t in up.transactions], up.has_more) == ([23, 24, 25], False)
     with pytest.raises(ValueError):
         await wallet.transactions(CAMP, "CARD1", NOW, starting_after="vtx_other_3")
+
+
+async def test_a_run_of_credits_is_one_entry_read_back_as_its_transactions(
+    wallet: Wallet, redis_sync: redis.Redis, key_prefix: str
+):
+    """Consecutive credits of one call to one card (an order earning through many rules) are
+    written as ONE stream entry; every read sees them as separate transactions with their own
+    ids, running balances, buckets and details, whatever page boundaries fall inside the run."""
+    exp = NOW + 30 * DAY
+    res = await wallet.apply([credit(5), debit(3)], NOW)  # seq 1, 2: single entries
+    assert res.ok
+    run = [credit(i, expires_at_ms=exp if i % 2 else None, details=f'{{"rule":"r{i}"}}'.encode(),
+                  source_id=f"s{i}") for i in range(1, 8)]  # fmt: skip
+    res = await wallet.apply([*run, credit(4, code="CARD2"), credit(100, type="POINTS_ADDITION"),
+                              credit(9), debit(1)], NOW + 1)  # fmt: skip
+    assert res.ok
+    # seq 3..9 the run of 7 accruals, 10 the addition, 11 a single accrual, 12 the debit
+    assert [r.points for r in res.results] == [1, 2, 3, 4, 5, 6, 7, 4, 100, 9, -1]
+    assert [r.balance for r in res.results[:7]] == [3, 5, 8, 12, 17, 23, 30]
+    prefix = transaction_prefix(CAMP, "CARD1")
+    assert [r.transaction_ids for r in res.results[:7]] == [[f"{prefix}{n}"] for n in range(3, 10)]
+    assert res.results[1].buckets == [Bucket(None, 2)] and res.results[2].buckets == [Bucket(exp, 3)]
+    k = Keys(key_prefix).card(CAMP, "CARD1")
+    assert redis_sync.xlen(k.transactions) == 6  # 12 transactions in 6 entries
+    check_card(redis_sync, key_prefix, "CARD1")
+
+    every = (await wallet.transactions(CAMP, "CARD1", NOW + 1, limit=100, newest_first=False)).transactions
+    assert [t.seq for t in every] == list(range(1, 13))
+    assert [t.balance for t in every] == [5, 2, 3, 5, 8, 12, 17, 23, 30, 130, 139, 138]
+    assert [(t.source_id, t.details) for t in every[2:4]] == [("s1", b'{"rule":"r1"}'), ("s2", b'{"rule":"r2"}')]
+    assert [t.buckets for t in every[2:4]] == [[Bucket(exp, 1)], [Bucket(None, 2)]]
+    for newest in (True, False):
+        want = [t.seq for t in (reversed(every) if newest else every)]
+        for limit in range(1, 13):
+            for start in [None, *range(1, 13)]:
+                page = await wallet.transactions(CAMP, "CARD1", NOW + 1, limit=limit,
+                                                 starting_after=start, newest_first=newest)  # fmt: skip
+                rest = want if start is None else want[want.index(start) + 1 :]
+                assert [t.seq for t in page.transactions] == rest[:limit], (newest, limit, start)
+                assert page.has_more == (len(rest) > limit), (newest, limit, start)
+    # an accrual inside the run is found, and is not refundable
+    bad = await wallet.apply([refund(f"{prefix}5")], NOW + 2)
+    assert bad.failure is not None and bad.failure.error == "not_refundable"
+    gone = await wallet.apply([refund(f"{prefix}99")], NOW + 2)
+    assert gone.failure is not None and gone.failure.error == "not_found"
+    # a refusal names the caller's op, not the script's (the run counts as its 3 credits)
+    short = await wallet.apply([credit(1), credit(2), credit(3), debit(10**6)], NOW + 3)
+    assert short.failure is not None and (short.failure.kind, short.failure.index) == ("wallet", 3)
 
 
 async def test_buckets_and_pending_paging(wallet: Wallet):
