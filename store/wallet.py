@@ -467,16 +467,18 @@ def _runs(ops: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return runs
 
 
-def _script_op(run: list[dict[str, Any]]) -> dict[str, Any]:
-    """A run as wallet.lua's op: itself, or ``credits`` for two credits or more."""
+def _script_op(run: list[dict[str, Any]], tail: int, items: list[bytes]) -> dict[str, Any]:
+    """A run as wallet.lua's op: itself, or ``credits`` for two credits or more, whose items'
+    JSON text is appended to ``items`` (ARGV ``tail`` + its position, 1-based: the script
+    stores it as it is, never parses it)."""
     if len(run) == 1:
         return run[0]
     xs: dict[int, int] = {}
     for op in run:
         xs[op["x"]] = xs.get(op["x"], 0) + op["p"]
-    items = [[op["p"], op["x"], op["s"], op["r"], op["d"]] for op in run]
+    items.append(orjson.dumps([[op["p"], op["x"], op["s"], op["r"], op["d"]] for op in run]))
     return {"o": "credits", "c": run[0]["c"], "t": run[0]["t"], "n": len(run),
-            "p": sum(xs.values()), "xs": list(xs.items()), "i": orjson.dumps(items).decode()}  # fmt: skip
+            "p": sum(xs.values()), "xs": list(xs.items()), "i": tail + len(items)}  # fmt: skip
 
 
 class _Cards:
@@ -575,8 +577,11 @@ class Wallet:
             raise ValueError(f"now_ms out of range: {now}")
         cards = _Cards()
         runs = _runs([self._op(op, now, cards) for op in ops])
-        encoded = [orjson.dumps(_script_op(run)) for run in runs]
         plan = counter_plan(self.prefix, limits)
+        # a run's items travel as ARGV of their own after everything else (see wallet.lua)
+        items: list[bytes] = []
+        tail = 4 + 3 * len(cards.index) + 3 + len(runs) + len(plan.args) + 4 * len(writes)
+        encoded = [orjson.dumps(_script_op(run, tail, items)) for run in runs]
         if not encoded and not plan.args and not writes:
             raise ValueError("a wallet call needs at least one op, limit or write")
         if op_id is not None:
@@ -604,7 +609,7 @@ class Wallet:
             wargs += (verb, len(keys), a, b)
         # the placeholder is a key of the call already (same slot on a cluster)
         keys[0] = idem if idem is not None else keys[1]
-        args += (len(encoded), len(plan.args) // 6, len(writes), *encoded, *plan.args, *wargs)
+        args += (len(encoded), len(plan.args) // 6, len(writes), *encoded, *plan.args, *wargs, *items)
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):

@@ -33,8 +33,9 @@
 --   {o:"credit", c, p, t: POINTS_ACCRUAL|POINTS_ADDITION, x: bucket expiry ms (W_NEVER = none),
 --    s, r, d}
 --   {o:"credits", c, t, n, p: points in all, xs: [[expiry ms, points], ...] per bucket,
---    i: JSON text of the n items [[points, expiry, s, r, d], ...]}   a run of n >= 2 credits
---                to one card, written as one stream entry (see _wallet.lua, tx)
+--    i: the ARGV index of the JSON text of its n items [[points, expiry, s, r, d], ...]}
+--                a run of n >= 2 credits to one card, written as one stream entry (see
+--                _wallet.lua, tx); the items' texts follow the W plain writes, never parsed
 --   {o:"pending", c, p, id, a: activation ms (> now), xa: expiry ms (> a; W_NEVER = none),
 --    xd: expiry as ms after activation (0 = use xa), s, r, d}     no transaction until activated
 --   {o:"debit", c, p, t: POINTS_REDEMPTION|POINTS_REMOVAL, m: "exact"|"clamp", e: error key,
@@ -200,7 +201,7 @@ for i = 1, N do
     for j = 1, #op.xs do w_add(c, op.xs[j][1], op.xs[j][2]) end
     f.balance = f.balance + op.p
     f.points = f.points + op.p
-    r.first, r.n = w_txs(c, now, op.t, op.p, op.n, op.i), op.n
+    r.first, r.n = w_txs(c, now, op.t, op.p, op.n, ARGV[op.i]), op.n
     r.points = op.p
   elseif o == 'debit' then
     local taken, takes = w_take(c, op.p)
