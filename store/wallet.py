@@ -33,6 +33,7 @@ Time always comes from the caller (``now_ms``, ms since the epoch, UTC). Malform
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -82,6 +83,7 @@ CreditType = Literal["POINTS_ACCRUAL", "POINTS_ADDITION"]
 DebitType = Literal["POINTS_REDEMPTION", "POINTS_REMOVAL"]
 
 
+@functools.lru_cache(maxsize=65536)  # a SHA-1 per card and call showed in the order profile
 def transaction_prefix(campaign_id: str, code: str) -> str:
     """What a card's transaction ids start with; the card's transaction sequence number follows.
 
