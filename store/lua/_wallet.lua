@@ -28,8 +28,9 @@
 --                source_id, reason empty) and two more: n, and items = JSON
 --                [[points, expiry ms, source_id, reason, details], ...]; the k-th item is
 --                transaction seq+k-1 (ids and running balances are derived on read, by
---                store/wallet.py). One XADD instead of n: a tenth of the Redis time and memory
---                of an order that earns through ten rules on a card.
+--                store/wallet.py). One XADD instead of n: measured on 100 credits to 10 cards
+--                per call, 472 instead of 1,803 us of Redis per call; memory about the same
+--                (261 instead of 275 bytes per transaction: the details dominate).
 --                  id        <card's transaction id prefix><seq> (the prefix comes from the
 --                            caller, derived from campaign id and code)
 --                  points    signed points of this transaction; balance / total: the card's
