@@ -10,6 +10,7 @@
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
+#   make bench-wallet   a run of credits as one stream entry against one entry per credit: Redis us and bytes per call (loadtests.wallet_runs)
 #   make fuzz      schemathesis on both services' OpenAPI documents, many examples + its CLI (FUZZ_EXAMPLES, FUZZ_SEED)
 #   make clean     remove build products (keeps .venv; `make distclean` removes it too)
 
@@ -153,6 +154,11 @@ bench-gateway: build
 	  fi; \
 	  command -v wrk >/dev/null 2>&1 || echo "bench-gateway: no wrk (apt-get install wrk): saturation falls back to the Python client, ratios are less trustworthy"; }
 	$(VPY) -m loadtests.ceiling
+
+# A private redis-server; ~1 minute (WALLET_CALLS, WALLET_CARDS, WALLET_RULES).
+.PHONY: bench-wallet
+bench-wallet: build
+	$(VPY) -m loadtests.wallet_runs
 
 # A private redis-server (clean INFO figures); ~25 minutes with the defaults (MEMBERS_TOTAL,
 # MEMBERS_API_SECONDS... in loadtests/members_scale.py); wrk as for bench-gateway.
