@@ -6,6 +6,8 @@ raises a redis-py ``ConnectionError`` / ``TimeoutError`` (or a reply such as LOA
 :func:`store.unavailable.is_unavailable` classifies as "Redis cannot serve": the caller answers
 503, never hangs, never 500. What it changes from redis-py's defaults, and why:
 
+- **A burst waits for a connection** (a blocking pool of ``MAX_CONNECTIONS``, waiting at most
+  ``timeout``) instead of failing at once when the pool is full.
 - **Timeouts**: connecting and each read or write are bounded by ``timeout``
   (PROMOGATE_REDIS_TIMEOUT), not by redis-py's defaults (5 s per read in redis-py 8, none for
   a connect in older versions).
@@ -122,18 +124,30 @@ class FailClosedRedis(aredis.Redis):
             raise rexc.TimeoutError(f"Redis did not answer within {self.budget:g}s") from exc
 
 
+#: connections the pool opens at most; a call beyond them waits for a free one (see connect)
+MAX_CONNECTIONS = 256
+
+
 def connect(url: str, timeout: float, **kwargs: Any) -> FailClosedRedis:
     """A client on ``url`` (redis-py URL forms) that answers or fails within ``timeout`` s.
 
-    ``kwargs`` go to ``redis.asyncio.Redis.from_url`` (options given in the URL's query win,
-    as in redis-py)."""
-    client = FailClosedRedis.from_url(
+    The pool is a blocking one: a burst of more concurrent calls than ``MAX_CONNECTIONS`` (or
+    ``max_connections`` in ``kwargs``) waits up to ``timeout`` for a connection to come free,
+    rather than failing at once (redis-py 8's default pool holds 100 and then raises "Too many
+    connections": 200 concurrent admin calls were 503s).
+
+    ``kwargs`` go to the pool's ``from_url`` (options given in the URL's query win, as in
+    redis-py)."""
+    kwargs.setdefault("max_connections", MAX_CONNECTIONS)
+    pool = aredis.BlockingConnectionPool.from_url(
         url,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=_no_retry(),
         **kwargs,
     )
+    client = FailClosedRedis.from_pool(pool)
     client.budget = timeout
     pool = client.connection_pool
     pool.connection_class = _strict(pool.connection_class)

@@ -370,11 +370,11 @@ def _transfers_race(api: v.LoyaltiesApi, srv: AdminServer) -> None:
              for src, dst, pts in moves]  # fmt: skip
 
     async def fire() -> list[int]:
-        # 50 connections, each opened and checked first, then one burst (with 200, admin's Redis
-        # client ran out of connections: its designed answer then is a quick 503, which
-        # test_admin_outage.py covers; this test counts points)
+        # 200 connections, each opened and checked first, then one burst of 200 calls at once:
+        # more than redis-py's default pool of 100 (admin's Redis client raised "Too many
+        # connections", a 503, before store.client's blocking pool)
         clients = [httpx.AsyncClient(base_url=srv.url, headers=srv.headers(), timeout=60,
-                                     limits=httpx.Limits(max_connections=1)) for _ in range(50)]  # fmt: skip
+                                     limits=httpx.Limits(max_connections=1)) for _ in range(200)]  # fmt: skip
         out: list[int] = [0] * len(calls)
         try:
             for c in clients:
