@@ -82,7 +82,10 @@ def main() -> int:
     rules = int(os.environ.get("WALLET_RULES", "10"))
     private = PrivateRedis().start()
     try:
-        rows = [asyncio.run(_measure(private.url, mode, calls, cards, rules)) for mode in ("single", "runs")]
+        rows = [
+            asyncio.run(_measure(private.url, mode, calls, cards, rules))
+            for mode in ("single", "runs")
+        ]
     finally:
         private.stop()
     single, runs = rows

@@ -611,7 +611,15 @@ class Wallet:
             wargs += (verb, len(keys), a, b)
         # the placeholder is a key of the call already (same slot on a cluster)
         keys[0] = idem if idem is not None else keys[1]
-        args += (len(encoded), len(plan.args) // 6, len(writes), *encoded, *plan.args, *wargs, *items)
+        args += (
+            len(encoded),
+            len(plan.args) // 6,
+            len(writes),
+            *encoded,
+            *plan.args,
+            *wargs,
+            *items,
+        )
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):
@@ -855,7 +863,9 @@ def _result(tag: str, raw: Any, runs: list[list[dict[str, Any]]] | None = None) 
     for i, r in enumerate(_list(doc.get("ops"))):
         card = cards[int(r["c"]) - 1]
         if r["o"] == "credits":
-            results += _run_results(r, card, runs[i] if runs is not None and i < len(runs) else None)
+            results += _run_results(
+                r, card, runs[i] if runs is not None and i < len(runs) else None
+            )
             continue
         to = cards[int(r["to"]) - 1] if "to" in r else None
         results.append(
