@@ -30,7 +30,7 @@ import orjson
 
 from core import earning
 from core import model as m
-from core.segments import matching
+from core.segments import MAX_WINDOW_DAYS, matching
 
 from .autopipe import AutoPipeline
 from .codemaker import CodeMaker
@@ -900,6 +900,8 @@ class Loyalty:
             # per UTC day too, for the segments' windowed counts (core.segments: od:/oa:<day>)
             day = now_ms // DAY_MS
             writes += [("hincr", mk, f"od:{day}", 1), ("hincr", mk, f"oa:{day}", amount)]
+            # days no window reaches any more leave the hash (it stays bounded)
+            writes += [("hdel", mk, f) for f in _stale_days(ctx.metrics if ctx else {}, day)]
             ak = self.k.customer_activity(cust["id"])
             oref = {
                 "id": oid,
@@ -1346,6 +1348,14 @@ _MEMBER_EVENTS = {
     "POINTS_REDEMPTION": "customer.redemption.succceeded",  # (sic: the SDK's enum)
     "POINTS_REFUND": "customer.redemption.rollback.succceeded",  # (sic)
 }
+
+
+def _stale_days(metrics: dict[str, int], today: int) -> list[str]:
+    """The per-day metrics fields (``od:<day>`` / ``oa:<day>``) older than the longest window a
+    segment may ask for (``core.segments.MAX_WINDOW_DAYS``): never read again."""
+    oldest = today - MAX_WINDOW_DAYS
+    return [f for f in metrics
+            if f[:3] in ("od:", "oa:") and f[3:].isdigit() and int(f[3:]) <= oldest]  # fmt: skip
 
 
 def _fields(raw: Any) -> dict[str, str]:

@@ -369,7 +369,7 @@ class PendingPage(msgspec.Struct, frozen=True):
 # -- helpers ----------------------------------------------------------------------------------
 
 
-_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hmax", "sadd", "rpush", "zadd", "xadd"))
+_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hdel", "hmax", "sadd", "rpush", "zadd", "xadd"))
 
 
 def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
@@ -569,7 +569,7 @@ class Wallet:
 
         ``writes``: plain writes done in the same call once everything else applies, each
         ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
-        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hmax``, ``sadd``,
+        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hdel``, ``hmax``, ``sadd``,
         ``rpush``, ``zadd``, ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
         about 1,000 entries)): the order record, customer metrics and activity an order changes,
         a reward's issued code.

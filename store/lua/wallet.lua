@@ -21,7 +21,7 @@
 --                        else applies, in order, after it. Verbs (a, b):
 --                          set (value, -)      setnx (value, -): refuses the whole call when the
 --                                              key exists ({'fail', 'write', index, 'exists'})
---                          hincr (field, delta)   hset (field, value)
+--                          hincr (field, delta)   hset (field, value)   hdel (field, -)
 --                          hmax (field, number): set when larger than the field (or absent)
 --                          sadd (member, -)    rpush (value, -)    zadd (member, score)
 --                          xadd (type, data): an entry {type, data, at = now} on a stream
@@ -305,6 +305,8 @@ for i = 0, W - 1 do
     redis.call('HINCRBY', k, a, x)
   elseif v == 'hset' then
     redis.call('HSET', k, a, x)
+  elseif v == 'hdel' then
+    redis.call('HDEL', k, a)
   elseif v == 'hmax' then
     local cur = tonumber(redis.call('HGET', k, a))
     if cur == nil or cur < tonumber(x) then redis.call('HSET', k, a, x) end

@@ -163,6 +163,30 @@ def _applies(g: InProcess, customer: str) -> bool:
     return bool(out["valid"])
 
 
+def test_per_day_metrics_older_than_any_window_leave_with_the_next_order(
+    stack: tuple[AdminServer, InProcess], redis_sync: redis.Redis, key_prefix: str
+) -> None:
+    """The metrics hash keeps one od:/oa: pair per day with orders; a day older than the
+    longest window a segment may ask for (MAX_WINDOW_DAYS) is dropped by the next paid order,
+    in the same call, so the hash stays bounded and every window still counts right."""
+    from core.segments import MAX_WINDOW_DAYS, day_of
+
+    srv, g = stack
+    longest = _segment(srv, "10 years, 2 orders", {
+        f"summary.orders.count_in_days.{MAX_WINDOW_DAYS}": {"conditions": {"$more_than_or_equal": [2]}}})["id"]  # fmt: skip
+    _order(g, "p-1", "bea", 1_000)
+    (key,) = [k.decode() for k in redis_sync.scan_iter(f"{key_prefix}custmetrics:*")]
+    today = day_of(g.clock())
+    edge, stale = today - MAX_WINDOW_DAYS + 1, today - MAX_WINDOW_DAYS
+    # as if bea had also ordered on the window's first day and on the day before it
+    redis_sync.hset(key, mapping={f"od:{edge}": 1, f"oa:{edge}": 500, f"od:{stale}": 1, f"oa:{stale}": 700})
+    _order(g, "p-2", "bea", 1_000)
+    fields = {k.decode() for k in redis_sync.hkeys(key)}
+    assert {f"od:{edge}", f"oa:{edge}", f"od:{today}", f"oa:{today}"} <= fields
+    assert not {f"od:{stale}", f"oa:{stale}"} & fields
+    assert longest in _member_of(srv, "bea")  # 3 orders in the window (edge day + 2 today)
+
+
 def test_a_segment_rule_applies_at_checkout_only_while_the_customer_is_in_it(
     stack: tuple[AdminServer, InProcess],
 ) -> None:
