@@ -530,11 +530,12 @@ def test_rollbacks_racing_redemptions_stay_consistent(srv: Server, rc: redis.Red
     calls += [(f"/v1/redemptions/{parents[0]}/rollbacks", None)] * 4  # the same one, again
     calls += [("/v1/redemptions", alice(pay(100, code=code))) for _ in range(12)]
     resps = asyncio.run(_fire(srv, calls))
-    rolled = [r for r in resps[:6] if r.status_code == 200]
-    assert len(rolled) == 6
-    assert all(
-        r.status_code == 400 and r.json()["key"] == "already_rolled_back" for r in resps[6:10]
-    )
+    # each parent rolls back exactly once: the five calls on parents[0] race each other (any of
+    # them may arrive first), so one of them succeeds and four are already_rolled_back
+    assert all(r.status_code == 200 for r in resps[1:6])
+    same = [resps[0], *resps[6:10]]
+    assert sum(r.status_code == 200 for r in same) == 1
+    assert all(r.json()["key"] == "already_rolled_back" for r in same if r.status_code != 200)
     won = [r for r in resps[10:] if r.status_code == 200]
     lost = [r for r in resps[10:] if r.status_code != 200]
     assert all(r.json()["key"] == "loyalty_card_points_exceeded" for r in lost)
