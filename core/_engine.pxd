@@ -24,6 +24,7 @@ cdef class RuleSet_:
     cdef public list excluded
     cdef public bint included_all
     cdef public object message
+    cdef public int junction
 
 
 cdef class Target:

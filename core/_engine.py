@@ -32,6 +32,11 @@ D_FIXED = 3
 D_UNIT = 4
 _DTYPES = {"AMOUNT": D_AMOUNT, "PERCENT": D_PERCENT, "FIXED": D_FIXED, "UNIT": D_UNIT}
 
+# how a validation rule's conditions are joined (RuleSet_.junction)
+J_ANY = 0  # any logic: the postfix program decides
+J_AND = 1  # each condition once, all joined by `and`
+J_OR = 2  # each condition once, all joined by `or`
+
 # discount effects
 E_ORDER = 1
 E_ITEMS = 2
@@ -295,11 +300,27 @@ class RuleSet_:
         self.id = rid
         self.conds = conds
         self.program = program
+        self.junction = _junction(program, len(conds))
         self.limits = limits  # list of (kind, limit, message)
         self.targets = targets  # list of Target
         self.excluded = excluded  # list of Target
         self.included_all = included_all
         self.message = message
+
+
+def _junction(program, n):
+    """``J_AND`` / ``J_OR`` when ``program`` joins each of the ``n`` conditions once with only
+    ``and`` / only ``or`` (most rules: "1 and 2"), judged without the postfix machine; else
+    ``J_ANY``."""
+    refs = [p for p in program if p >= 0]
+    ops = {p for p in program if p < 0}
+    if n == 0 or sorted(refs) != list(range(n)) or len(program) != 2 * n - 1:
+        return J_ANY
+    if not ops or ops == {_logic.OP_AND}:
+        return J_AND
+    if ops == {_logic.OP_OR}:
+        return J_OR
+    return J_ANY
 
 
 class Target:
@@ -1329,8 +1350,18 @@ def _rules_fail(r: RuleSet_, ctx: Ctx):
     if not prog:
         return None
     n: cython.Py_ssize_t = len(r.conds)
-    results = [False] * n
     i: cython.Py_ssize_t
+    if r.junction == J_AND:  # the first condition that fails, as the general path finds it
+        for i in range(n):
+            if not _cond(r.conds[i], ctx):
+                return r.conds[i]
+        return None
+    if r.junction == J_OR:
+        for i in range(n):
+            if _cond(r.conds[i], ctx):
+                return None
+        return r.conds[0]
+    results = [False] * n
     for i in range(n):
         results[i] = _cond(r.conds[i], ctx)
     stack = []

@@ -179,3 +179,38 @@ def test_rule_without_conditions_always_holds(engine) -> None:
     ev = run(engine, d, reds("CODE"), order(item("a", 1000)))
     assert ev.outcomes[0].status == "APPLICABLE"
     assert ev.discount_amount == 100
+
+
+def _failing_message(engine, logic_text: str, md: dict[str, object]) -> str | None:
+    rules = [
+        rule(_META, "$is", "gold", prop="tier", error="c1"),
+        rule(_META, "$is", "FR", prop="country", error="c2"),
+        rule(_META, "$is", True, prop="vip", error="c3"),
+    ]
+    d = defs(vouchers=[voucher("CODE", amount_off(100), validation_rules=["r"])],
+             rules=[vrule("r", *rules, logic=logic_text, error="whole rule")])  # fmt: skip
+    o = run(engine, d, reds("CODE"), order(item("a", 1000)), customer(metadata=md)).outcomes[0]
+    return None if o.status == "APPLICABLE" else o.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1 and 2 and 3", "3 and 1 and 2", "1 or 2 or 3", "2 or 3 or 1", "1 and 2", "1 or 2",
+     "1 and 1 and 2", "(1 and 2) or 3", "1 and (2 or 3)", "not 1 and 2 and 3", "1"],
+)  # fmt: skip
+def test_a_rule_fails_on_its_first_false_condition_whatever_its_junction(engine, text: str) -> None:
+    """A rule joined by `and` only or `or` only is judged without the postfix machine (a fast
+    path); what fails is the same as for any other logic: the first false condition in number
+    order, or the rule itself when every condition holds but the logic does not."""
+    import itertools
+
+    for tier, country, vip in itertools.product((True, False), repeat=3):
+        md = {"tier": "gold" if tier else "x", "country": "FR" if country else "x", "vip": vip}
+        truth = {"1": tier, "2": country, "3": vip}
+        py = text.replace("1", "t1").replace("2", "t2").replace("3", "t3")
+        holds = eval(py, {}, {"t1": tier, "t2": country, "t3": vip})  # noqa: S307 (our own texts)
+        want = None
+        if not holds:
+            false = [n for n in ("1", "2", "3") if not truth[n]]
+            want = "c" + false[0] if false else "whole rule"
+        assert _failing_message(engine, text, md) == want, (text, md)
