@@ -48,9 +48,11 @@ from .members import (
     transaction_out,
 )
 from .wallet import (
+    TX_PLACEHOLDER,
     ActivatePending,
     AdjustPending,
     CancelPending,
+    Card,
     Credit,
     Debit,
     Transfer,
@@ -1285,6 +1287,52 @@ class Loyalty:
             writes.append(("xadd", self.k.customer_activity(v.customer_id), "customer.reward_redemptions.created",
                            orjson.dumps({"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name},
                                          "loyalty_card": {"code": v.code}, "points": price})))  # fmt: skip
+        stock_key = self.k.reward_redeemed(r.id)
+
+        def record(after: Card, tx: str) -> dict[str, Any]:
+            """The redemption and the record the checkout's rollback reads (store/lua/rollback.lua):
+            the stock counted back, the points refunded to the buckets they came from (its
+            'wallet' field, as redeem.lua writes it)."""
+            reward_res = reward_out(r, cat, None)
+            reward_res.update(assignment_id=a.id, loyalty_tier_id=tier,
+                              customer={"id": v.customer_id, "object": "customer"})  # fmt: skip
+            if issued is not None:
+                reward_res["voucher"] = issued
+            if r.parameters.product is not None:
+                reward_res["product"] = {"id": r.parameters.product.id, "object": "product"}
+            out = {
+                "id": redemption_id,
+                "object": "redemption",
+                "date": iso_ms(now_ms),
+                "customer_id": v.customer_id,
+                "tracking_id": None,
+                "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+                "amount": price,
+                "result": "SUCCESS",
+                "status": "SUCCEEDED",
+                "channel": {"channel_id": None, "channel_type": "API"},
+                "customer": {"id": v.customer_id, "object": "customer"},
+                "related_object_type": "voucher",
+                "related_object_id": v.id or v.code,
+                "reward": reward_res,
+                "loyalty_card": {"points": price},
+                "voucher": card_out(v, camp, after, created),
+                "transaction_id": tx,
+            }
+            wallet = [{"c": camp.id, "v": v.code, "x": transaction_prefix(camp.id, v.code), "t": tx, "p": price,
+                       "d": orjson.dumps(details).decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
+            fields = {"id": redemption_id, "status": "SUCCEEDED", "data": orjson.dumps(out), "parent": "",
+                      "children": "[]", "ops": orjson.dumps([[stock_key, "1"]]), "session": "",
+                      "created_at": str(now_ms), "wallet": orjson.dumps(wallet), "kind": "reward"}  # fmt: skip
+            return {"out": out, "fields": fields}
+
+        # the record is written IN the wallet call, naming the debit by TX_PLACEHOLDER (the
+        # figures after it as foreseen): a crash right after the call cannot leave points spent
+        # on a redemption that cannot be rolled back; the exact figures are written just after
+        foreseen = msgspec.structs.replace(card, balance=card.balance - price, redeemed=card.redeemed + price,
+                                           transactions=card.transactions + 1, updated_at_ms=now_ms)  # fmt: skip
+        for f, val in record(foreseen, TX_PLACEHOLDER)["fields"].items():
+            writes.append(("hsettx", self.k.record(redemption_id), f, val))
         res = await self._apply(ops, now_ms, limits=limits, writes=writes,
                                 quiet=("exists", "quantity_exceeded"))  # fmt: skip
         if res.status == "failed" and res.failure is not None:
@@ -1295,47 +1343,11 @@ class Loyalty:
             raise ApiError(400, "quantity_exceeded", "Quantity exceeded",
                            f"reward {r.id} is out of stock")  # fmt: skip
         debit = res.results[0]
-        after = res.cards[0]
-        stock_key = self.k.reward_redeemed(r.id)
-        reward_res = reward_out(r, cat, None)
-        reward_res.update(assignment_id=a.id, loyalty_tier_id=tier,
-                          customer={"id": v.customer_id, "object": "customer"})  # fmt: skip
-        if issued is not None:
-            reward_res["voucher"] = issued
-        if r.parameters.product is not None:
-            reward_res["product"] = {"id": r.parameters.product.id, "object": "product"}
-        out = {
-            "id": redemption_id,
-            "object": "redemption",
-            "date": iso_ms(now_ms),
-            "customer_id": v.customer_id,
-            "tracking_id": None,
-            "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
-            "amount": price,
-            "result": "SUCCESS",
-            "status": "SUCCEEDED",
-            "channel": {"channel_id": None, "channel_type": "API"},
-            "customer": {"id": v.customer_id, "object": "customer"},
-            "related_object_type": "voucher",
-            "related_object_id": v.id or v.code,
-            "reward": reward_res,
-            "loyalty_card": {"points": price},
-            "voucher": card_out(v, camp, after, created),
-            "transaction_id": debit.transaction_ids[0] if debit.transaction_ids else None,
-        }
-        # the redemption record the checkout's rollback reads (store/lua/rollback.lua): the stock
-        # counted back, the points refunded to the buckets they came from (its 'wallet' field, as
-        # redeem.lua writes it). Written once the debit's transaction id is known: a crash in
-        # between leaves a redemption that cannot be rolled back, never points or stock lost.
-        tx = debit.transaction_ids[0]
-        wallet = [{"c": camp.id, "v": v.code, "x": transaction_prefix(camp.id, v.code), "t": tx, "p": price,
-                   "d": orjson.dumps(details).decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
+        done = record(res.cards[0], debit.transaction_ids[0])
         await self.pipe.execute_command(
-            "HSET", self.k.record(redemption_id), "id", redemption_id, "status", "SUCCEEDED",
-            "data", orjson.dumps(out), "parent", "", "children", "[]",
-            "ops", orjson.dumps([[stock_key, "1"]]), "session", "", "created_at", str(now_ms),
-            "wallet", orjson.dumps(wallet), "kind", "reward")  # fmt: skip
-        return out
+            "HSET", self.k.record(redemption_id), *(x for kv in done["fields"].items() for x in kv)
+        )
+        return done["out"]
 
 
 _MEMBER_EVENTS = {

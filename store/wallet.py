@@ -369,7 +369,11 @@ class PendingPage(msgspec.Struct, frozen=True):
 # -- helpers ----------------------------------------------------------------------------------
 
 
-_VERBS = frozenset(("set", "setnx", "hincr", "hset", "hdel", "hmax", "sadd", "rpush", "zadd", "xadd"))
+_VERBS = frozenset(
+    ("set", "setnx", "hincr", "hset", "hdel", "hsettx", "hmax", "sadd", "rpush", "zadd", "xadd")
+)
+#: in an ``hsettx`` write's value (JSON text), replaced by the first transaction id of op 1
+TX_PLACEHOLDER = "\x01tx\x01"
 
 
 def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
@@ -569,7 +573,9 @@ class Wallet:
 
         ``writes``: plain writes done in the same call once everything else applies, each
         ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
-        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hdel``, ``hmax``, ``sadd``,
+        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hdel``, ``hsettx``
+        (an ``hset`` whose JSON value names the first transaction of op 1 by
+        :data:`TX_PLACEHOLDER`), ``hmax``, ``sadd``,
         ``rpush``, ``zadd``, ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
         about 1,000 entries)): the order record, customer metrics and activity an order changes,
         a reward's issued code.

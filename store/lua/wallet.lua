@@ -22,6 +22,10 @@
 --                          set (value, -)      setnx (value, -): refuses the whole call when the
 --                                              key exists ({'fail', 'write', index, 'exists'})
 --                          hincr (field, delta)   hset (field, value)   hdel (field, -)
+--                          hsettx (field, value): hset, every `\u0001tx\u0001` in the value
+--                                             (JSON's escape of the bytes 01 't' 'x' 01) replaced
+--                                             by the first transaction id of wallet op 1 (a
+--                                             record that names the debit this call makes)
 --                          hmax (field, number): set when larger than the field (or absent)
 --                          sadd (member, -)    rpush (value, -)    zadd (member, score)
 --                          xadd (type, data): an entry {type, data, at = now} on a stream
@@ -307,6 +311,9 @@ for i = 0, W - 1 do
     redis.call('HSET', k, a, x)
   elseif v == 'hdel' then
     redis.call('HDEL', k, a)
+  elseif v == 'hsettx' then
+    local tx = ((results[1] or {}).tx or {})[1] or ''
+    redis.call('HSET', k, a, (string.gsub(x, '\\u0001tx\\u0001', (string.gsub(tx, '%%', '%%%%')))))
   elseif v == 'hmax' then
     local cur = tonumber(redis.call('HGET', k, a))
     if cur == nil or cur < tonumber(x) then redis.call('HSET', k, a, x) end

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import orjson
 import pytest
 from gateway_fixtures import HEADERS, InProcess, in_process
 
@@ -413,6 +414,41 @@ def test_a_reward_redemption_rolls_back_points_and_stock(lgw: InProcess) -> None
     again = lgw.rollback(red["id"])
     assert again.status_code == 400 and again.json()["key"] == "already_rolled_back"
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+
+
+def test_a_reward_redemption_cut_short_after_its_wallet_call_can_still_be_rolled_back(
+    lgw: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redemption record the rollback reads is written IN the wallet call that spends the
+    points (naming the debit it makes), not after it: a worker that dies (here: Redis refusing
+    the write after the call) between the two leaves a redemption that rolls back."""
+    from store.autopipe import AutoPipeline, StoreUnavailable
+
+    _order(lgw, "o-1", 60000)  # 1,200
+    code = _card_of(lgw)
+    real = AutoPipeline.execute_command
+
+    async def cut(self: AutoPipeline, *args: Any, **kw: Any) -> Any:
+        if args[0] == "HSET" and str(args[1]).startswith(lgw.prefix + "rd:"):
+            raise StoreUnavailable("the worker died here")
+        return await real(self, *args, **kw)
+
+    monkeypatch.setattr(AutoPipeline, "execute_command", cut)
+    r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
+    assert r.status_code == 503, r.text
+    monkeypatch.setattr(AutoPipeline, "execute_command", real)
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 950  # spent
+    (key,) = [k.decode() for k in lgw.redis.scan_iter(lgw.prefix + "rd:*")]
+    rec = {k.decode(): val.decode() for k, val in lgw.redis.hgetall(key).items()}
+    debit = [t for t in _get(lgw, f"/v1/loyalties/members/{code}/transactions")["data"]
+             if t["type"] == "POINTS_REDEMPTION"]  # fmt: skip
+    assert orjson.loads(rec["wallet"])[0]["t"] == debit[0]["id"]
+    data = orjson.loads(rec["data"])
+    assert data["transaction_id"] == debit[0]["id"] and data["voucher"]["loyalty_card"]["balance"] == 950
+    rb = lgw.rollback(rec["id"])
+    assert rb.status_code == 200, rb.text
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+    assert int(lgw.redis.get(lgw.prefix + "{rw:rew_M}:redeemed")) == 0
 
 
 def test_points_of_an_event_can_move_a_member_up_a_tier(redis_url: str, key_prefix: str) -> None:
