@@ -113,35 +113,27 @@ end
 
 -- Append a transaction dated `at`; update the figures FIRST (balance and total are read here).
 -- `o` holds the optional fields: source_id, reason, related, details, buckets, shortfall,
--- pending. Returns the transaction id.
+-- pending; or, for a run of credits (see tx above: `pts` the run's points, figures already
+-- updated for all of it), n and items. Returns the (first) transaction's id.
 local function w_tx(c, at, typ, pts, o)
   local f = c.f
-  f.seq = f.seq + 1
+  local first = f.seq + 1
+  f.seq = f.seq + (o.n or 1)
   if at > f.at then f.at = at end
   c.dirty = true
-  local id = c.prefix .. istr(f.seq)
-  redis.call('XADD', c.tx, istr(f.seq) .. '-0',
+  local id = c.prefix .. istr(first)
+  local fields = {
     'id', id, 'type', typ, 'points', istr(pts), 'balance', istr(f.balance),
     'total', istr(f.points), 'at', istr(at), 'source_id', o.source_id or '',
     'reason', o.reason or '', 'related', o.related or '', 'details', o.details or '',
-    'buckets', o.buckets or '[]', 'shortfall', istr(o.shortfall or 0), 'pending', o.pending or '')
+    'buckets', o.buckets or '[]', 'shortfall', istr(o.shortfall or 0), 'pending', o.pending or '',
+  }
+  if o.items then
+    local k = #fields
+    fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'n', istr(o.n), 'items', o.items
+  end
+  redis.call('XADD', c.tx, istr(first) .. '-0', unpack(fields))
   return id
-end
-
--- Append a run of `n` credits of type `typ` (`pts` points in all; figures already updated)
--- as one entry (see tx above); `items` is its JSON text. Returns the first transaction's seq.
-local function w_txs(c, at, typ, pts, n, items)
-  local f = c.f
-  local first = f.seq + 1
-  f.seq = f.seq + n
-  if at > f.at then f.at = at end
-  c.dirty = true
-  redis.call('XADD', c.tx, istr(first) .. '-0',
-    'id', c.prefix .. istr(first), 'type', typ, 'points', istr(pts), 'balance', istr(f.balance),
-    'total', istr(f.points), 'at', istr(at), 'source_id', '', 'reason', '', 'related', '',
-    'details', '', 'buckets', '[]', 'shortfall', '0', 'pending', '', 'n', istr(n),
-    'items', items)
-  return first
 end
 
 -- The number of transactions a stream entry's flat field list holds (1, or its `n`).

@@ -205,7 +205,8 @@ for i = 1, N do
     for j = 1, #op.xs do w_add(c, op.xs[j][1], op.xs[j][2]) end
     f.balance = f.balance + op.p
     f.points = f.points + op.p
-    r.first, r.n = w_txs(c, now, op.t, op.p, op.n, ARGV[op.i]), op.n
+    r.first, r.n = f.seq + 1, op.n
+    w_tx(c, now, op.t, op.p, {n = op.n, items = ARGV[op.i]})
     r.points = op.p
   elseif o == 'debit' then
     local taken, takes = w_take(c, op.p)
