@@ -1328,7 +1328,8 @@ class Loyalty:
 
         # the record is written IN the wallet call, naming the debit by TX_PLACEHOLDER (the
         # figures after it as foreseen): a crash right after the call cannot leave points spent
-        # on a redemption that cannot be rolled back; the exact figures are written just after
+        # on a redemption that cannot be rolled back; the answer's exact figures (`data`) are
+        # written just after, and nothing else (a rollback may have changed the status already)
         foreseen = msgspec.structs.replace(card, balance=card.balance - price, redeemed=card.redeemed + price,
                                            transactions=card.transactions + 1, updated_at_ms=now_ms)  # fmt: skip
         for f, val in record(foreseen, TX_PLACEHOLDER)["fields"].items():
@@ -1345,7 +1346,7 @@ class Loyalty:
         debit = res.results[0]
         done = record(res.cards[0], debit.transaction_ids[0])
         await self.pipe.execute_command(
-            "HSET", self.k.record(redemption_id), *(x for kv in done["fields"].items() for x in kv)
+            "HSET", self.k.record(redemption_id), "data", done["fields"]["data"]
         )
         return done["out"]
 
