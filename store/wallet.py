@@ -586,11 +586,7 @@ class Wallet:
         cards = _Cards()
         runs = _runs([self._op(op, now, cards) for op in ops])
         plan = counter_plan(self.prefix, limits)
-        # a run's items travel as ARGV of their own after everything else (see wallet.lua)
-        items: list[bytes] = []
-        tail = 4 + 3 * len(cards.index) + 3 + len(runs) + len(plan.args) + 4 * len(writes)
-        encoded = [orjson.dumps(_script_op(run, tail, items)) for run in runs]
-        if not encoded and not plan.args and not writes:
+        if not runs and not plan.args and not writes:
             raise ValueError("a wallet call needs at least one op, limit or write")
         if op_id is not None:
             _need_str("op_id", op_id)
@@ -617,15 +613,13 @@ class Wallet:
             wargs += (verb, len(keys), a, b)
         # the placeholder is a key of the call already (same slot on a cluster)
         keys[0] = idem if idem is not None else keys[1]
-        args += (
-            len(encoded),
-            len(plan.args) // 6,
-            len(writes),
-            *encoded,
-            *plan.args,
-            *wargs,
-            *items,
-        )
+        args += (len(runs), len(plan.args) // 6, len(writes))
+        # a run's items travel as ARGV of their own after everything else (see wallet.lua):
+        # the ARGV position they start after is what precedes them
+        items: list[bytes] = []
+        tail = len(args) + len(runs) + len(plan.args) + len(wargs)
+        args += (*(orjson.dumps(_script_op(run, tail, items)) for run in runs), *plan.args, *wargs)
+        args += items
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):
