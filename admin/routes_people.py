@@ -27,6 +27,7 @@ from litestar.params import FromPath
 from redis.exceptions import WatchError
 
 from core.errors import CompileError
+from core.model import IDENT_MAX
 from core.segments import compile_filter, matching, needs_points
 
 from . import audit
@@ -60,7 +61,7 @@ def customer_out(c: dict[str, Any]) -> dict[str, Any]:
 def is_customer_id(ident: Any) -> bool:
     """Could ``ident`` be a customer id? ``Pcustomer:src:<source_id>`` keys share the
     ``Pcustomer:`` namespace, so an id never starts with ``src:`` (such an ident is a source_id)."""
-    return isinstance(ident, str) and 0 < len(ident) <= 200 and not ident.startswith("src:")
+    return isinstance(ident, str) and 0 < len(ident) <= IDENT_MAX and not ident.startswith("src:")
 
 
 async def load_customer(ctx: Ctx, ident: str) -> dict[str, Any] | None:
@@ -89,10 +90,10 @@ async def upsert_customer(
         if f in body and not isinstance(body[f], dict):
             raise invalid(f"`customer.{f}` must be an object")
     src = body.get("source_id")
-    if src is not None and (not isinstance(src, str) or not 0 < len(src) <= 200):
-        raise invalid("`source_id` must be a non-empty string of at most 200 characters")
+    if src is not None and (not isinstance(src, str) or not 0 < len(src) <= IDENT_MAX):
+        raise invalid(f"`source_id` must be a non-empty string of at most {IDENT_MAX} characters")
     if "id" in body and not is_customer_id(body["id"]):
-        raise invalid("`id` must be a string of 1 to 200 characters that does not start with `src:`")
+        raise invalid(f"`id` must be a string of 1 to {IDENT_MAX} characters that does not start with `src:`")
     for _ in range(50):
         async with ctx.r.pipeline(transaction=True) as pipe:
             try:

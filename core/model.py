@@ -23,7 +23,9 @@ Cents = Annotated[int, Meta(ge=0, le=10**13)]
 PosInt = Annotated[int, Meta(ge=1, le=10**12)]
 NonNegInt = Annotated[int, Meta(ge=0, le=10**12)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
-Ident = Annotated[str, Meta(min_length=1, max_length=200)]
+#: the longest identifier (ids, source_ids, codes' holders) a client may send
+IDENT_MAX = 200
+Ident = Annotated[str, Meta(min_length=1, max_length=IDENT_MAX)]
 Metadata = dict[str, object]
 
 # --------------------------------------------------------------------------- enums
