@@ -9,6 +9,8 @@ cdef class Cond:
     cdef public tuple values
     cdef public frozenset strs
     cdef public tuple nums
+    cdef public long long iref
+    cdef public bint iref_ok
     cdef public object prop
     cdef public list sub
     cdef public bint is_customer
@@ -252,6 +254,7 @@ cdef Ctx _build_ctx(Ruleset rs, object customer, object order, long long now_ms)
 cdef Item _make_item(Ruleset rs, object it, Py_ssize_t i)
 
 cdef bint _cmp(int op, object value, Cond c)
+cdef bint _cmp_ll(int op, long long v, Cond c)
 cdef bint _item_matches_ids(Item item, frozenset strs)
 cdef bint _item_sub_ok(Item item, list subs)
 cdef bint _cond(Cond c, Ctx ctx)

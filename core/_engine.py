@@ -26,26 +26,26 @@ ENGINE = "promogate"
 
 # ----------------------------------------------------------------------------- codes
 # discount types
-D_AMOUNT = 1
-D_PERCENT = 2
-D_FIXED = 3
-D_UNIT = 4
+D_AMOUNT = cython.declare(cython.int, 1)
+D_PERCENT = cython.declare(cython.int, 2)
+D_FIXED = cython.declare(cython.int, 3)
+D_UNIT = cython.declare(cython.int, 4)
 _DTYPES = {"AMOUNT": D_AMOUNT, "PERCENT": D_PERCENT, "FIXED": D_FIXED, "UNIT": D_UNIT}
 
 # how a validation rule's conditions are joined (RuleSet_.junction)
-J_ANY = 0  # any logic: the postfix program decides
-J_AND = 1  # each condition once, all joined by `and`
-J_OR = 2  # each condition once, all joined by `or`
+J_ANY = cython.declare(cython.int, 0)  # any logic: the postfix program decides
+J_AND = cython.declare(cython.int, 1)  # each condition once, all joined by `and`
+J_OR = cython.declare(cython.int, 2)  # each condition once, all joined by `or`
 
 # discount effects
-E_ORDER = 1
-E_ITEMS = 2
-E_ITEMS_PROP = 3
-E_ITEMS_PROP_QTY = 4
-E_ITEMS_QTY = 5
-E_ADD_MISSING = 6
-E_ADD_NEW = 7
-E_ADD_SAME = 8
+E_ORDER = cython.declare(cython.int, 1)
+E_ITEMS = cython.declare(cython.int, 2)
+E_ITEMS_PROP = cython.declare(cython.int, 3)
+E_ITEMS_PROP_QTY = cython.declare(cython.int, 4)
+E_ITEMS_QTY = cython.declare(cython.int, 5)
+E_ADD_MISSING = cython.declare(cython.int, 6)
+E_ADD_NEW = cython.declare(cython.int, 7)
+E_ADD_SAME = cython.declare(cython.int, 8)
 _EFFECTS = {
     "APPLY_TO_ORDER": E_ORDER,
     "APPLY_TO_ITEMS": E_ITEMS,
@@ -58,11 +58,11 @@ _EFFECTS = {
 }
 
 # item target effects
-T_EVERY = 1
-T_CHEAPEST = 2
-T_FROM_CHEAPEST = 3
-T_MOST_EXPENSIVE = 4
-T_FROM_MOST_EXPENSIVE = 5
+T_EVERY = cython.declare(cython.int, 1)
+T_CHEAPEST = cython.declare(cython.int, 2)
+T_FROM_CHEAPEST = cython.declare(cython.int, 3)
+T_MOST_EXPENSIVE = cython.declare(cython.int, 4)
+T_FROM_MOST_EXPENSIVE = cython.declare(cython.int, 5)
 _TEFFECTS = {
     "APPLY_TO_EVERY": T_EVERY,
     "APPLY_TO_CHEAPEST": T_CHEAPEST,
@@ -72,8 +72,8 @@ _TEFFECTS = {
 }
 
 # holder kinds
-H_VOUCHER = 1
-H_TIER = 2
+H_VOUCHER = cython.declare(cython.int, 1)
+H_TIER = cython.declare(cython.int, 2)
 
 # statuses
 APPLICABLE = "APPLICABLE"
@@ -81,37 +81,37 @@ INAPPLICABLE = "INAPPLICABLE"
 SKIPPED = "SKIPPED"
 
 # rule property kinds
-P_CUSTOMER_SEGMENT = 1
-P_CUSTOMER_METADATA = 2
-P_CUSTOMER_FIELD = 3
-P_ORDER_AMOUNT = 4
-P_ORDER_INITIAL_AMOUNT = 5
-P_ITEMS_COUNT = 6
-P_ITEMS_QUANTITY = 7
-P_ORDER_METADATA = 8
-P_ITEMS_ANY = 9
-P_ITEMS_EVERY = 10
-P_ITEMS_NONE = 11
-P_ITEMS_PRICE_ANY = 12
-P_ITEMS_PRICE_EACH = 13
-P_ITEMS_METADATA = 14
-P_PRODUCT_ID = 15
-P_SKU_ID = 16
+P_CUSTOMER_SEGMENT = cython.declare(cython.int, 1)
+P_CUSTOMER_METADATA = cython.declare(cython.int, 2)
+P_CUSTOMER_FIELD = cython.declare(cython.int, 3)
+P_ORDER_AMOUNT = cython.declare(cython.int, 4)
+P_ORDER_INITIAL_AMOUNT = cython.declare(cython.int, 5)
+P_ITEMS_COUNT = cython.declare(cython.int, 6)
+P_ITEMS_QUANTITY = cython.declare(cython.int, 7)
+P_ORDER_METADATA = cython.declare(cython.int, 8)
+P_ITEMS_ANY = cython.declare(cython.int, 9)
+P_ITEMS_EVERY = cython.declare(cython.int, 10)
+P_ITEMS_NONE = cython.declare(cython.int, 11)
+P_ITEMS_PRICE_ANY = cython.declare(cython.int, 12)
+P_ITEMS_PRICE_EACH = cython.declare(cython.int, 13)
+P_ITEMS_METADATA = cython.declare(cython.int, 14)
+P_PRODUCT_ID = cython.declare(cython.int, 15)
+P_SKU_ID = cython.declare(cython.int, 16)
 # inside order.items.* nested rules
-P_ITEM_QUANTITY = 17
-P_ITEM_PRICE = 18
-P_ITEM_AMOUNT = 19
+P_ITEM_QUANTITY = cython.declare(cython.int, 17)
+P_ITEM_PRICE = cython.declare(cython.int, 18)
+P_ITEM_AMOUNT = cython.declare(cython.int, 19)
 # the customer's metrics (customer.summary.orders), read from the customer object
-P_CUSTOMER_ORDERS_COUNT = 20
-P_CUSTOMER_ORDERS_AMOUNT = 21
+P_CUSTOMER_ORDERS_COUNT = cython.declare(cython.int, 20)
+P_CUSTOMER_ORDERS_AMOUNT = cython.declare(cython.int, 21)
 # counters: compiled into limits, never into boolean conditions
-P_COUNT_PER_CUSTOMER = 30
-P_COUNT_PER_CUSTOMER_DAY = 31
-P_COUNT_PER_CUSTOMER_WEEK = 32
-P_COUNT_PER_CUSTOMER_MONTH = 33
-P_CAMPAIGN_DISCOUNTED = 34
-P_CAMPAIGN_ORDER_VALUE = 35
-P_CAMPAIGN_REDEMPTIONS = 36
+P_COUNT_PER_CUSTOMER = cython.declare(cython.int, 30)
+P_COUNT_PER_CUSTOMER_DAY = cython.declare(cython.int, 31)
+P_COUNT_PER_CUSTOMER_WEEK = cython.declare(cython.int, 32)
+P_COUNT_PER_CUSTOMER_MONTH = cython.declare(cython.int, 33)
+P_CAMPAIGN_DISCOUNTED = cython.declare(cython.int, 34)
+P_CAMPAIGN_ORDER_VALUE = cython.declare(cython.int, 35)
+P_CAMPAIGN_REDEMPTIONS = cython.declare(cython.int, 36)
 
 _PROPS = {
     "customer.segment": P_CUSTOMER_SEGMENT,
@@ -152,23 +152,23 @@ _NESTED_PROPS = {
 }
 
 # operators
-O_IS = 1
-O_IS_NOT = 2
-O_IN = 3
-O_NOT_IN = 4
-O_GT = 5
-O_LT = 6
-O_GE = 7
-O_LE = 8
-O_STARTS = 9
-O_ENDS = 10
-O_CONTAINS = 11
-O_HAS_VALUE = 12
-O_IS_UNKNOWN = 13
-O_AFTER = 14
-O_BEFORE = 15
-O_COUNT_MORE = 16
-O_COUNT_LESS = 17
+O_IS = cython.declare(cython.int, 1)
+O_IS_NOT = cython.declare(cython.int, 2)
+O_IN = cython.declare(cython.int, 3)
+O_NOT_IN = cython.declare(cython.int, 4)
+O_GT = cython.declare(cython.int, 5)
+O_LT = cython.declare(cython.int, 6)
+O_GE = cython.declare(cython.int, 7)
+O_LE = cython.declare(cython.int, 8)
+O_STARTS = cython.declare(cython.int, 9)
+O_ENDS = cython.declare(cython.int, 10)
+O_CONTAINS = cython.declare(cython.int, 11)
+O_HAS_VALUE = cython.declare(cython.int, 12)
+O_IS_UNKNOWN = cython.declare(cython.int, 13)
+O_AFTER = cython.declare(cython.int, 14)
+O_BEFORE = cython.declare(cython.int, 15)
+O_COUNT_MORE = cython.declare(cython.int, 16)
+O_COUNT_LESS = cython.declare(cython.int, 17)
 _OPS = {
     "$is": O_IS,
     "$is_not": O_IS_NOT,
@@ -189,8 +189,8 @@ _OPS = {
     "$count_less": O_COUNT_LESS,
 }
 
-NO_LIMIT = -1
-DAY_MS = 86_400_000
+NO_LIMIT = cython.declare(cython.longlong, -1)
+DAY_MS = cython.declare(cython.longlong, 86_400_000)
 
 MSG = {
     "resource_not_found": "Resource not found",
@@ -287,6 +287,17 @@ class Cond:
                 except ValueError:
                     pass
         self.nums = tuple(nums)
+        # the first number as a whole number, when it is one: a whole value (an amount, a
+        # quantity) is then compared with it in C (see _cmp_ll)
+        self.iref = 0
+        self.iref_ok = False
+        if nums:
+            ref = nums[0]
+            if isinstance(ref, float) and ref.is_integer() and abs(ref) < 2.0**53:
+                ref = int(ref)
+            if isinstance(ref, int) and -(2**63) <= ref < 2**63:
+                self.iref = ref
+                self.iref_ok = True
         self.prop = prop
         self.sub = sub  # list of Cond for order.items.* nested rules
         self.is_customer = is_customer
@@ -486,7 +497,7 @@ class Ruleset:
         self.tiers = {}
         self.vouchers = {}
         self.rules = {}
-        self.products = {}  # product id / source id -> (categories frozenset, collections, price)
+        self.products = {}  # product id / source id -> (categories, collections, price, id, both)
         self.skus = {}  # sku id / source id -> (product id, price)
         self.category_hierarchy = {}
         self.by_item = {}  # product / sku / category / collection id -> list of tier Holders
@@ -676,7 +687,8 @@ def index_catalogue(rs: Ruleset, products) -> None:
     """File ``products`` (and their SKUs) in ``rs`` by id and source id: what order lines are
     matched and priced with (shared with the earning planner)."""
     for p in products:
-        info = (frozenset(p.categories), frozenset(p.collections), p.price, p.id)
+        cats, cols = frozenset(p.categories), frozenset(p.collections)
+        info = (cats, cols, p.price, p.id, cats | cols)
         rs.products[p.id] = info
         if p.source_id:
             rs.products[p.source_id] = info
@@ -1122,7 +1134,7 @@ def _make_item(rs, it, i) -> Item:
     for k in ids:
         pinfo = rs.products.get(k)
         if pinfo is not None:
-            groups = pinfo[0] | pinfo[1]
+            groups = pinfo[4]
             if price is None and it.amount is None and pinfo[2] is not None:
                 price = pinfo[2]
             break
@@ -1212,6 +1224,20 @@ def _cmp(op: cython.int, value, c: Cond) -> cython.bint:
     return False
 
 
+def _cmp_ll(op: cython.int, v: cython.longlong, c: Cond) -> cython.bint:
+    """``_cmp`` of a whole value: an ordering against a whole reference compares in C."""
+    if c.iref_ok:
+        if op == O_GT:
+            return v > c.iref
+        if op == O_LT:
+            return v < c.iref
+        if op == O_GE:
+            return v >= c.iref
+        if op == O_LE:
+            return v <= c.iref
+    return _cmp(op, v, c)
+
+
 def _meta(md, key):
     if md is None:
         return None
@@ -1246,9 +1272,9 @@ def _cond(c: Cond, ctx: Ctx) -> cython.bint:
     kind: cython.int = c.kind
     op: cython.int = c.op
     if kind == P_ORDER_AMOUNT:
-        return _cmp(op, ctx.initial_amount, c)
+        return _cmp_ll(op, ctx.initial_amount, c)
     if kind == P_ORDER_INITIAL_AMOUNT:
-        return _cmp(op, ctx.initial_amount, c)
+        return _cmp_ll(op, ctx.initial_amount, c)
     if kind == P_ITEMS_ANY or kind == P_ITEMS_EVERY or kind == P_ITEMS_NONE:
         want_in = op == O_IS or op == O_IN or op == O_CONTAINS
         hits = 0
@@ -1283,7 +1309,7 @@ def _cond(c: Cond, ctx: Ctx) -> cython.bint:
                 return False
         return not positive
     if kind == P_ITEMS_COUNT:
-        return _cmp(op, len(ctx.items), c)
+        return _cmp_ll(op, len(ctx.items), c)
     if kind == P_ITEMS_QUANTITY:
         q = 0
         for it in ctx.items:

@@ -264,7 +264,7 @@ def test_counter_rule_joined_by_and_compiles(engine) -> None:
         ]
     )
     rs = engine.compile_ruleset(d)
-    assert rs.rules["r"].limits == [(engine.P_COUNT_PER_CUSTOMER, 3, "")]
+    assert rs.rules["r"].limits == [(engine._PROPS["redemption.count.per_customer"], 3, "")]
 
 
 @pytest.mark.parametrize(
