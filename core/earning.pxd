@@ -22,6 +22,8 @@ cdef class Expiry:
     cdef public int rounding_month
     cdef public int fixed_month
     cdef public int fixed_day
+    cdef public long long memo_day
+    cdef public long long memo_ms
 
 
 cdef class EarnRule:
@@ -50,6 +52,8 @@ cdef class EarnRule:
     cdef public int limit_period
     cdef public str k_limit
     cdef public object model
+    cdef public bytes j_rule
+    cdef public bytes j_schema
 
 
 cdef class Tier:
@@ -60,6 +64,7 @@ cdef class Tier:
     cdef public long long hi
     cdef public dict earn
     cdef public dict rewards
+    cdef public bytes j_tier
 
 
 cdef class Program:
@@ -104,26 +109,38 @@ cdef class EarningIndex:
     cdef public Py_ssize_t n_rules
     cdef public list filters
     cdef public dict filter_keys
+    cdef public dict line_filters
 
 
-cdef class Accrual:
-    cdef public str campaign_id
-    cdef public str code
-    cdef public str rule_id
+@cython.freelist(16)
+cdef class Origin:
     cdef public str event
-    cdef public long long points
-    cdef public long long base_points
-    cdef public str tier_id
-    cdef public str tier_name
-    cdef public long long expires_at_ms
-    cdef public long long activates_at_ms
-    cdef public str pending_id
+    cdef public str related_id
     cdef public str source_id
     cdef public str order_id
     cdef public str order_source_id
-    cdef public str banner
-    cdef public str related_id
-    cdef public str schema_id
+    cdef public bytes j_head
+    cdef public bytes j_tail
+    cdef public bint custom
+
+
+@cython.freelist(64)
+cdef class Holding:
+    cdef public str campaign_id
+    cdef public str code
+    cdef public Tier tier
+
+
+@cython.freelist(1024)
+cdef class Accrual:
+    cdef public Origin origin
+    cdef public Holding holding
+    cdef public EarnRule rule
+    cdef public long long points
+    cdef public long long base_points
+    cdef public long long expires_at_ms
+    cdef public long long activates_at_ms
+    cdef public str pending_id
     cdef public object limit
 
 
@@ -134,9 +151,7 @@ cdef class Call:
     cdef public object md
     cdef public long long total
     cdef public list verdicts
-    cdef public object qty
-    cdef public object amount
-    cdef public object subtotal
+    cdef public object sums
 
 
 cdef class EarningPlan:
@@ -160,6 +175,7 @@ cdef (long long, int, int) _civil(long long z)
 cdef long long _last_day(Expiry ex, long long day)
 cdef long long _expires_ms(Expiry ex, long long day)
 
+cdef tuple _card(object card)
 cdef long long _times(long long n, long long points)
 cdef long long _per_every(object value, long long every, long long points)
 cdef long long _per_amount(long long v, long long every, long long points)
@@ -167,10 +183,11 @@ cdef object _meta_value(object md, object key)
 cdef long long _order_total(object order, Ctx ctx)
 cdef _line_discounts(Ctx ctx, object order)
 cdef _sum_lines(EarningIndex ix, Call c)
+cdef tuple _line_filters(EarningIndex ix, Item item)
 cdef long long _items_value(EarningIndex ix, EarnRule r, Call c)
 cdef long long _base_points(EarnRule r, Call c, long long points)
 cdef long long _multiply(long long base, long long millionths)
 cdef long long _apply_tier(tuple mapping, long long base, EarnRule r, Call c)
 cdef bint _passes(EarnRule r, Call c)
-cdef str _pending_id(Accrual a, str key, long long now_ms)
+cdef str _pending_id(str campaign_id, str code, str rule_id, str key, long long now_ms)
 cdef _plan_groups(EarningIndex ix, list groups, object cards, Call c, EarningPlan plan, object counters, str event_type, str related, str source_id, bint tier_event)

@@ -51,6 +51,8 @@ else:
 
 NEVER = cython.declare(cython.longlong, -1)
 DAY_MS = cython.declare(cython.longlong, 86_400_000)
+#: a day no date is (Expiry's memo starts empty)
+NO_DAY = cython.declare(cython.longlong, -(1 << 62))
 #: most points one accrual may carry (the wallet store's MAX_POINTS)
 MAX_POINTS = cython.declare(cython.longlong, 1_000_000_000_000)
 #: tier multipliers are kept in millionths, so that rounding down is exact
@@ -175,6 +177,9 @@ class Expiry:
         self.rounding_month = rounding_month
         self.fixed_month = fixed_month
         self.fixed_day = fixed_day
+        # the last day asked and its answer: a call's accruals all ask for the same day
+        self.memo_day = NO_DAY
+        self.memo_ms = NEVER
 
 
 def _expiry(rules):
@@ -237,7 +242,11 @@ def _expires_ms(ex, day: cython.longlong) -> cython.longlong:
     """00:00 UTC after the last day of points earned on ``day`` (NEVER: ``ex`` is None)."""
     if ex is None:
         return NEVER
-    return (_last_day(ex, day) + 1) * DAY_MS
+    e: Expiry = ex
+    if e.memo_day != day:
+        e.memo_ms = (_last_day(e, day) + 1) * DAY_MS
+        e.memo_day = day
+    return e.memo_ms
 
 
 def expiry_date(rules, earned):
@@ -291,6 +300,10 @@ class EarnRule:
         self.limit_period = L_EVER
         self.k_limit = ""
         self.model = None
+        # its part of an accrual's details JSON (see Accrual.details_json): the earning rule,
+        # and the event schema (written for a custom event only)
+        self.j_rule = b""
+        self.j_schema = b""
 
 
 class Tier:
@@ -302,6 +315,8 @@ class Tier:
         self.hi = hi  # NEVER = no upper bound
         self.earn = earn  # ern id -> (M_MULTIPLY, millionths) | (M_CUSTOM, points)
         self.rewards = rewards  # rewa id -> the same
+        j = msgspec.json.encode({"id": tid, "name": name})
+        self.j_tier = b',"loyalty_tier":' + j + b',"holder_loyalty_tier":' + j
 
 
 class Program:
@@ -357,6 +372,9 @@ class EarningIndex:
         self.n_rules = 0  # distinct validation rules of the earning rules
         self.filters = []  # the distinct item filters (frozensets) of items calculations
         self.filter_keys = {}  # product / SKU / collection id -> indexes of the filters naming it
+        # an order line's ids -> the filters it counts in (its groups follow from its ids and
+        # the catalogue): a memo of what filter_keys says, filled as lines are seen
+        self.line_filters = {}
 
     @property
     def events(self) -> list:
@@ -566,6 +584,11 @@ def _earn_rule(ix, er, path, vrules, compiled_vr) -> EarnRule:
         r.limit = lim.count
         r.limit_period = _PERIODS[lim.period]
         r.k_limit = "{c:" + r.campaign_id + "}:ern:" + r.id + ":c:"
+    r.j_rule = b',"earning_rule":' + msgspec.json.encode(
+        {"id": r.id, "source": {"banner": r.banner}}
+    )
+    if r.schema_id:
+        r.j_schema = b',"event_schema":' + msgspec.json.encode({"id": r.schema_id})
     return r
 
 
@@ -754,66 +777,151 @@ def _compile_assignments(ix, defs, campaigns):
 # ----------------------------------------------------------------------------- plans
 
 
+class Origin:
+    """What the accruals of one planning call share: the event and where it comes from
+    (``related_id``: the segment entered, the tier of a tier event, the custom event's name),
+    and the JSON text their transactions' ``details`` open and close with (built once, when the
+    first accrual's details are asked for)."""
+
+    def __init__(self, event, related_id, source_id, order_id, order_source_id):
+        self.event = event
+        self.related_id = related_id
+        self.source_id = source_id  # the order's id / source_id, or the event's id
+        self.order_id = order_id
+        self.order_source_id = order_source_id
+        self.j_head = b""
+        self.j_tail = b""
+        self.custom = event == "customer.custom_event"
+
+    def json_parts(self):
+        if not self.j_head:
+            d = {}
+            if self.order_id or self.order_source_id:
+                d["order"] = {"id": self.order_id or None, "source_id": self.order_source_id or None}
+            ev = {"type": self.event}
+            if self.event in TIER_EVENTS:
+                ev["loyalty_tier"] = {"id": self.related_id}
+            d["event"] = ev
+            self.j_head = msgspec.json.encode(d)[:-1]  # without its closing brace
+            if self.event == SEGMENT_ENTERED:
+                self.j_tail = b',"segment":' + msgspec.json.encode({"id": self.related_id})
+            elif self.custom:
+                self.j_tail = b',"custom_event":' + msgspec.json.encode({"type": self.related_id})
+        return self.j_head, self.j_tail
+
+
+class Holding:
+    """The card of one program a call plans for, and the tier it is in (or None)."""
+
+    def __init__(self, campaign_id, code, tier):
+        self.campaign_id = campaign_id
+        self.code = code
+        self.tier = tier
+
+
 class Accrual:
     """Points one earning rule gives one card: a ``Credit`` of the wallet store (see
     :meth:`credit`). ``expires_at_ms`` / ``activates_at_ms`` are NEVER (-1) when the points
-    never expire / are active at once."""
+    never expire / are active at once. What the accruals of a call share is held once, by their
+    :class:`Origin` (the event), :class:`Holding` (the card) and ``EarnRule``; the attributes
+    below read it from there."""
 
     def __init__(self):
-        self.campaign_id = ""
-        self.code = ""
-        self.rule_id = ""
-        self.event = ""  # the event type written in the transaction's details
+        self.origin = None
+        self.holding = None
+        self.rule = None
         self.points = 0
         self.base_points = 0  # before the tier's mapping
-        self.tier_id = ""
-        self.tier_name = ""
         self.expires_at_ms = NEVER
         self.activates_at_ms = NEVER
         self.pending_id = ""
-        self.source_id = ""  # the order's id / source_id, or the event's id
-        self.order_id = ""
-        self.order_source_id = ""
-        self.banner = ""
-        self.related_id = ""  # the segment entered, the tier of a tier event, the custom event name
-        self.schema_id = ""
         self.limit = None  # the counter op (key, 1, limit, error, ttl, 0) counted with it
 
     @property
     def pending(self) -> bool:
         return self.activates_at_ms != NEVER
 
+    @property
+    def campaign_id(self) -> str:
+        return self.holding.campaign_id
+
+    @property
+    def code(self) -> str:
+        return self.holding.code
+
+    @property
+    def tier_id(self) -> str:
+        return self.holding.tier.id if self.holding.tier is not None else ""
+
+    @property
+    def tier_name(self) -> str:
+        return self.holding.tier.name if self.holding.tier is not None else ""
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def banner(self) -> str:
+        return self.rule.banner
+
+    @property
+    def schema_id(self) -> str:
+        return self.rule.schema_id
+
+    @property
+    def event(self) -> str:
+        """The event type written in the transaction's details."""
+        return self.origin.event
+
+    @property
+    def related_id(self) -> str:
+        return self.origin.related_id
+
+    @property
+    def source_id(self) -> str:
+        return self.origin.source_id
+
+    @property
+    def order_id(self) -> str:
+        return self.origin.order_id
+
+    @property
+    def order_source_id(self) -> str:
+        return self.origin.order_source_id
+
     def details(self) -> dict:
-        """The transaction's ``details`` in Voucherify's shape."""
-        d = {}
-        if self.order_id or self.order_source_id:
-            d["order"] = {"id": self.order_id or None, "source_id": self.order_source_id or None}
-        d["event"] = {"type": self.event}
-        d["earning_rule"] = {"id": self.rule_id, "source": {"banner": self.banner}}
-        if self.tier_id:
-            tier = {"id": self.tier_id, "name": self.tier_name}
-            d["loyalty_tier"] = tier
-            d["holder_loyalty_tier"] = dict(tier)
-        if self.event == SEGMENT_ENTERED:
-            d["segment"] = {"id": self.related_id}
-        elif self.event == "customer.custom_event":
-            d["custom_event"] = {"type": self.related_id}
-            if self.schema_id:
-                d["event_schema"] = {"id": self.schema_id}
-        elif self.event in TIER_EVENTS:
-            d["event"]["loyalty_tier"] = {"id": self.related_id}
-        return d
+        """The transaction's ``details`` in Voucherify's shape (as a dict; the wallet is given
+        :meth:`details_json`, the same text)."""
+        return msgspec.json.decode(self.details_json())
+
+    def details_json(self) -> bytes:
+        """The transaction's ``details`` as JSON text: the event's opening (order, event), the
+        rule, the card's tier, the event's closing (segment, custom event, event schema), each
+        encoded once per call or per definition and joined here."""
+        o: Origin = self.origin
+        r: EarnRule = self.rule
+        t: Tier = self.holding.tier
+        head, tail = o.json_parts()
+        out = head + r.j_rule
+        if t is not None:
+            out += t.j_tier
+        if tail:
+            out += tail
+            if o.custom:
+                out += r.j_schema
+        return out + b"}"
 
     def credit(self) -> dict:
         """Keyword arguments of the wallet store's ``Credit`` op (details JSON-encoded)."""
         out = {
-            "campaign_id": self.campaign_id,
-            "code": self.code,
+            "campaign_id": self.holding.campaign_id,
+            "code": self.holding.code,
             "points": self.points,
             "type": "POINTS_ACCRUAL",
             "expires_at_ms": None if self.expires_at_ms == NEVER else self.expires_at_ms,
-            "source_id": self.source_id,
-            "details": msgspec.json.encode(self.details()),
+            "source_id": self.origin.source_id,
+            "details": self.details_json(),
         }
         if self.activates_at_ms != NEVER:
             out["pending_id"] = self.pending_id
@@ -921,9 +1029,9 @@ class Call:
         self.md = md
         self.total = 0
         self.verdicts = [None] * ix.n_rules  # by EarnRule.rule_slot
-        self.qty = None  # per item filter (and, last, every line): filled on first use
-        self.amount = None
-        self.subtotal = None
+        # per item filter (and, last, every line) the quantity, then the amount, then the
+        # subtotal of the lines it counts: filled on first use (see _sum_lines)
+        self.sums = None
 
 
 def _order_total(order, ctx: Ctx) -> cython.longlong:
@@ -960,49 +1068,59 @@ def _line_discounts(ctx: Ctx, order) -> None:
 def _sum_lines(ix: EarningIndex, c: Call) -> None:
     """Quantity, amount and subtotal (amount - discount) of the order's lines, into each item
     filter that matches them (by product, SKU, their source ids, collections, categories) and,
-    in the last slot, for every line. Free lines (nothing left to pay) count no quantity."""
+    in the last slot, for every line. Free lines (nothing left to pay) count no quantity. One
+    array: ``[quantities | amounts | subtotals]``, ``len(ix.filters) + 1`` slots each."""
     ctx: Ctx = c.ctx
     nf: cython.Py_ssize_t = len(ix.filters)
-    qty = _zeros(nf + 1)
-    amount = _zeros(nf + 1)
-    subtotal = _zeros(nf + 1)
-    seen = _zeros(nf + 1)
-    qv: cython.longlong[::1] = qty
-    av: cython.longlong[::1] = amount
-    sv: cython.longlong[::1] = subtotal
-    seen_v: cython.longlong[::1] = seen  # the last line that counted in each filter (1-based)
-    keys = ix.filter_keys
+    w: cython.Py_ssize_t = nf + 1
+    sums = _zeros(3 * w)
+    v: cython.longlong[::1] = sums
+    memo = ix.line_filters
     a: cython.longlong
     sub: cython.longlong
     q: cython.longlong
     f: cython.Py_ssize_t
-    mark: cython.longlong = 0
     for it in ctx.items:
         item: Item = it
-        mark += 1
         a = item.amount
         sub = a - item.discount
         if sub < 0:
             sub = 0
         q = item.quantity if sub > 0 else 0
-        if keys:
-            for k in item.ids + tuple(item.groups):
-                found = keys.get(k)
-                if found is None:
-                    continue
-                for ff in found:
-                    f = ff
-                    if seen_v[f] != mark:
-                        seen_v[f] = mark
-                        qv[f] += q
-                        av[f] += a
-                        sv[f] += sub
-        qv[nf] += q
-        av[nf] += a
-        sv[nf] += sub
-    c.qty = qty
-    c.amount = amount
-    c.subtotal = subtotal
+        if nf:
+            found = memo.get(item.ids)
+            if found is None:
+                found = _line_filters(ix, item)
+            for ff in found:
+                f = ff
+                v[f] += q
+                v[w + f] += a
+                v[2 * w + f] += sub
+        v[nf] += q
+        v[w + nf] += a
+        v[2 * w + nf] += sub
+    c.sums = sums
+
+
+#: most order lines' filters remembered (EarningIndex.line_filters), so that lines of ids no
+#: catalogue knows cannot grow it without bound
+LINE_MEMO_MAX = 4096
+
+
+def _line_filters(ix: EarningIndex, item: Item) -> tuple:
+    """The item filters a line counts in, each once: those naming one of its ids or groups."""
+    keys = ix.filter_keys
+    out = set()
+    for k in item.ids + tuple(item.groups):
+        found = keys.get(k)
+        if found is not None:
+            out.update(found)
+    fs = tuple(sorted(out))
+    memo = ix.line_filters
+    if len(memo) >= LINE_MEMO_MAX:
+        memo.clear()
+    memo[item.ids] = fs
+    return fs
 
 
 def _zeros(n):
@@ -1011,15 +1129,16 @@ def _zeros(n):
 
 def _items_value(ix: EarningIndex, r: EarnRule, c: Call) -> cython.longlong:
     """Quantity, amount or subtotal of the order lines ``r`` counts."""
-    if c.qty is None:
+    if c.sums is None:
         _sum_lines(ix, c)
-    f: cython.Py_ssize_t = r.item_filter if r.item_filter >= 0 else len(ix.filters)
+    w: cython.Py_ssize_t = len(ix.filters) + 1
+    f: cython.Py_ssize_t = r.item_filter if r.item_filter >= 0 else w - 1
     kind: cython.int = r.kind
-    if kind == K_ITEMS_QUANTITY:
-        return c.qty[f]
     if kind == K_ITEMS_AMOUNT:
-        return c.amount[f]
-    return c.subtotal[f]
+        f += w
+    elif kind != K_ITEMS_QUANTITY:
+        f += 2 * w
+    return c.sums[f]
 
 
 def _base_points(r: EarnRule, c: Call, points: cython.longlong) -> cython.longlong:
@@ -1074,9 +1193,9 @@ def _passes(r: EarnRule, c: Call) -> cython.bint:
     return v
 
 
-def _pending_id(a: Accrual, key, now_ms: cython.longlong) -> str:
+def _pending_id(campaign_id, code, rule_id, key, now_ms: cython.longlong) -> str:
     src = key if key else "t" + str(now_ms)
-    h = hashlib.sha1(f"{a.campaign_id}\0{a.code}\0{src}\0{a.rule_id}".encode()).hexdigest()
+    h = hashlib.sha1(f"{campaign_id}\0{code}\0{src}\0{rule_id}".encode()).hexdigest()
     return "lopp_" + h[:20]
 
 
@@ -1086,11 +1205,11 @@ def _plan_groups(ix: EarningIndex, groups, cards, c: Call, plan: EarningPlan, co
     order = c.order
     today: cython.longlong = ctx.now_ms // DAY_MS
     cust = ctx.customer_key
-    order_id = ""
-    order_source_id = ""
+    origin: Origin
     if order is not None:
-        order_id = order.id or ""
-        order_source_id = order.source_id or ""
+        origin = Origin(event_type, related, source_id, order.id or "", order.source_id or "")
+    else:
+        origin = Origin(event_type, related, source_id, "", "")
     for gg in groups:
         g: Group = gg
         p: Program = g.program
@@ -1110,6 +1229,7 @@ def _plan_groups(ix: EarningIndex, groups, cards, c: Call, plan: EarningPlan, co
         if tier is not None and tier.campaign_id != p.id:
             tier = None
         maps = g.tier_maps.get(tier.id) if tier is not None else None
+        holding: Holding = Holding(p.id, code, tier)
         program_exp: cython.longlong = -2  # not computed yet
         n: cython.Py_ssize_t = len(g.rules)
         j: cython.Py_ssize_t
@@ -1157,30 +1277,17 @@ def _plan_groups(ix: EarningIndex, groups, cards, c: Call, plan: EarningPlan, co
                 op = (key, 1, r.limit, LIMIT_ERROR, ttl, 0)
                 plan.limits.append(op)
             a: Accrual = Accrual.__new__(Accrual)
-            a.campaign_id = p.id
-            a.code = code
-            a.rule_id = r.id
-            a.event = event_type
+            a.origin = origin
+            a.holding = holding
+            a.rule = r
             a.points = pts
             a.base_points = base
-            if tier is not None:
-                a.tier_id = tier.id
-                a.tier_name = tier.name
-            else:
-                a.tier_id = ""
-                a.tier_name = ""
-            a.source_id = source_id
-            a.order_id = order_id
-            a.order_source_id = order_source_id
-            a.banner = r.banner
-            a.related_id = related
-            a.schema_id = r.schema_id
             a.limit = op
             if r.pending_days > 0:
                 act: cython.longlong = today + r.pending_days
                 a.activates_at_ms = act * DAY_MS
                 a.expires_at_ms = _expires_ms(r.expiry, act)
-                a.pending_id = _pending_id(a, source_id, ctx.now_ms)
+                a.pending_id = _pending_id(p.id, code, r.id, source_id, ctx.now_ms)
             else:
                 a.activates_at_ms = NEVER
                 a.pending_id = ""
