@@ -223,7 +223,8 @@ class Keys:
     def card(self, campaign_id: str, code: str) -> CardKeys:
         """The keys of loyalty card ``code`` of campaign ``campaign_id``."""
         base = self.prefix + campaign_tag(campaign_id) + ":lc:" + code
-        return CardKeys(*(base + s for s in ("", ":bk", ":bkp", ":pp", ":ppr", ":tx", ":rf")))
+        return CardKeys(base, base + ":bk", base + ":bkp", base + ":pp", base + ":ppr", base + ":tx",
+                        base + ":rf")  # fmt: skip
 
     def card_holder(self, campaign_id: str, customer_id: str) -> str:
         """The code of the card ``customer_id`` holds in program ``campaign_id``."""

@@ -451,12 +451,12 @@ def _text(what: str, v: Any) -> str:
     return v
 
 
-def _common(op: Any) -> dict[str, str]:
-    return {
-        "s": _text("source_id", op.source_id),
-        "r": _text("reason", op.reason),
-        "d": _text("details", op.details),
-    }
+def _common(out: dict[str, Any], op: Any) -> dict[str, Any]:
+    """``out`` with the fields every transaction-writing op has: source, reason, details."""
+    out["s"] = _text("source_id", op.source_id)
+    out["r"] = _text("reason", op.reason)
+    out["d"] = _text("details", op.details)
+    return out
 
 
 def _runs(ops: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -494,9 +494,9 @@ class _Cards:
         self.index: dict[tuple[str, str], int] = {}
 
     def __call__(self, campaign_id: Any, code: Any) -> int:
-        key = (_campaign(campaign_id), _need_str("code", code))
-        i = self.index.get(key)
-        if i is None:
+        i = self.index.get((campaign_id, code))
+        if i is None:  # checked the first time it is seen
+            key = (_campaign(campaign_id), _need_str("code", code))
             i = self.index[key] = len(self.index) + 1
         return i
 
@@ -659,7 +659,7 @@ class Wallet:
                     if op.expires_at_ms is None
                     else _ms("expires_at_ms", op.expires_at_ms, now)
                 )
-                return {"o": "credit", "c": c, "p": points, "t": op.type, "x": x, **_common(op)}
+                return _common({"o": "credit", "c": c, "p": points, "t": op.type, "x": x}, op)
             pid = _need_str("pending_id", op.pending_id)
             a = _ms("activates_at_ms", op.activates_at_ms, now)
             if op.expires_at_ms is not None and op.expires_after_ms is not None:
@@ -668,8 +668,8 @@ class Wallet:
             xd = 0
             if op.expires_after_ms is not None:
                 xd = _ms("expires_after_ms", op.expires_after_ms, 0)
-            return {"o": "pending", "c": c, "p": points, "id": pid, "a": a, "xa": xa, "xd": xd,
-                    **_common(op)}  # fmt: skip
+            return _common({"o": "pending", "c": c, "p": points, "id": pid, "a": a, "xa": xa,
+                            "xd": xd}, op)  # fmt: skip
         if isinstance(op, Debit):
             c = cards(op.campaign_id, op.code)
             if op.type not in ("POINTS_REDEMPTION", "POINTS_REMOVAL"):
@@ -678,15 +678,15 @@ class Wallet:
                 )
             if op.mode not in ("exact", "clamp"):
                 raise ValueError(f"a debit's mode is exact or clamp, not {op.mode!r}")
-            return {"o": "debit", "c": c, "p": _points(op.points), "t": op.type, "m": op.mode,
-                    "e": _need_str("error", op.error), **_common(op)}  # fmt: skip
+            return _common({"o": "debit", "c": c, "p": _points(op.points), "t": op.type,
+                            "m": op.mode, "e": _need_str("error", op.error)}, op)  # fmt: skip
         if isinstance(op, Refund):
             c = cards(op.campaign_id, op.code)
             tx = _need_str("transaction_id", op.transaction_id)
             prefix = transaction_prefix(op.campaign_id, op.code)
             if not (tx.startswith(prefix) and tx[len(prefix) :].isdigit()):
                 raise ValueError(f"{tx!r} is not a transaction of card {op.code!r}")
-            return {"o": "refund", "c": c, "tx": tx, **_common(op)}
+            return _common({"o": "refund", "c": c, "tx": tx}, op)
         if isinstance(op, Transfer):
             c = cards(op.campaign_id, op.code)
             to = cards(op.to_campaign_id, op.to_code)
@@ -697,9 +697,9 @@ class Wallet:
                 if op.expires_at_ms is None
                 else _ms("expires_at_ms", op.expires_at_ms, now)
             )
-            return {"o": "transfer", "c": c, "to": to, "p": _points(op.points), "x": x,
-                    "e": _need_str("error", op.error), "d2": _text("to_details", op.to_details),
-                    **_common(op)}  # fmt: skip
+            return _common({"o": "transfer", "c": c, "to": to, "p": _points(op.points), "x": x,
+                            "e": _need_str("error", op.error),
+                            "d2": _text("to_details", op.to_details)}, op)  # fmt: skip
         if isinstance(op, (ActivatePending, CancelPending, AdjustPending)):
             c = cards(op.campaign_id, op.code)
             pid = _need_str("pending_id", op.pending_id)
