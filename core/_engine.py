@@ -21,6 +21,7 @@ import cython
 
 from core import logic as _logic
 from core.errors import CompileError, RequestError
+from core.model import USES_MAX
 
 ENGINE = "promogate"
 
@@ -1512,7 +1513,9 @@ def _plan(h: Holder, o: Outcome, ctx: Ctx, order_value):
     cust = ctx.customer_key
     if h.kind == H_VOUCHER:
         base = h.k_base
-        _add_op(o, h.k_uses, 1, h.quantity, "quantity_exceeded", 0, 1)
+        # an unlimited code is still counted against USES_MAX: a counter set to it is revoked
+        _add_op(o, h.k_uses, 1, h.quantity if h.quantity != NO_LIMIT else USES_MAX,
+                "quantity_exceeded", 0, 1)
         if h.per_customer != NO_LIMIT:
             _add_op(o, base + ":c:" + cust, 1, h.per_customer, "quantity_exceeded", 0, 0)
         if o.gift_credits > 0:
@@ -2342,14 +2345,16 @@ def shows_balance(outcomes) -> cython.bint:
     return False
 
 
-def keys_for(outcomes) -> list:
+def keys_for(outcomes, every=False) -> list:
     """Distinct counter keys some outcomes' plans check against a limit: what a second pass
     needs to read (a gift or loyalty card's spent counter is limited by the card's amount).
-    Counters without a limit only count, so they are not read."""
+    Counters without a limit only count, so they are not read; nor is an unlimited code's use
+    counter (counted against USES_MAX: a revoked code is refused by the redemption's own
+    atomic check) unless ``every``: judging again after a count was refused reads it too."""
     seen = {}
     for o in outcomes:
         for op in o.ops:
-            if op[2] != NO_LIMIT:
+            if op[2] != NO_LIMIT and (every or op[2] != USES_MAX):
                 seen[op[0]] = None
     return list(seen)
 

@@ -26,6 +26,10 @@ Percent = Annotated[float, Meta(ge=0, le=100)]
 #: the longest identifier (ids, source_ids, codes' holders) a client may send
 IDENT_MAX = 200
 Ident = Annotated[str, Meta(min_length=1, max_length=IDENT_MAX)]
+#: the limit a code without a redemption quantity is counted against: more uses than any code
+#: gets, so that a use counter set to it revokes the code atomically (every later redemption's
+#: own check fails; a rolled-back reward's code, store.loyalty)
+USES_MAX = 2**52
 Metadata = dict[str, object]
 
 # --------------------------------------------------------------------------- enums

@@ -196,10 +196,12 @@ class Gateway:
         rs, found = await _fail_closed(self.live.holders(codes))
         return rs, found or None
 
-    async def counters(self, ev: Any, now_ms: int, session: str | None) -> dict[str, int]:
+    async def counters(self, ev: Any, now_ms: int, session: str | None, every: bool = False) -> dict[str, int]:
         """Live values of the counters ``ev``'s plans are limited by, and the spendable points of
-        the loyalty cards it pays with (``E.cards_for``: under each card's ``k_card``)."""
-        keys = E.keys_for(ev.outcomes)
+        the loyalty cards it pays with (``E.cards_for``: under each card's ``k_card``). ``every``
+        (judging again after the script refused a count) reads unlimited codes' use counters
+        too: a revoked code's is at USES_MAX."""
+        keys = E.keys_for(ev.outcomes, every)
         cards = E.cards_for(ev.outcomes)
         if not keys and not cards:
             return {}
@@ -372,7 +374,7 @@ async def validations(request: Request) -> Response:
         locked = await gw.store.lock(sess_key, ev.plan, ttl_ms, now, cards=cards)
         if not locked.ok:
             # someone took the last use between our read and the lock: judge again, live
-            counters = await gw.counters(ev, now, sess_key)
+            counters = await gw.counters(ev, now, sess_key, every=True)
             ev = gw.evaluate(rs, req, now, vouchers, counters)
         else:
             session_out = s.Session(
@@ -531,7 +533,7 @@ async def redemptions(request: Request) -> Response:
         if result.status == "conflict":
             raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
         # a limit was hit meanwhile: judge again against the live counters
-        ev = gw.evaluate(rs, req, now, vouchers, await gw.counters(ev, now, sess_key))
+        ev = gw.evaluate(rs, req, now, vouchers, await gw.counters(ev, now, sess_key, every=True))
     raise ApiError(409, "multiple_requests", "Too many concurrent changes", "Please retry the redemption")
 
 
@@ -608,6 +610,13 @@ def _rollback_out(rb: Any, rolled: Any, reason: str | None, tracking: str | None
     )
 
 
+#: titles of the keys a rollback's undo step refuses with (store/loyalty.py names them)
+_REFUSED = {
+    "reward_already_used": "Reward already used",
+    "loyalty_card_points_exceeded": "Loyalty card points exceeded",
+}
+
+
 async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Response:
     gw = _gw(request)
     key = await gw.auth(request)
@@ -643,6 +652,12 @@ async def _rollback(request: Request, redemption_id: str, stacked: bool) -> Resp
                        resource_id=redemption_id, resource_type="redemption")  # fmt: skip
     if rb.status == "conflict":
         raise ApiError(409, "duplicate_found", "Conflict", "This Idempotency-Key was used with another request")
+    if rb.status == "refused":  # what the redemption gave (a reward) was used since: kept
+        mx.inc(mx.ROLLBACKS, rb.error)
+        raise ApiError(400, rb.error, _REFUSED.get(rb.error, "Rollback refused"),
+                       f"Redemption {redemption_id} cannot be rolled back: what it gave ({rb.subject}) "
+                       "was used since",
+                       resource_id=redemption_id, resource_type="redemption")  # fmt: skip
     mx.inc(mx.ROLLBACKS, "SUCCESS")
     if rb.redemptions:  # its order is cancelled: what it earned is taken back (once)
         await loyalty.redemption_rolled_back(gw, rb.redemptions[0].data, gw.clock())

@@ -59,6 +59,7 @@ __all__ = [
     "RollbackResult",
     "Store",
     "StoreUnavailable",
+    "Taken",
     "counter_plan",
     "load_scripts",
     "placeholders",
@@ -238,14 +239,28 @@ class Refunded(msgspec.Struct, frozen=True):
     total: int
 
 
+class Taken(msgspec.Struct, frozen=True):
+    """Points a rollback took back from a card (an undo step: what a reward redemption had
+    credited), as the ``POINTS_REMOVAL`` ``transaction_id``; the card's figures after."""
+
+    campaign_id: str
+    code: str
+    points: int
+    transaction_id: str
+    balance: int
+    total: int
+
+
 class RolledBack(msgspec.Struct, frozen=True):
     """A redemption record that a rollback reversed; ``data`` is the record's JSON as written;
-    ``refunds`` the loyalty points it had spent, given back."""
+    ``refunds`` the loyalty points it had spent, given back; ``taken`` the points its undo steps
+    took back."""
 
     id: str
     data: bytes
     ops: list[Reversal]
     refunds: list[Refunded] = msgspec.field(default_factory=list)
+    taken: list[Taken] = msgspec.field(default_factory=list)
 
 
 class RollbackResult(msgspec.Struct, frozen=True):
@@ -261,15 +276,21 @@ class RollbackResult(msgspec.Struct, frozen=True):
     - ``"already_rolled_back"``: nothing changed; ``rollback_id`` is the earlier rollback's (400).
     - ``"invalid_redemption"``: a single rollback of a redemption that has children (400: use
       the stacked endpoint).
+    - ``"refused"``: an undo step the record names failed its check (e.g. the code a reward
+      issued was used since, the points it credited were spent): ``error`` is the step's error
+      key, ``subject`` what failed (a counter key, a card code); nothing changed (400).
     """
 
     status: Literal[
-        "ok", "replay", "conflict", "not_found", "already_rolled_back", "invalid_redemption"
-    ]
+        "ok", "replay", "conflict", "not_found", "already_rolled_back", "invalid_redemption",
+        "refused",
+    ]  # fmt: skip
     rollback_id: str | None = None
     at_ms: int | None = None
     reason: str = ""
     redemptions: list[RolledBack] = msgspec.field(default_factory=list)
+    error: str = ""
+    subject: str = ""
 
     @property
     def ok(self) -> bool:
@@ -664,6 +685,8 @@ class Store:
             return RollbackResult(tag, rollback_id=_s(reply[1]) or None)
         if tag in ("conflict", "not_found", "invalid_redemption"):
             return RollbackResult(tag)  # type: ignore[arg-type]
+        if tag == "refused":
+            return RollbackResult(tag, error=_s(reply[1]), subject=_s(reply[2]))
         raise RuntimeError(f"rollback.lua: unexpected reply {reply!r}")  # pragma: no cover
 
     async def record_failure(self, now_ms: int, data: bytes | str) -> None:
@@ -763,6 +786,11 @@ def _rollback_payload(tag: str, raw: Any) -> RollbackResult:
                         int(w["total"]),
                     )
                     for w in _list(r.get("wallet"))
+                ],
+                taken=[
+                    Taken(str(w["campaign_id"]), str(w["code"]), int(w["points"]), str(w["tx"]),
+                          int(w["balance"]), int(w["total"]))  # fmt: skip
+                    for w in _list(r.get("taken"))
                 ],
             )
             for r in _list(doc.get("redemptions"))

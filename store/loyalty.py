@@ -1248,6 +1248,9 @@ class Loyalty:
             )
         issued: dict[str, Any] | None = None
         writes: list[Any] = []
+        # what a rollback of this redemption must undo besides the debit and the stock (see
+        # store/lua/rollback.lua "Undo steps"): the reward taken back, refused once it was used
+        undo: list[dict[str, Any]] = []
         target = (
             cat.campaign(r.parameters.campaign.id) if r.parameters.campaign is not None else None
         )
@@ -1263,9 +1266,14 @@ class Loyalty:
                 )
             if target.campaign_type == "LOYALTY_PROGRAM":
                 tv, _, _ = await self.members.join(target, cust, now_ms)
-                ops.append(Credit(campaign_id=target.id, code=tv.code,
-                                  points=int(r.parameters.campaign.balance or 0), type="POINTS_ADDITION",
+                gain = int(r.parameters.campaign.balance or 0)
+                ops.append(Credit(campaign_id=target.id, code=tv.code, points=gain, type="POINTS_ADDITION",
                                   reason=f"reward {r.id}", details=orjson.dumps(details)))  # fmt: skip
+                # taken back by a rollback, refused if the member has spent them meanwhile
+                undo.append({"take": {"c": target.id, "v": tv.code, "x": transaction_prefix(target.id, tv.code),
+                                      "k": list(self.k.card(target.id, tv.code)), "p": gain,
+                                      "d": orjson.dumps(details).decode()},
+                             "e": "loyalty_card_points_exceeded", "s": f"points on card {tv.code}"})  # fmt: skip
                 issued = {"id": tv.id, "code": tv.code, "type": "LOYALTY_CARD", "campaign_id": target.id,
                           "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
             else:
@@ -1283,6 +1291,20 @@ class Loyalty:
                 issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
                           "type": "GIFT_VOUCHER" if nv.gift else "DISCOUNT_VOUCHER",
                           "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+                # a rollback revokes the code, refused once it was used: its counters set to
+                # USES_MAX (a redemption racing the rollback fails its own atomic check, whatever
+                # the gateways' code caches still hold), its record deleted, the gateways told
+                uses, spent, _ = voucher_counter_keys(nv)
+                used = {"e": "reward_already_used", "s": f"code {code}"}
+                k_uses, k_spent = self.k.counter(uses), self.k.counter(spent)
+                undo += [{"zero": k_uses, **used}, {"zero": k_spent, **used},
+                         {"set": [k_uses, str(m.USES_MAX)]}, {"set": [k_spent, str(m.USES_MAX)]},
+                         {"del": self.k.code(code)},
+                         {"lrem": [self.k.list_codes(target.id), code]},
+                         {"srem": [self.k.customer_codes(cust["id"]), code]}]  # fmt: skip
+                if cust.get("source_id"):
+                    undo.append({"srem": [self.k.customer_codes(cust["source_id"]), code]})
+                undo.append({"publish": [self.k.channel, "code:" + code]})
         if v.customer_id:
             writes.append(("xadd", self.k.customer_activity(v.customer_id), "customer.reward_redemptions.created",
                            orjson.dumps({"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name},
@@ -1323,7 +1345,8 @@ class Loyalty:
                        "d": orjson.dumps(details).decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
             fields = {"id": redemption_id, "status": "SUCCEEDED", "data": orjson.dumps(out), "parent": "",
                       "children": "[]", "ops": orjson.dumps([[stock_key, "1"]]), "session": "",
-                      "created_at": str(now_ms), "wallet": orjson.dumps(wallet), "kind": "reward"}  # fmt: skip
+                      "created_at": str(now_ms), "wallet": orjson.dumps(wallet), "kind": "reward",
+                      "undo": orjson.dumps(undo)}  # fmt: skip
             return {"out": out, "fields": fields}
 
         # the record is written IN the wallet call, naming the debit by TX_PLACEHOLDER (the

@@ -31,11 +31,7 @@ end
 -- Take `p` points (the caller checked the balance), soonest-expiring first, as a
 -- POINTS_REDEMPTION carrying `details`. Returns the transaction id.
 local function pay_debit(c, p, now, details)
-  local taken, takes = w_take(c, p)
-  c.f.balance = c.f.balance - taken
-  c.f.redeemed = c.f.redeemed + taken
-  return w_tx(c, now, 'POINTS_REDEMPTION', -taken,
-              {details = details, buckets = w_bjson(takes), shortfall = p - taken})
+  return (w_debit(c, 'POINTS_REDEMPTION', p, now, {details = details}))
 end
 
 -- Give back what POINTS_REDEMPTION `txid` of card `c` took, to the same buckets, once, as a

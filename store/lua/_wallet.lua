@@ -185,6 +185,23 @@ local function w_take(c, want)
   return taken, takes
 end
 
+-- Take up to `p` points, soonest-expiring first, as a transaction of type `typ` dated `now`:
+-- a POINTS_REMOVAL lowers the lifetime points too, anything else counts as redeemed. `o` holds
+-- the transaction's source_id, reason, details (buckets and shortfall are set here). Returns
+-- the transaction's id, the points taken and {{expiry, points}, ...} per bucket.
+local function w_debit(c, typ, p, now, o)
+  local taken, takes = w_take(c, p)
+  local f = c.f
+  f.balance = f.balance - taken
+  if typ == 'POINTS_REMOVAL' then
+    f.points = f.points - taken
+  else
+    f.redeemed = f.redeemed + taken
+  end
+  o.buckets, o.shortfall = w_bjson(takes), p - taken
+  return w_tx(c, now, typ, -taken, o), taken, takes
+end
+
 -- Drop the bucket `m` (expiry `exp`) and write its points as a POINTS_EXPIRATION at `at`.
 local function w_expire(c, m, exp, at)
   local pts = tonumber(redis.call('HGET', c.bkp, m)) or 0

@@ -31,6 +31,7 @@
 --   {'not_found'}                      no such record
 --   {'already_rolled_back', rollback id}   the record was rolled back before: nothing changed
 --   {'invalid_redemption'}             single rollback of a record that has children
+--   {'refused', error, subject}        an undo step's check failed (see below): nothing changed
 --
 -- Reversal never creates a key: a counter that no longer EXISTS (an expired window) is skipped,
 -- and a counter is never taken below zero. Children (read from the record, not from KEYS; they
@@ -41,6 +42,20 @@
 -- details are the debit's plus rollback{id}. The cards' keys come from the record (same
 -- prefix, the program's slot). The ledger entry gets a 'refunds' field
 -- [[campaign, code, points, refund transaction id], ...] when points came back.
+-- Undo steps: a record's 'undo' field (JSON list, written with it; what to undo is decided by
+-- store/loyalty.py, e.g. what a reward issued) holds steps of these verbs, ALL checked for
+-- every target before anything changes, then applied after the record's refunds:
+--   {zero = key, e = error, s = subject}   check: the counter at key is absent or 0, else
+--                                  {'refused', e, s} (s: what to name in the message)
+--   {take = {c, v, x, k, p, d}, e, s}   check: card v (campaign c, tx prefix x, its 7
+--                                  keys k) can spend p points now (holds of sessions left
+--                                  alone), else refused; apply: a POINTS_REMOVAL of p points
+--                                  with details d + rollback{id}
+--   {set = {key, value}}, {del = key}, {srem = {key, member}}, {lrem = {key, member}} (the
+--   last occurrence),
+--   {publish = {channel, message}}     apply only
+-- Each redemption of the payload then also has "taken": [{campaign_id, code, points, tx,
+-- balance, total}, ...] for its take steps.
 
 local ledger, idem, rec = KEYS[1], KEYS[2], KEYS[3]
 local rid, now, reason, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -65,7 +80,53 @@ for i = 1, #children do
   if st and st ~= 'ROLLED_BACK' then targets[#targets + 1] = ck end
 end
 
-local out, ids, reversed, refunds, cards = {}, {}, {}, {}, {}
+-- cards touched, by their first key (and in order), opened and normalised once
+local cards = {}
+local function card(w)
+  local c = cards[w.k[1]]
+  if c == nil then
+    c = w_open_keys(w.k, w.c, w.v, w.x)
+    w_normalise(c, now)
+    cards[w.k[1]] = c
+    cards[#cards + 1] = c
+  end
+  return c
+end
+
+-- a debit's details with rollback{id} added ('' stays '')
+local function rolled_details(d)
+  if not d or d == '' then return '' end
+  local doc = cjson.decode(d)
+  doc.rollback = {id = rid}
+  return cjson.encode(doc)
+end
+
+-- every target's undo steps checked before anything changes
+local undos, need = {}, {}
+for t = 1, #targets do
+  local u = redis.call('HGET', targets[t], 'undo')
+  local steps = {}
+  if u and u ~= '' then steps = cjson.decode(u) end
+  undos[t] = steps
+  for i = 1, #steps do
+    local st = steps[i]
+    local bad = nil
+    if st.zero then
+      if (tonumber(redis.call('GET', st.zero)) or 0) ~= 0 then bad = st.zero end
+    elseif st.take then
+      local w = st.take
+      local k = w.k[1]
+      need[k] = (need[k] or 0) + w.p
+      if pay_spendable(card(w), now, '') < need[k] then bad = w.v end
+    end
+    if bad then
+      for j = 1, #cards do w_flush(cards[j]) end
+      return {'refused', st.e or 'refused', st.s or bad}
+    end
+  end
+end
+
+local out, ids, reversed, refunds = {}, {}, {}, {}
 for t = 1, #targets do
   local r = redis.call('HMGET', targets[t], 'id', 'data', 'ops', 'wallet')
   local ops = {}
@@ -89,25 +150,37 @@ for t = 1, #targets do
   local back = {}
   for i = 1, #paid do
     local w = paid[i]
-    local c = cards[w.k[1]]
-    if c == nil then
-      c = w_open_keys(w.k, w.c, w.v, w.x)
-      w_normalise(c, now)
-      cards[w.k[1]] = c
-      cards[#cards + 1] = c
-    end
-    local details = ''
-    if w.d and w.d ~= '' then
-      local d = cjson.decode(w.d)
-      d.rollback = {id = rid}
-      details = cjson.encode(d)
-    end
-    local pts, tx = pay_refund(c, w.t, now, details)
+    local c = card(w)
+    local pts, tx = pay_refund(c, w.t, now, rolled_details(w.d))
     back[i] = {campaign_id = c.campaign, code = c.code, debit = w.t, points = pts, tx = tx or '',
                balance = c.f.balance, total = c.f.points}
     if tx then refunds[#refunds + 1] = {c.campaign, c.code, pts, tx} end
   end
-  out[#out + 1] = {id = r[1], data = r[2], ops = done, wallet = back}
+  local taken = {}
+  for i = 1, #undos[t] do
+    local st = undos[t][i]
+    if st.take then
+      local w = st.take
+      local c = card(w)
+      local tx, pts = w_debit(c, 'POINTS_REMOVAL', w.p, now,
+                              {source_id = r[1], reason = 'rollback', details = rolled_details(w.d)})
+      taken[#taken + 1] = {campaign_id = c.campaign, code = c.code, points = pts, tx = tx,
+                           balance = c.f.balance, total = c.f.points}
+    elseif st.set then
+      redis.call('SET', st.set[1], st.set[2])
+    elseif st.del then
+      redis.call('DEL', st.del)
+    elseif st.srem then
+      redis.call('SREM', st.srem[1], st.srem[2])
+    elseif st.lrem then
+      redis.call('LREM', st.lrem[1], -1, st.lrem[2])
+    elseif st.publish then
+      redis.call('PUBLISH', st.publish[1], st.publish[2])
+    end
+  end
+  local o = {id = r[1], data = r[2], ops = done, wallet = back}
+  if #taken > 0 then o.taken = taken end
+  out[#out + 1] = o
   ids[#ids + 1] = r[1]
 end
 for i = 1, #cards do w_flush(cards[i]) end

@@ -209,15 +209,9 @@ for i = 1, N do
     w_tx(c, now, op.t, op.p, {n = op.n, items = ARGV[op.i]})
     r.points = op.p
   elseif o == 'debit' then
-    local taken, takes = w_take(c, op.p)
-    f.balance = f.balance - taken
-    if op.t == 'POINTS_REMOVAL' then
-      f.points = f.points - taken
-    else
-      f.redeemed = f.redeemed + taken
-    end
-    r.tx[1] = w_tx(c, now, op.t, -taken, {source_id = op.s, reason = op.r, details = op.d,
-                                          buckets = w_bjson(takes), shortfall = op.p - taken})
+    local id, taken, takes = w_debit(c, op.t, op.p, now,
+                                     {source_id = op.s, reason = op.r, details = op.d})
+    r.tx[1] = id
     r.points, r.buckets, r.shortfall = -taken, takes, op.p - taken
   elseif o == 'transfer' then
     local d = cards[op.to]

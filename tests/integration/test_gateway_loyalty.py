@@ -6,9 +6,11 @@ workers are in test_gateway_loyalty_races.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import msgspec
 import orjson
 import pytest
@@ -449,6 +451,125 @@ def test_a_reward_redemption_cut_short_after_its_wallet_call_can_still_be_rolled
     assert rb.status_code == 200, rb.text
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
     assert int(lgw.redis.get(lgw.prefix + "{rw:rew_M}:redeemed")) == 0
+
+
+#: DEFS and a reward crediting points on another programme's card (camp_X), whose members can
+#: spend them on the coupon reward there
+REWARD_DEFS: dict[str, Any] = {
+    **DEFS,
+    "campaigns": [
+        *DEFS["campaigns"],
+        {"id": "camp_X", "name": "Partner points", "campaign_type": "LOYALTY_PROGRAM",
+         "voucher": {"type": "LOYALTY_CARD", "loyalty_card": {"points": 0},
+                     "code_config": {"pattern": "PART-#####"}}},
+    ],
+    "rewards": [
+        *DEFS["rewards"],
+        {"id": "rew_P", "name": "300 partner points", "parameters": {"campaign": {"id": "camp_X", "balance": 300}}},
+    ],
+    "reward_assignments": [
+        *DEFS["reward_assignments"],
+        {"id": "rewa_P", "reward_id": "rew_P", "campaign_id": "camp_L", "parameters": {"loyalty": {"points": 100}}},
+        {"id": "rewa_CX", "reward_id": "rew_C", "campaign_id": "camp_X", "parameters": {"loyalty": {"points": 200}}},
+    ],
+}  # fmt: skip
+
+
+def _coupon_checkout(g: InProcess, coupon: str) -> httpx.Response:
+    return g.redeem({"customer": {"source_id": "alice"}, "order": {"amount": 10000},
+                     "redeemables": [{"object": "voucher", "id": coupon}]})  # fmt: skip
+
+
+def test_rolling_back_a_coupon_reward_revokes_the_unused_coupon(lgw: InProcess) -> None:
+    """Rolling back a reward takes back what it gave: the coupon it issued is revoked (its
+    record deleted, its holder's wallet without it, the gateways told) and its use counter set
+    to USES_MAX, so that even a gateway still holding it in its cache cannot redeem it."""
+    _order(lgw, "o-1", 60000)  # 1,200
+    code = _card_of(lgw)
+    red = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}}).json()
+    coupon = red["reward"]["voucher"]["code"]
+    cust = red["customer_id"]
+    assert lgw.validate({"customer": {"source_id": "alice"}, "order": {"amount": 10000},
+                         "redeemables": [{"object": "voucher", "id": coupon}]}).json()["valid"] is True  # fmt: skip
+    assert coupon.encode() in lgw.redis.smembers(lgw.prefix + "custcodes:" + cust)
+    record = lgw.redis.get(lgw.prefix + "code:" + coupon)
+    r = lgw.rollback(red["id"])
+    assert r.status_code == 200, r.text
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+    assert not lgw.redis.exists(lgw.prefix + "code:" + coupon)
+    assert coupon.encode() not in lgw.redis.smembers(lgw.prefix + "custcodes:" + cust)
+    assert coupon.encode() not in lgw.redis.lrange(lgw.prefix + "campcodes:camp_D", 0, -1)
+    assert lgw.counter("{c:camp_D}:v:" + coupon + ":uses") == m.USES_MAX
+    # a gateway that still had the coupon (in its cache, or here: its record put back) is refused
+    # by the redemption's own count
+    lgw.redis.set(lgw.prefix + "code:" + coupon, record)
+    before = lgw.keyspace()
+    bad = _coupon_checkout(lgw, coupon)
+    assert bad.status_code == 400 and bad.json()["key"] == "quantity_exceeded", bad.text
+    after = lgw.keyspace()
+    assert {k: v for k, v in after.items() if "ledger" not in k} == {
+        k: v for k, v in before.items() if "ledger" not in k    }  # nothing counted (a refused redemption is only logged)
+    # as the rollback left it: no record, the gateways told: unknown
+    lgw.redis.delete(lgw.prefix + "code:" + coupon)
+    lgw.redis.publish(lgw.prefix + "defs:changed", "code:" + coupon)
+    for _ in range(100):
+        bad = _coupon_checkout(lgw, coupon)
+        if bad.json()["key"] != "quantity_exceeded":
+            break
+        time.sleep(0.02)
+    assert bad.status_code == 400 and bad.json()["key"] == "resource_not_found", bad.text
+
+
+def test_a_reward_whose_coupon_was_used_is_not_rolled_back(lgw: InProcess) -> None:
+    _order(lgw, "o-1", 60000)  # 1,200
+    code = _card_of(lgw)
+    red = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_C"}}).json()
+    coupon = red["reward"]["voucher"]["code"]
+    used = _coupon_checkout(lgw, coupon)
+    assert used.status_code == 200, used.text
+    before = lgw.keyspace()
+    r = lgw.rollback(red["id"])
+    assert r.status_code == 400 and r.json()["key"] == "reward_already_used", r.text
+    assert f"code {coupon}" in r.json()["details"]
+    assert lgw.keyspace() == before  # nothing changed: points, stock, coupon, record
+    # once the coupon's own redemption is rolled back, the reward's rollback goes through
+    back = lgw.rollbacks(used.json()["parent_redemption"]["id"])
+    assert back.status_code == 200, back.text
+    r = lgw.rollback(red["id"])
+    assert r.status_code == 200, r.text
+    assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+    assert not lgw.redis.exists(lgw.prefix + "code:" + coupon)
+
+
+def test_rolling_back_a_points_reward_takes_the_points_back_unless_spent(
+    redis_url: str, key_prefix: str
+) -> None:
+    with in_process(redis_url, key_prefix, msgspec.convert(REWARD_DEFS, m.Definitions)) as g:
+        _order(g, "o-1", 60000)  # 1,200 on camp_L
+        code = _card_of(g)
+        red = g.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_P"}}).json()
+        partner = red["reward"]["voucher"]["code"]
+        assert partner.startswith("PART-")
+        assert _get(g, f"/v1/loyalties/members/{partner}")["loyalty_card"]["balance"] == 300
+        r = g.rollback(red["id"])
+        assert r.status_code == 200, r.text
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
+        card = _get(g, f"/v1/loyalties/members/{partner}")["loyalty_card"]
+        assert (card["balance"], card["points"]) == (0, 0)
+        tx = _get(g, f"/v1/loyalties/members/{partner}/transactions")["data"]
+        assert [(t["type"], t["details"]["balance"]["points"]) for t in tx] == [
+            ("POINTS_REMOVAL", -300), ("POINTS_ADDITION", 300)]  # fmt: skip
+        assert tx[0]["details"]["rollback"] == {"id": r.json()["id"]}
+        # bought again, and 200 of the 300 spent on the partner programme's coupon: kept
+        red = g.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_P"}}).json()
+        spent = g.post(f"/v1/loyalties/members/{partner}/redemption", {"reward": {"id": "rew_C"}})
+        assert spent.status_code == 200, spent.text
+        before = g.keyspace()
+        r = g.rollback(red["id"])
+        assert r.status_code == 400 and r.json()["key"] == "loyalty_card_points_exceeded", r.text
+        assert f"points on card {partner}" in r.json()["details"]
+        assert g.keyspace() == before
+        assert _get(g, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1100
 
 
 def test_points_of_an_event_can_move_a_member_up_a_tier(redis_url: str, key_prefix: str) -> None:

@@ -6,7 +6,8 @@ two worker processes, checked against what Redis holds afterwards.
 - 30 redemptions of a reward with 9 left in stock: exactly 9 succeed, 9 prices debited;
 - 400 random transfers between 5 cards (admin's transfer op, through the wallet store) never
   create or lose a point;
-- 60 first orders of 60 new customers at once: 60 customers, 60 cards, points right.
+- 60 first orders of 60 new customers at once: 60 customers, 60 cards, points right;
+- rollbacks of coupon rewards racing checkouts with those coupons: one side wins per coupon.
 """
 
 from __future__ import annotations
@@ -220,3 +221,66 @@ async def test_rollbacks_racing_reward_redemptions_keep_the_card_consistent(
     assert f["balance"] == 1500 - 100 * bought >= 0
     assert f["balance"] == f["points"] - f["expired"] - f["subtracted"] - f["redeemed"]
     assert [e[b"type"] for _, e in tx].count(b"POINTS_REFUND") == 6
+
+
+async def test_a_reward_rollback_racing_checkouts_with_its_coupon_lets_one_side_win(
+    lsrv: Server, rc: redis.Redis
+) -> None:
+    """20 coupons bought with points; then at once, for each, its reward's rollback twice and
+    two checkouts with it, across both workers: per coupon, either the rollback wins (points
+    back, no checkout used the coupon) or a checkout does (the rollback refused), never both."""
+    import httpx
+    from gateway_fixtures import HEADERS
+
+    async with httpx.AsyncClient(base_url=lsrv.url, headers=HEADERS) as c:
+        r = await c.post("/v1/orders", json={"source_id": "coupon-race-1", "status": "PAID", "amount": 100000,
+                                             "customer": {"source_id": "coupon-racer"}})  # fmt: skip
+        assert r.status_code == 200, r.text  # 2,000 points
+        code = _card(rc, lsrv.prefix, "coupon-racer")
+        bought = []
+        for _ in range(20):
+            r = await c.post(f"/v1/loyalties/members/{code}/redemption", json={"reward": {"id": "rew_C"}})
+            assert r.status_code == 200, r.text
+            bought.append((r.json()["id"], r.json()["reward"]["voucher"]["code"]))
+    assert _figures(rc, lsrv.prefix, code)["balance"] == 0
+    # every coupon in both workers' code caches: a checkout racing the rollback may still find
+    # it there, and must then be refused by its own atomic count (the code's uses at USES_MAX)
+    warm = [("POST", "/v1/validations", {"redeemables": [{"object": "voucher", "id": coupon}],
+                                         "customer": {"source_id": "coupon-racer"},
+                                         "order": {"amount": 10000}}, {}) for _, coupon in bought] * 4  # fmt: skip
+    assert all(r.status_code == 200 and r.json()["valid"] for r in await _fire(lsrv, warm))
+    calls: list[tuple[str, str, Any, dict[str, str]]] = []
+    for rid, coupon in bought:
+        calls += [("POST", f"/v1/redemptions/{rid}/rollback", None, {})] * 2
+        calls += [("POST", "/v1/redemptions", {"customer": {"source_id": "coupon-racer"}, "order": {"amount": 10000},
+                                               "redeemables": [{"object": "voucher", "id": coupon}]}, {})] * 2  # fmt: skip
+    random.Random(7).shuffle(calls)
+    resps = await _fire(lsrv, calls)
+    assert all(r.status_code < 500 for r in resps), [r.text for r in resps if r.status_code >= 500][:3]
+    rolled, refused = 0, set()
+    for rid, coupon in bought:
+        rbs = [r for (_, p, _, _), r in zip(calls, resps, strict=True) if p == f"/v1/redemptions/{rid}/rollback"]
+        uses = [r for (_, p, b, _), r in zip(calls, resps, strict=True)
+                if p == "/v1/redemptions" and b["redeemables"][0]["id"] == coupon]  # fmt: skip
+        won = sum(r.status_code == 200 for r in rbs)
+        used = sum(r.status_code == 200 for r in uses)
+        assert won <= 1 and {r.json()["key"] for r in rbs if r.status_code != 200} <= {
+            "already_rolled_back", "reward_already_used"}  # fmt: skip
+        k_uses = lsrv.prefix + "{c:camp_D}:v:" + coupon + ":uses"
+        if won:
+            assert used == 0, (coupon, [r.text for r in uses])
+            refused.update(r.json()["key"] for r in uses)
+            assert int(rc.get(k_uses)) == m.USES_MAX and not rc.exists(lsrv.prefix + "code:" + coupon)
+            rolled += 1
+        else:
+            assert used >= 1 and int(rc.get(k_uses)) == used
+            assert {r.json()["key"] for r in rbs} == {"reward_already_used"}
+    # the member got back exactly the points of the rewards rolled back (its card agrees with
+    # its transactions; the checkouts that won earned on it too)
+    tx = rc.xrange(lsrv.prefix + "{c:camp_L}:lc:" + code + ":tx")
+    assert [e[b"type"] for _, e in tx].count(b"POINTS_REFUND") == rolled
+    f = _figures(rc, lsrv.prefix, code)
+    assert f["balance"] == f["points"] - f["expired"] - f["subtracted"] - f["redeemed"]
+    assert f["redeemed"] == 100 * (20 - rolled)
+    # a checkout that lost: the coupon unknown, or (still in a worker's cache) its uses spent
+    assert refused <= {"resource_not_found", "quantity_exceeded"}, refused

@@ -29,6 +29,7 @@ from core import model as m
 
 CART = order(item("a", 10000))
 NO = -1
+USES_MAX = m.USES_MAX
 Q = "quantity_exceeded"
 R = "redemption_rules_violated"
 # NOW is Wednesday 2026-03-04 12:30 UTC: to the end of the day 41400 s, of the ISO week
@@ -48,7 +49,8 @@ def test_standalone_code_with_quantity(engine) -> None:
 def test_unlimited_code_still_counts_uses(engine) -> None:
     d = defs(vouchers=[voucher("CODE", amount_off(500))])
     ev = run(engine, d, reds("CODE"), CART)
-    assert ev.plan == [("{v:CODE}:v:CODE:uses", 1, NO, Q, 0, 1)]
+    # counted against USES_MAX, not "no limit": a counter set to it revokes the code
+    assert ev.plan == [("{v:CODE}:v:CODE:uses", 1, USES_MAX, Q, 0, 1)]
 
 
 def _full(rule_limit: dict | None = None):
@@ -215,7 +217,7 @@ def test_counter_failure_in_partial_mode_keeps_the_others(engine) -> None:
     ev = run(engine, d, reds("A", "B"), CART, counters={"{v:A}:v:A:uses": 1})
     assert status(ev) == [("A", "INAPPLICABLE", Q), ("B", "APPLICABLE", "")]
     assert (ev.discount_amount, ev.total_amount) == (200, 9800)
-    assert ev.plan == [("{v:B}:v:B:uses", 1, NO, Q, 0, 1)]
+    assert ev.plan == [("{v:B}:v:B:uses", 1, USES_MAX, Q, 0, 1)]
 
 
 def test_tier_plan(engine) -> None:
@@ -236,7 +238,7 @@ def test_gift_plan_and_campaign_credit_budget(engine) -> None:
     )
     ev = run(engine, d, [red("GIFT", credits=1200)], CART)
     assert ev.plan == [
-        ("{c:g}:v:GIFT:uses", 1, NO, Q, 0, 1),
+        ("{c:g}:v:GIFT:uses", 1, USES_MAX, Q, 0, 1),
         ("{c:g}:v:GIFT:spent", 1200, 5000, "gift_amount_exceeded", 0, 1),
         ("{c:g}:uses", 1, NO, Q, 0, 0),
         ("{c:g}:disc", 1200, NO, R, 0, 0),
@@ -254,7 +256,7 @@ def test_keys_for(engine) -> None:
     assert keys[:3] == ["{c:c}:v:A:uses", "{c:c}:v:A:c:cu", "{c:c}:uses"]
     # B has no quantity of its own: its use counter only counts, so it is not read
     assert "{c:c}:v:B:uses" not in keys
-    assert all(op[0] in keys for o in ev.outcomes for op in o.ops if op[2] != -1)
+    assert all(op[0] in keys for o in ev.outcomes for op in o.ops if op[2] not in (-1, USES_MAX))
 
 
 def test_keys_for_an_unlimited_code_is_empty(engine) -> None:
