@@ -30,7 +30,7 @@ import orjson
 
 from core import earning
 from core import model as m
-from core.segments import MAX_WINDOW_DAYS, matching
+from core.segments import MAX_WINDOW_DAYS, matching, needs_points
 
 from .autopipe import AutoPipeline
 from .codemaker import CodeMaker
@@ -945,7 +945,8 @@ class Loyalty:
                     after[k] = after.get(k, 0) + d
                 after["last_order_at"] = max(now_ms, after.get("last_order_at", 0))
                 after["last_order_amount"] = amount
-                await self._segments_entered(cat, cust, ctx.metrics, after, now_ms)
+                await self._segments_entered(cat, cust, ctx.metrics, after, now_ms,
+                                             sum(gained.values()))  # fmt: skip
         if res.status == "replay":  # paid before (a retry, a race): keep that record, add the rest
             first = await self._read_order(oid)
             if first is not None:
@@ -1158,7 +1159,7 @@ class Loyalty:
             after = dict(ctx.metrics)
             after["events"] = after.get("events", 0) + 1
             after["last_event_at"] = max(now_ms, after.get("last_event_at", 0))
-            await self._segments_entered(cat, cust, ctx.metrics, after, now_ms)
+            await self._segments_entered(cat, cust, ctx.metrics, after, now_ms, sum(gained.values()))
         return {"object": "event", "type": name,
                 "customer": {"id": cust["id"], "source_id": cust.get("source_id"), "name": cust.get("name"),
                              "email": cust.get("email"), "metadata": cust.get("metadata") or {},
@@ -1166,12 +1167,13 @@ class Loyalty:
                 "referral": None, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
 
     async def _segments_entered(self, cat: Catalog, cust: dict[str, Any], before: dict[str, int],
-                                after: dict[str, int], now_ms: int) -> None:  # fmt: skip
+                                after: dict[str, int], now_ms: int, gained: int = 0) -> None:  # fmt: skip
         """The dynamic segments this order or event moved the customer into (judged by core on
         the metrics before and after it) run their ``customer.segment.entered`` rules, once.
-        Only segments an earning rule names are judged; filters on ``loyalty.points`` see no
-        points here. Entering by the clock alone ("no order for 30 days") fires nothing: no job
-        runs."""
+        Only segments an earning rule names are judged. A filter on ``loyalty.points`` sees the
+        live points after the call (read only when such a filter is judged) and, before it,
+        those less ``gained`` (the spendable points the call added). Entering by the clock alone
+        ("no order for 30 days") fires nothing: no job runs."""
         groups = cat.index.by_event.get(earning.SEGMENT_ENTERED)
         if not groups or self.dynamic_segments is None:
             return
@@ -1179,8 +1181,13 @@ class Loyalty:
         dyn = [(sid, f) for sid, f in await self.dynamic_segments() if sid in named]
         if not dyn:
             return
-        was = set(matching(dyn, cust, before, now_ms))
-        for sid in matching(dyn, cust, after, now_ms):
+        pts_before = pts_after = None
+        if needs_points(f for _, f in dyn):
+            live = await self.customer_loyalty(cat, cust, now_ms)
+            pts_after = int(live["loyalty"]["points"])
+            pts_before = pts_after - gained
+        was = set(matching(dyn, cust, before, now_ms, pts_before))
+        for sid in matching(dyn, cust, after, now_ms, pts_after):
             if sid not in was:
                 await self.segment_entered(cat, cust["id"], sid, now_ms)
 

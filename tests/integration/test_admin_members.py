@@ -425,3 +425,31 @@ def test_an_order_that_moves_a_customer_into_a_dynamic_segment_earns_on_its_rule
                 balances.append(int(g.redis.hget(g.prefix + "{c:camp_L}:lc:" + code, "balance")))
         # 10 per order; the second order makes two: she enters "Regulars" (+75) once
         assert balances == [10, 95, 105]
+
+
+def test_points_that_cross_a_segment_s_threshold_earn_on_its_entered_rule(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A segment on ``loyalty.points`` is judged on the points before and after the order that
+    earns them: the order that takes the member over 250 points enters it (+40), once."""
+    from gateway_fixtures import in_process
+    from test_gateway_loyalty import DEFS as GW_DEFS
+
+    defs = {**GW_DEFS, "earning_rules": [*GW_DEFS["earning_rules"],
+            {"id": "ern_rich", "campaign_id": "camp_L", "event": "customer.segment.entered",
+             "segment": {"id": "seg_rich"}, "loyalty": {"type": "FIXED", "points": 40}}]}  # fmt: skip
+    with AdminServer(redis_url, key_prefix) as srv:
+        seg = srv.request("POST", "/v1/segments", json={"id": "seg_rich", "name": "Point holders", "type": "auto-update",
+                                                        "filter": {"loyalty.points": {"conditions": {"$more_than": [250]}}}})  # fmt: skip
+        assert seg.status_code == 200, seg.text
+        with in_process(redis_url, key_prefix, msgspec.convert(defs, m.Definitions)) as g:
+            balances = []
+            for i in range(4):  # 100.00 each: 100 points (under 150.00 only ern_1 earns)
+                r = g.post("/v1/orders", {"source_id": f"rich-{i}", "status": "PAID", "amount": 10000,
+                                          "customer": {"source_id": "gus"}})  # fmt: skip
+                assert r.status_code == 200, r.text
+                cid = g.redis.get(g.prefix + "customer:src:gus").decode()
+                code = g.redis.get(g.prefix + "{c:camp_L}:lc:holder:" + cid).decode()
+                balances.append(int(g.redis.hget(g.prefix + "{c:camp_L}:lc:" + code, "balance")))
+    # the third order takes her from 200 to 300 points: she enters (+40); the fourth does not
+    assert balances == [100, 200, 340, 440]
