@@ -36,7 +36,9 @@ an order already PAID would earn nothing and measure the cheap replay), of a cus
 sends one order per customer of the pool, so that the timed requests never create a customer or
 join a programme. For these two the JSON also has ``redis_per_request`` (Redis calls and Redis
 µs per request by command, from ``INFO commandstats`` before and after the saturating run; the
-shared server's other clients land in it too) and the target ``ratio_to_design_ceiling`` >= 0.5.
+shared server's other clients land in it too), ``redis_busy_share`` (the share of Redis's one
+thread the saturating run used: rps x Redis µs per request), ``redis_bound_rps`` (1 s / Redis µs per
+request: what Redis alone could serve of this request) and the target ``ratio_to_design_ceiling`` >= 0.5.
 ``BENCH_PROFILE=orders,events`` adds one more saturating run per endpoint named, with py-spy
 recording the gateway worker (raw stacks in ``bench-results/profile-<endpoint>.txt``, a summary
 by bucket and the top innermost frames in the JSON).
@@ -548,7 +550,13 @@ def main() -> int:
             }
             if ep in LOYALTY_ENDPOINTS:
                 results[ep]["target_ratio_to_design_ceiling"] = LOYALTY_TARGET
-                results[ep]["redis_per_request"] = sat.get("redis_per_request")
+                per = sat.get("redis_per_request")
+                results[ep]["redis_per_request"] = per
+                if per and per.get("usec_total"):
+                    # how much of Redis's one thread the saturating run used, and the most requests
+                    # per second Redis alone could serve at this cost (the bound the ratio meets)
+                    results[ep]["redis_busy_share"] = round(sat["rps"] * per["usec_total"] / 1e6, 3)
+                    results[ep]["redis_bound_rps"] = round(1e6 / per["usec_total"], 1)
             if ep in profile:
                 results[ep]["profile"] = _profile(b, gw, specs[ep], ep)
             bad = sum(h["non_2xx"] for h in halves)

@@ -924,7 +924,7 @@ class Loyalty:
         rec["_earned"] = msgspec.to_builtins(earned)
         writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:paid", fingerprint="paid",
-                                      limits=limits, writes=writes, scope=oid)  # fmt: skip
+                                      limits=limits, writes=writes, scope=oid, per_credit=False)  # fmt: skip
         if res.status == "ok" and cust is not None:
             gained: dict[tuple[str, str], int] = {}
             for e in earned:
@@ -1144,7 +1144,7 @@ class Loyalty:
             else None
         )
         res = await self.wallet.apply(ops, now_ms, op_id=op_id, fingerprint=fp, limits=plan.limits,
-                                      writes=writes, scope="events")  # fmt: skip
+                                      writes=writes, scope="events", per_credit=False)  # fmt: skip
         if res.status == "conflict":
             raise ApiError(409, "duplicate_idempotency_key", "Idempotency key reused",
                            "this Idempotency-Key was used with another event")  # fmt: skip

@@ -561,6 +561,7 @@ class Wallet:
         limits: Iterable[Sequence[Any]] = (),
         scope: str | None = None,
         writes: Sequence[Sequence[Any]] = (),
+        per_credit: bool = True,
     ) -> WalletResult:
         """Apply ``ops`` (and count ``limits``) in one atomic call: every op is checked first,
         in order, against what the ops before it leave; only if all of them (and every limit)
@@ -579,6 +580,10 @@ class Wallet:
         ``rpush``, ``zadd``, ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
         about 1,000 entries)): the order record, customer metrics and activity an order changes,
         a reward's issued code.
+
+        ``per_credit=False``: a run of credits to one card (see :func:`_runs`) gets ONE result
+        (its transaction ids, points and the card's figures after it) instead of one per credit,
+        for callers that read only the cards' figures (an order earning through 100 rules).
         """
         now = _int("now_ms", now_ms)
         if not 0 <= now < NEVER_MS:
@@ -623,7 +628,7 @@ class Wallet:
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):
-            return _result(tag, reply[1], runs)
+            return _result(tag, reply[1], runs if per_credit else None)
         if tag == "fail":
             kind, index = _s(reply[1]), int(reply[2])
             if kind == "wallet":  # the script's op index -> the caller's

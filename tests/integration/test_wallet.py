@@ -855,6 +855,12 @@ async def test_a_run_of_credits_is_one_entry_read_back_as_its_transactions(
     # a refusal names the caller's op, not the script's (the run counts as its 3 credits)
     short = await wallet.apply([credit(1), credit(2), credit(3), debit(10**6)], NOW + 3)
     assert short.failure is not None and (short.failure.kind, short.failure.index) == ("wallet", 3)
+    # per_credit=False: one result per run (its ids, its points, the card after it)
+    lean = await wallet.apply([credit(1), credit(2), credit(3), credit(4, code="CARD2")], NOW + 4,
+                              per_credit=False)  # fmt: skip
+    assert lean.ok and [(r.points, len(r.transaction_ids)) for r in lean.results] == [(6, 3), (4, 1)]
+    assert lean.results[0].transaction_ids == [f"{prefix}{n}" for n in range(13, 16)]
+    assert lean.results[0].balance == 144 == lean.cards[0].balance
 
 
 async def test_buckets_and_pending_paging(wallet: Wallet):
