@@ -401,30 +401,38 @@ def _transfers_race(api: v.LoyaltiesApi, srv: AdminServer) -> None:
         assert tx[0].details.balance.balance == api.get_member(code).loyalty_card.balance
 
 
-def test_an_order_that_moves_a_customer_into_a_dynamic_segment_earns_on_its_rule(
-    redis_url: str, key_prefix: str
-) -> None:
+def _balances_through_a_segment(redis_url: str, key_prefix: str, segment: dict[str, Any], points: int,
+                                amounts: list[int], customer: str) -> list[int]:  # fmt: skip
+    """The club card's balance after each of ``customer``'s paid ``amounts``, with ``segment``
+    (an auto-update one, created through admin) paying ``points`` on its entered rule."""
     from gateway_fixtures import in_process
     from test_gateway_loyalty import DEFS as GW_DEFS
 
     defs = {**GW_DEFS, "earning_rules": [*GW_DEFS["earning_rules"],
-            {"id": "ern_regular", "campaign_id": "camp_L", "event": "customer.segment.entered",
-             "segment": {"id": "seg_regulars"}, "loyalty": {"type": "FIXED", "points": 75}}]}  # fmt: skip
+            {"id": "ern_seg", "campaign_id": "camp_L", "event": "customer.segment.entered",
+             "segment": {"id": segment["id"]}, "loyalty": {"type": "FIXED", "points": points}}]}  # fmt: skip
     with AdminServer(redis_url, key_prefix) as srv:
-        seg = srv.request("POST", "/v1/segments", json={"id": "seg_regulars", "name": "Regulars", "type": "auto-update",
-                                                        "filter": {"summary.orders.total_count": {"conditions": {"$more_than": [1]}}}})  # fmt: skip
+        seg = srv.request("POST", "/v1/segments", json={"type": "auto-update", **segment})
         assert seg.status_code == 200, seg.text
         with in_process(redis_url, key_prefix, msgspec.convert(defs, m.Definitions)) as g:
             balances = []
-            for i in range(3):
-                r = g.post("/v1/orders", {"source_id": f"reg-{i}", "status": "PAID", "amount": 1000,
-                                          "customer": {"source_id": "fay"}})  # fmt: skip
+            for i, amount in enumerate(amounts):
+                r = g.post("/v1/orders", {"source_id": f"{customer}-{i}", "status": "PAID", "amount": amount,
+                                          "customer": {"source_id": customer}})  # fmt: skip
                 assert r.status_code == 200, r.text
-                cid = g.redis.get(g.prefix + "customer:src:fay").decode()
+                cid = g.redis.get(g.prefix + "customer:src:" + customer).decode()
                 code = g.redis.get(g.prefix + "{c:camp_L}:lc:holder:" + cid).decode()
                 balances.append(int(g.redis.hget(g.prefix + "{c:camp_L}:lc:" + code, "balance")))
-        # 10 per order; the second order makes two: she enters "Regulars" (+75) once
-        assert balances == [10, 95, 105]
+    return balances
+
+
+def test_an_order_that_moves_a_customer_into_a_dynamic_segment_earns_on_its_rule(
+    redis_url: str, key_prefix: str
+) -> None:
+    regulars = {"id": "seg_regulars", "name": "Regulars",
+                "filter": {"summary.orders.total_count": {"conditions": {"$more_than": [1]}}}}  # fmt: skip
+    # 10 per order; the second order makes two: she enters "Regulars" (+75) once
+    assert _balances_through_a_segment(redis_url, key_prefix, regulars, 75, [1000] * 3, "fay") == [10, 95, 105]
 
 
 def test_points_that_cross_a_segment_s_threshold_earn_on_its_entered_rule(
@@ -432,24 +440,8 @@ def test_points_that_cross_a_segment_s_threshold_earn_on_its_entered_rule(
 ) -> None:
     """A segment on ``loyalty.points`` is judged on the points before and after the order that
     earns them: the order that takes the member over 250 points enters it (+40), once."""
-    from gateway_fixtures import in_process
-    from test_gateway_loyalty import DEFS as GW_DEFS
-
-    defs = {**GW_DEFS, "earning_rules": [*GW_DEFS["earning_rules"],
-            {"id": "ern_rich", "campaign_id": "camp_L", "event": "customer.segment.entered",
-             "segment": {"id": "seg_rich"}, "loyalty": {"type": "FIXED", "points": 40}}]}  # fmt: skip
-    with AdminServer(redis_url, key_prefix) as srv:
-        seg = srv.request("POST", "/v1/segments", json={"id": "seg_rich", "name": "Point holders", "type": "auto-update",
-                                                        "filter": {"loyalty.points": {"conditions": {"$more_than": [250]}}}})  # fmt: skip
-        assert seg.status_code == 200, seg.text
-        with in_process(redis_url, key_prefix, msgspec.convert(defs, m.Definitions)) as g:
-            balances = []
-            for i in range(4):  # 100.00 each: 100 points (under 150.00 only ern_1 earns)
-                r = g.post("/v1/orders", {"source_id": f"rich-{i}", "status": "PAID", "amount": 10000,
-                                          "customer": {"source_id": "gus"}})  # fmt: skip
-                assert r.status_code == 200, r.text
-                cid = g.redis.get(g.prefix + "customer:src:gus").decode()
-                code = g.redis.get(g.prefix + "{c:camp_L}:lc:holder:" + cid).decode()
-                balances.append(int(g.redis.hget(g.prefix + "{c:camp_L}:lc:" + code, "balance")))
-    # the third order takes her from 200 to 300 points: she enters (+40); the fourth does not
-    assert balances == [100, 200, 340, 440]
+    rich = {"id": "seg_rich", "name": "Point holders",
+            "filter": {"loyalty.points": {"conditions": {"$more_than": [250]}}}}  # fmt: skip
+    # 100.00 each: 100 points (under 150.00 only ern_1 earns); the third order takes her from
+    # 200 to 300 points: she enters (+40); the fourth does not
+    assert _balances_through_a_segment(redis_url, key_prefix, rich, 40, [10000] * 4, "gus") == [100, 200, 340, 440]
