@@ -85,7 +85,17 @@ def program_in(body: dict[str, Any], d: dict[str, Any]) -> dict[str, Any]:
         tpl["type"] = "LOYALTY_CARD"
         sent = body.get("voucher") if isinstance(body.get("voucher"), dict) else {}
         tpl["loyalty_card"] = _card_in(sent.get("loyalty_card"), {"points": 0})
+    _referral_in(ct, body, d)
     return d
+
+
+def _referral_in(ct: str, body: dict[str, Any], d: dict[str, Any]) -> None:
+    """A referral programme's ``referral_program`` (core.model.ReferralProgram checks it)."""
+    if ct != "REFERRAL_PROGRAM" or body.get("referral_program") is None:
+        return
+    if not isinstance(body["referral_program"], dict):
+        raise invalid("`referral_program` must be an object")
+    d["referral_program"] = body["referral_program"]
 
 
 def _card_in(sent: Any, cur: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +114,9 @@ def _card_in(sent: Any, cur: dict[str, Any]) -> dict[str, Any]:
 
 def program_update(prev: m.Campaign, body: dict[str, Any], d: dict[str, Any]) -> dict[str, Any]:
     """What an update-campaign body ``body`` changes in ``d`` (admin/shapes.campaign_update_in's
-    result for the campaign ``prev``) for a wallet program: ``auto_join``, ``join_once``, and
-    the card template's fields given (the others kept, ``expiration_rules`` included)."""
+    result for the campaign ``prev``) for a wallet program: ``auto_join``, ``join_once``, the
+    card template's fields given (the others kept, ``expiration_rules`` included), a referral
+    programme's ``referral_program`` (replaced whole when given)."""
     if prev.campaign_type not in WALLET_PROGRAMS:
         return d
     _flag(body, "auto_join", d)
@@ -116,14 +127,16 @@ def program_update(prev: m.Campaign, body: dict[str, Any], d: dict[str, Any]) ->
         tpl["type"] = "LOYALTY_CARD"
         cur = b(prev.voucher.loyalty_card) if prev.voucher.loyalty_card else {"points": 0}
         tpl["loyalty_card"] = _card_in(sent.get("loyalty_card"), cur)
+    _referral_in(prev.campaign_type, body, d)
     return d
 
 
 def program_out(c: m.Campaign, out: dict[str, Any]) -> dict[str, Any]:
     """Complete ``out`` (admin/shapes.campaign_out's answer for ``c``) for a wallet program:
-    ``auto_join`` / ``join_once``, the card's ``expiration_rules``, and a ``type`` the SDK's
-    loyalty models accept (``STANDALONE`` is answered as the campaign's ``AUTO_UPDATE`` /
-    ``STATIC``)."""
+    ``auto_join`` / ``join_once``, the card's ``expiration_rules``, a referral programme's
+    ``referral_program`` (the referee reward's ``amount`` a string, as SDK 6.1.1 expects) and
+    ``is_referral_code``, and a ``type`` the SDK's models accept (``STANDALONE`` is answered as
+    the campaign's ``AUTO_UPDATE`` / ``STATIC``)."""
     if c.campaign_type not in WALLET_PROGRAMS:
         return out
     out["auto_join"] = c.auto_join is True
@@ -138,6 +151,18 @@ def program_out(c: m.Campaign, out: dict[str, Any]) -> dict[str, Any]:
                 card["expiration_rules"] = b(lc.expiration_rules)
             out["voucher"]["loyalty_card"] = card
             out["voucher"]["is_referral_code"] = False
+    else:  # REFERRAL_PROGRAM: its codes are referral codes; the referee reward's amount a string
+        if out.get("type") not in ("AUTO_UPDATE", "STATIC"):
+            out["type"] = c.type
+        if isinstance(out.get("voucher"), dict):
+            out["voucher"]["is_referral_code"] = True
+        rp = c.referral_program
+        if rp is not None:
+            rpo = b(rp)
+            rpo.setdefault("conversion_event_type", rp.conversion_event_type)
+            if rp.referee_reward is not None:
+                rpo["referee_reward"]["amount"] = str(rp.referee_reward.amount)
+            out["referral_program"] = rpo
     return out
 
 

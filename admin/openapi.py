@@ -271,12 +271,52 @@ class CouponCampaign(_CampaignCommon, tag_field="campaign_type", tag="DISCOUNT_C
     vouchers_count: Count | UnsetType = UNSET
 
 
+class ReferralTemplate(DiscountTemplate, kw_only=True):
+    #: always true for a referral programme's codes (answered so; the request may say it)
+    is_referral_code: bool | UnsetType = UNSET
+
+
+class ReferralCustomEventIn(_In, kw_only=True):
+    id: Ident | UnsetType = UNSET
+    name: Ident | UnsetType = UNSET
+
+
+class ReferralParentIn(_In, kw_only=True):
+    id: Ident
+    name: str | UnsetType = UNSET
+    object: Literal["CAMPAIGN"] | UnsetType = UNSET
+
+
+class RefereeRewardIn(_In, kw_only=True):
+    """Points on the referee's card of a LOYALTY_PROGRAM (``LOYALTY_CARD``) or credits in cents
+    on a gift card of a GIFT_VOUCHERS campaign (``GIFT_VOUCHER``). ``amount`` is a string in SDK
+    6.1.1 (a number is accepted; it is answered as a string)."""
+
+    related_object_parent: ReferralParentIn
+    type: Literal["LOYALTY_CARD", "GIFT_VOUCHER"]
+    amount: Annotated[int, Meta(ge=1, le=10**13)] | Annotated[str, Meta(pattern=r"^[0-9]{1,14}$")]
+
+
+class ReferralProgramIn(_In, kw_only=True):
+    """When a referral converts (the referee's redemption of the code, or the custom event
+    named) and, for a double-sided programme, the referee's reward."""
+
+    conversion_event_type: Literal["redemption", "custom_event"] | UnsetType = UNSET
+    #: required (with its name) when the conversion is a custom event
+    custom_event: ReferralCustomEventIn | UnsetType = UNSET
+    referee_reward: RefereeRewardIn | UnsetType = UNSET
+
+
 class ReferralCampaign(_CampaignCommon, tag_field="campaign_type", tag="REFERRAL_PROGRAM", kw_only=True):
-    voucher: DiscountTemplate
+    """A referral programme: its codes are published once per referrer and redeemed by the
+    referees (never by the referrer: ``referrer_not_permitted_to_redeem``)."""
+
+    voucher: ReferralTemplate
     vouchers_count: Count | UnsetType = UNSET
     auto_join: bool | UnsetType = UNSET
     #: one code per customer (default true)
     join_once: bool | UnsetType = UNSET
+    referral_program: ReferralProgramIn | UnsetType = UNSET
 
 
 class GiftCampaign(_CampaignCommon, tag_field="campaign_type", tag="GIFT_VOUCHERS", kw_only=True):

@@ -131,6 +131,7 @@ cdef class Holder:
     cdef public str k_base
     cdef public bint wallet
     cdef public str k_card
+    cdef public bint referral
     cpdef Holder keyed(self)
 
 

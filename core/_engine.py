@@ -208,6 +208,7 @@ MSG = {
     "gift_amount_exceeded": "gift amount exceeded",
     "loyalty_card_points_exceeded": "loyalty card points exceeded",
     "missing_customer": "Missing customer",
+    "referrer_not_permitted_to_redeem": "Referrer not permitted to redeem",
     "missing_reward": "Missing reward",
     "not_found": "Resource not found",
     "invalid_amount": "Invalid amount",
@@ -478,6 +479,7 @@ class Holder:
         self.k_base = ""  # prefix of this code's other counters
         self.wallet = False  # a loyalty card of a wallet program: pays with its live balance
         self.k_card = ""  # a wallet card's figures key (store.keys.Keys.card), without prefix
+        self.referral = False  # a code of a REFERRAL_PROGRAM: its holder is the referrer
 
     def keyed(self):
         """Build the counter keys once ``tag``, ``code`` / ``id`` and ``kind`` are set."""
@@ -744,6 +746,7 @@ def holder_for_voucher(rs: Ruleset, v, path="voucher", ordinal=-1) -> Holder:
         h.points = NO_LIMIT
         h.k_card = camp.tag + ":lc:" + v.code
     h.customer = v.customer_id or ""
+    h.referral = camp is not None and camp.ctype == "REFERRAL_PROGRAM"
     h.rules = (camp.rules if camp is not None else []) + _rule_refs(rs, v.validation_rules, path)
     h.category = v.category or (camp.category if camp is not None else "")
     h.hierarchy = rs.category_hierarchy.get(h.category, 0)
@@ -1467,9 +1470,19 @@ def _check(h: Holder, o: Outcome, ctx: Ctx):
         err = _window_error(camp.window, ctx, tier)
     if err:
         return _fail(o, err)
-    if h.customer and h.customer != ctx.customer_key and (
-        ctx.customer is None or h.customer != ctx.customer.id
-    ):
+    holder = h.customer and (
+        h.customer == ctx.customer_key or (ctx.customer is not None and h.customer == ctx.customer.id)
+    )
+    if h.referral:  # a referral code's holder is the referrer: a friend (a named one) redeems it
+        if ctx.customer is None or not ctx.customer_key:
+            return _fail(
+                o, "missing_customer", "Customer is required: a referral code is redeemed by a referee"
+            )
+        if holder:
+            return _fail(
+                o, "referrer_not_permitted_to_redeem", "the referral code is being redeemed by the referrer"
+            )
+    elif h.customer and not holder:
         if not h.wallet:
             return _fail(o, "customer_rules_violated", "voucher is assigned to another customer")
         if ctx.customer is not None:  # a member's card pays for its holder, or for nobody named

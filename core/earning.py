@@ -407,6 +407,7 @@ def compile_earning(defs) -> EarningIndex:
     vrules = {}
     for j, vr in enumerate(defs.validation_rules):
         vrules.setdefault(vr.id, (j, vr))
+    _compile_referrals(defs, campaigns)
     _compile_rewards(ix, defs, campaigns)
     _compile_assignments(ix, defs, campaigns)
     compiled_vr = {}  # validation rule id -> (the engine's RuleSet_, its verdict slot)
@@ -689,6 +690,29 @@ def _range(t) -> str:
 
 
 _REWARD_CAMPAIGN_TYPES = ("DISCOUNT_COUPONS", "GIFT_VOUCHERS", "LOYALTY_PROGRAM")
+
+
+#: the campaign type a referee reward of each kind credits
+_REFEREE_PARENTS = {"LOYALTY_CARD": "LOYALTY_PROGRAM", "GIFT_VOUCHER": "GIFT_VOUCHERS"}
+
+
+def _compile_referrals(defs, campaigns):
+    """A referral programme's referee reward credits a card of an existing campaign of the
+    kind its ``type`` names."""
+    for i, c in enumerate(defs.campaigns):
+        rp = c.referral_program
+        if rp is None or rp.referee_reward is None:
+            continue
+        rr = rp.referee_reward
+        path = f"campaigns[{i}].referral_program.referee_reward.related_object_parent.id"
+        parent = campaigns.get(rr.related_object_parent.id)
+        want = _REFEREE_PARENTS[rr.type]
+        if parent is None:
+            raise CompileError(path, f"unknown campaign {rr.related_object_parent.id!r}")
+        if parent.campaign_type != want:
+            raise CompileError(
+                path, f"a {rr.type} referee reward credits a {want} campaign, not {parent.campaign_type}"
+            )
 
 
 def _compile_rewards(ix, defs, campaigns):

@@ -393,6 +393,51 @@ class Promotion(_Base):
     tiers: list[PromotionTier] = []
 
 
+class ReferralCustomEvent(_Base):
+    """The custom event that converts a referral (its schema id and name)."""
+
+    id: Ident | None = None
+    name: Ident | None = None
+
+
+class ReferralParent(_Base):
+    """The campaign a referee reward credits (``object`` is always ``CAMPAIGN``)."""
+
+    id: Ident
+    name: str | None = None
+    object: Literal["CAMPAIGN"] | None = None
+
+
+class RefereeReward(_Base):
+    """What a double-sided programme gives the referee on conversion: ``amount`` points on their
+    card of the LOYALTY_PROGRAM ``related_object_parent`` (``LOYALTY_CARD``), or credits in
+    cents on a gift card of the GIFT_VOUCHERS one (``GIFT_VOUCHER``). SDK 6.1.1 sends and
+    expects ``amount`` as a string: both are accepted, it becomes an int."""
+
+    related_object_parent: ReferralParent
+    type: Literal["LOYALTY_CARD", "GIFT_VOUCHER"]
+    amount: WholeOrText
+
+    def __post_init__(self) -> None:
+        gift = self.type == "GIFT_VOUCHER"
+        self.amount = _whole(self.amount, "amount", "cents" if gift else "points", 10**13 if gift else 10**12)
+
+
+class ReferralProgram(_Base):
+    """A REFERRAL_PROGRAM campaign's ``referral_program``: when a referral converts (the
+    referee's redemption of the code, or a named custom event) and the referee's reward."""
+
+    conversion_event_type: Literal["redemption", "custom_event"] = "redemption"
+    custom_event: ReferralCustomEvent | None = None
+    referee_reward: RefereeReward | None = None
+
+    def __post_init__(self) -> None:
+        if self.conversion_event_type == "custom_event" and (
+            self.custom_event is None or not self.custom_event.name
+        ):
+            raise ValueError("a custom_event conversion needs `custom_event.name`")
+
+
 class Campaign(_Base):
     id: Ident
     name: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -417,6 +462,8 @@ class Campaign(_Base):
     auto_join: bool | None = None
     #: loyalty / referral: one card per customer (None = true, Voucherify's default)
     join_once: bool | None = None
+    #: referral: how a referral converts and what the referee gets
+    referral_program: ReferralProgram | None = None
 
     def __post_init__(self) -> None:
         _check_window(self.start_date, self.expiration_date)
@@ -434,6 +481,8 @@ class Campaign(_Base):
             raise ValueError(f"a {ct} campaign needs `voucher.discount`")
         if ct == "LOYALTY_PROGRAM" and (self.voucher is None or self.voucher.loyalty_card is None):
             raise ValueError("a LOYALTY_PROGRAM campaign needs `voucher.loyalty_card`")
+        if self.referral_program is not None and ct != "REFERRAL_PROGRAM":
+            raise ValueError("only REFERRAL_PROGRAM campaigns have `referral_program`")
 
 
 # --------------------------------------------------------------------------- loyalty
@@ -733,19 +782,32 @@ class RewardProduct(_Base):
     sku_id: Ident | None = None
 
 
+def _whole(v: int | str, what: str, unit: str, hi: int) -> int:
+    """A whole number of ``unit`` in 1..``hi`` given as a number or as a string of digits
+    (SDK 6.1.1 sends some counts as strings)."""
+    if isinstance(v, str):
+        text = v.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"`{what}` must be a whole number of {unit} >= 1")
+        v = int(text)
+    if not 1 <= v <= hi:
+        raise ValueError(f"`{what}` must be a whole number of {unit} in 1..{hi}")
+    return v
+
+
+#: a whole number the SDK may send as a string of digits (see _whole)
+WholeOrText = Annotated[int, Meta(ge=1, le=10**13)] | Annotated[str, Meta(max_length=20)]
+
+
 class RewardCoin(_Base):
     """``points_ratio`` points buy ``exchange_ratio`` currency units. The SDK sends
     ``points_ratio`` as a string: both are accepted, it becomes an int."""
 
     exchange_ratio: Annotated[float, Meta(gt=0, le=10**9)]
-    points_ratio: Annotated[int, Meta(ge=1, le=10**12)] | Annotated[str, Meta(max_length=20)]
+    points_ratio: WholeOrText
 
     def __post_init__(self) -> None:
-        if isinstance(self.points_ratio, str):
-            text = self.points_ratio.strip()
-            if not text.isdigit() or int(text) < 1:
-                raise ValueError("`points_ratio` must be a whole number of points >= 1")
-            self.points_ratio = int(text)
+        self.points_ratio = _whole(self.points_ratio, "points_ratio", "points", 10**12)
 
 
 class RewardParameters(_Base):

@@ -162,6 +162,28 @@ def test_code_assigned_to_another_customer(engine) -> None:
     assert ev.outcomes[0].key == "customer_rules_violated"
 
 
+def test_a_referral_code_is_redeemed_by_anyone_named_but_its_referrer(engine) -> None:
+    """A referral code's holder is the referrer: a named friend redeems it, the referrer is
+    refused (``referrer_not_permitted_to_redeem``), nobody named is ``missing_customer``."""
+    from core import model as m
+
+    d = defs(campaigns=[campaign("ref", amount_off(100), campaign_type="REFERRAL_PROGRAM")],
+             vouchers=[voucher("REF-1", campaign_id="ref", customer_id="alice")])  # fmt: skip
+    assert _key(engine, d, "REF-1", cust=customer("bob")) == ("APPLICABLE", "")
+    assert _key(engine, d, "REF-1", cust=m.Customer(id="cust_bob")) == ("APPLICABLE", "")
+    for referrer in (customer("alice"), m.Customer(id="alice")):
+        ev = run(engine, d, reds("REF-1"), CART, referrer)
+        assert status(ev) == [("REF-1", "INAPPLICABLE", "referrer_not_permitted_to_redeem")]
+        assert ev.outcomes[0].message == "the referral code is being redeemed by the referrer"
+    assert status(run(engine, d, reds("REF-1"), CART, None)) == [
+        ("REF-1", "INAPPLICABLE", "missing_customer")]  # fmt: skip
+    # a coupon of another campaign type published to alice stays hers alone
+    d2 = defs(campaigns=[campaign("c", amount_off(100))],
+              vouchers=[voucher("C-1", campaign_id="c", customer_id="alice")])  # fmt: skip
+    assert _key(engine, d2, "C-1", cust=customer("bob"))[1] == "customer_rules_violated"
+    assert _key(engine, d2, "C-1", cust=customer("alice")) == ("APPLICABLE", "")
+
+
 def test_quantity_exceeded_via_counters(engine) -> None:
     d = _code(redemption={"quantity": 3})
     assert _key(engine, d, counters={"{v:CODE}:v:CODE:uses": 2}) == ("APPLICABLE", "")

@@ -1,0 +1,145 @@
+"""Referral programmes (issue 11), as far as they go today: the campaign with its
+``referral_program`` through the official SDK (VOUCHERIFY-LOYALTY.md §15b step R3, that exact
+body), bad definitions refused with nothing stored, and the referral code at the gateway's
+checkout: redeemed by a named friend, never by its referrer (§15b R7,
+``referrer_not_permitted_to_redeem``), never by nobody (``missing_customer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import voucherify as v
+from gateway_fixtures import InProcess, in_process
+
+from admin.testing import AdminServer
+from core import model as m
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:.* is deprecated\.:DeprecationWarning")
+
+R3 = {"name": "Refer a friend", "campaign_type": "REFERRAL_PROGRAM", "type": "AUTO_UPDATE", "join_once": True,
+      "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT", "amount_off": 1000, "effect": "APPLY_TO_ORDER"},
+                  "is_referral_code": True, "code_config": {"pattern": "REF-#####"}},
+      "referral_program": {"conversion_event_type": "redemption",
+                           "referee_reward": {"type": "LOYALTY_CARD", "amount": "50",
+                                              "related_object_parent": {"id": "camp_L", "object": "CAMPAIGN"}}}}  # fmt: skip
+
+
+@pytest.fixture
+def stack(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProcess]]:
+    """Admin and an in-process gateway on one key prefix."""
+    with (
+        in_process(redis_url, key_prefix, m.Definitions()) as g,
+        AdminServer(redis_url, key_prefix, clock=g.clock) as srv,
+    ):
+        yield srv, g
+
+
+def _club(srv: AdminServer) -> str:
+    r = srv.request("POST", "/v1/loyalties", json={
+        "name": "Club", "voucher": {"loyalty_card": {"points": 0}, "code_config": {"pattern": "CLUB-#####"}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def _r3(club: str, **changes: Any) -> dict[str, Any]:
+    body = {**R3, "referral_program": {**R3["referral_program"], **changes}}
+    rr = body["referral_program"].get("referee_reward")
+    if isinstance(rr, dict):
+        body["referral_program"]["referee_reward"] = {**rr, "related_object_parent": {"id": club, "object": "CAMPAIGN"}}
+    return body
+
+
+def test_the_sdk_creates_and_reads_a_referral_programme(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, _ = stack
+    club = _club(srv)
+    with srv.sdk() as client:
+        api = v.CampaignsApi(client)
+        camp = api.create_campaign(v.CampaignsCreateRequestBody.from_dict(_r3(club)))
+        assert camp.campaign_type == "REFERRAL_PROGRAM" and camp.join_once is True
+        assert camp.voucher.is_referral_code is True and camp.voucher.code_config.pattern == "REF-#####"
+        rp = camp.referral_program
+        assert rp.conversion_event_type == "redemption"
+        # the amount is a string both ways in SDK 6.1.1
+        assert rp.referee_reward.amount == "50" and rp.referee_reward.type == "LOYALTY_CARD"
+        assert rp.referee_reward.related_object_parent.id == club
+        again = api.get_campaign(camp.id)
+        assert again.referral_program.referee_reward.amount == "50"
+    # a number is accepted too, and answered as a string
+    r = srv.request("POST", "/v1/campaigns", json={**_r3(club, referee_reward={
+        "type": "LOYALTY_CARD", "amount": 75, "related_object_parent": {"id": club}}), "name": "Refer 2"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["referral_program"]["referee_reward"]["amount"] == "75"
+    # a custom-event conversion names its event
+    body = {**_r3(club, conversion_event_type="custom_event", custom_event={"id": "ms_1", "name": "signed_up"}),
+            "name": "Refer 3"}  # fmt: skip
+    r = srv.request("POST", "/v1/campaigns", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["referral_program"]["custom_event"] == {"id": "ms_1", "name": "signed_up"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"referee_reward": {"type": "GIFT_VOUCHER", "amount": "500", "related_object_parent": {"id": "CLUB"}}},
+         "a GIFT_VOUCHER referee reward credits a GIFT_VOUCHERS campaign, not LOYALTY_PROGRAM"),
+        ({"referee_reward": {"type": "LOYALTY_CARD", "amount": "50", "related_object_parent": {"id": "camp_nope"}}},
+         "unknown campaign 'camp_nope'"),
+        ({"referee_reward": {"type": "LOYALTY_CARD", "amount": "fifty", "related_object_parent": {"id": "CLUB"}}},
+         "`amount` must be a whole number of points >= 1"),
+        ({"conversion_event_type": "custom_event"}, "a custom_event conversion needs `custom_event.name`"),
+        ({"conversion_event_type": "on_friday"}, "conversion_event_type"),
+    ],
+)  # fmt: skip
+def test_bad_referral_programmes_are_refused_and_nothing_is_stored(
+    stack: tuple[AdminServer, InProcess], changes: dict[str, Any], needle: str
+) -> None:
+    srv, _ = stack
+    club = _club(srv)
+    rr = changes.get("referee_reward")
+    if rr and rr["related_object_parent"]["id"] == "CLUB":
+        changes = {**changes, "referee_reward": {**rr, "related_object_parent": {"id": club}}}
+    body = {**R3, "referral_program": {**R3["referral_program"], **changes}}
+    before = srv.request("GET", "/v1/campaigns").json()["total"]
+    r = srv.request("POST", "/v1/campaigns", json=body)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["details"], r.json()
+    assert srv.request("GET", "/v1/campaigns").json()["total"] == before
+
+
+def _check(g: InProcess, code: str, customer: dict[str, str] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"order": {"amount": 5000}, "redeemables": [{"object": "voucher", "id": code}]}
+    if customer is not None:
+        body["customer"] = customer
+    r = g.validate(body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_referral_code_is_for_friends_not_for_its_referrer(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, g = stack
+    club = _club(srv)
+    camp = srv.request("POST", "/v1/campaigns", json=_r3(club))
+    assert camp.status_code == 200, camp.text
+    pub = srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},
+                                                         "customer": {"source_id": "alice"}})  # fmt: skip
+    assert pub.status_code == 200, pub.text
+    code = pub.json()["voucher"]["code"]
+    assert code.startswith("REF-") and pub.json()["voucher"]["is_referral_code"] is True
+    # R7: the referrer cannot redeem their own code
+    out = _check(g, code, {"source_id": "alice"})
+    assert out["valid"] is False
+    err = out["redeemables"][0]["result"]["error"]
+    assert err["key"] == "referrer_not_permitted_to_redeem" and err["code"] == 400, err
+    # a friend can; nobody named cannot (a referral needs a referee)
+    out = _check(g, code, {"source_id": "bob"})
+    assert out["valid"] is True and out["order"]["total_discount_amount"] == 1000, out
+    out = _check(g, code, None)
+    assert out["valid"] is False and out["redeemables"][0]["result"]["error"]["key"] == "missing_customer"
+    # the friend's redemption goes through
+    r = g.redeem({"customer": {"source_id": "bob"}, "order": {"amount": 5000},
+                  "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["order"]["total_discount_amount"] == 1000
