@@ -23,13 +23,13 @@ from litestar.params import FromPath
 from core import model as m
 from store.autopipe import AutoPipeline
 from store.loyalty import Catalog, Loyalty
-from store.members import card_out
+from store.members import CampaignGone, card_out
 from store.openapi import Body, Op, Param, Reply
 
 from . import audit
 from .app import Admin, Ctx, begin, json_body, no_content, ok
 from .audit import Change
-from .errors import invalid
+from .errors import invalid, not_found
 
 _cache: dict[int, tuple[Any, Catalog]] = {}
 
@@ -75,6 +75,27 @@ async def segment_entered(ctx: Ctx, customer_id: str, segment_id: str) -> int:
 async def live_customer(ctx: Ctx, customer: dict[str, Any]) -> dict[str, Any]:
     """``summary`` and ``loyalty`` of a customer object, live (store.loyalty)."""
     return await _loyalty(ctx).customer_loyalty(await _catalog(ctx), customer, ctx.now())
+
+
+async def publish_once(ctx: Ctx, camp: m.Campaign, customer: dict[str, Any],
+                       metadata: dict[str, Any]) -> m.Voucher:  # fmt: skip
+    """The code of join-once programme ``camp`` (a referral programme) that ``customer`` (a
+    stored customer) holds, published now if they hold none: the same code however often, or
+    concurrently, it is asked for (store.members.join); audited ``voucher.publish`` when new.
+    The holder is the customer's id, as for a loyalty card."""
+    try:
+        v, _, created = await _loyalty(ctx).members.join(camp, customer, ctx.now(), metadata=metadata)
+    except CampaignGone:
+        raise not_found("campaign", camp.id) from None
+    if created:
+        async with ctx.r.pipeline(transaction=False) as pipe:
+            audit.add(pipe, ctx.k.audit, ctx.actor,
+                      Change(action="voucher.publish", object_type="voucher", object_id=v.code,
+                             after={"campaign_id": camp.id, "customer_id": customer["id"]}),
+                      ctx.now(), ctx.rid)  # fmt: skip
+            pipe.publish(ctx.k.channel, "code:" + v.code)
+            await pipe.execute()
+    return v
 
 
 # ------------------------------------------------------------------------------- members

@@ -35,7 +35,7 @@ from .app import Ctx, begin, json_body, no_content, ok
 from .audit import Change
 from .errors import ApiError, from_compile, invalid, not_found
 from .routes_defs import CAMPAIGN, issue_code, voucher_view
-from .routes_members import _loyalty, live_customer, segment_entered
+from .routes_members import _loyalty, live_customer, publish_once, segment_entered
 from .shapes import iso
 
 log = logging.getLogger("promogate.admin")
@@ -450,7 +450,8 @@ async def customer_segments(request: Request, customer_id: FromPath[str]) -> Res
 
 @post("/v1/publications", tags=["customers"])
 async def create_publication(request: Request) -> Response:
-    """Issue a new code of an existing campaign to a customer (roles admin, marketer, support).
+    """Issue a new code of an existing campaign to a customer (roles admin, marketer, support);
+    of a join-once referral programme, the referrer's one code (the same on every repeat).
 
     Body: ``{campaign: {id | name} | "<id or name>", customer: {id | source_id, ...}, metadata}``.
     An unknown customer with a ``source_id`` is created, as Voucherify does.
@@ -474,9 +475,11 @@ async def create_publication(request: Request) -> Response:
         if not cust_in.get("source_id"):
             raise not_found("customer", cust_in["id"])
         cust, _ = await upsert_customer(ctx, cust_in)
-    v = await issue_code(
-        ctx, camp, {"metadata": body.get("metadata") or {}}, customer=customer_key(cust)
-    )
+    md = body.get("metadata") or {}
+    if camp.campaign_type == "REFERRAL_PROGRAM" and camp.join_once is not False:
+        v = await publish_once(ctx, camp, cust, md)  # one referral code per referrer
+    else:
+        v = await issue_code(ctx, camp, {"metadata": md}, customer=customer_key(cust))
     view = await voucher_view(ctx, v)
     return ok(
         {

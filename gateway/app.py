@@ -211,15 +211,16 @@ class Gateway:
         return dict(zip([*keys, *(c[0] for c in cards)], values, strict=True))
 
     async def card_holder(self, rs: Any, req: Any, vouchers: dict[str, Any] | None) -> None:
-        """A loyalty card pays for its holder (a customer id): when the request names its
-        customer by ``source_id`` only, look up the id (cached: it never changes), so that the
-        engine can tell the holder from someone else."""
+        """A loyalty card pays for its holder, a referral code is refused to its holder (the
+        referrer), both held by a customer id: when the request names its customer by
+        ``source_id`` only, look up the id (cached: it never changes), so that the engine can
+        tell the holder from someone else."""
         c = req.customer
         if c is None or c.id or not c.source_id:
             return
         for r in req.redeemables:
             h = (vouchers or {}).get(r.id) or rs.vouchers.get(r.id)
-            if h is not None and h.wallet and h.customer and h.customer != c.source_id:
+            if h is not None and (h.wallet or h.referral) and h.customer and h.customer != c.source_id:
                 break
         else:
             return

@@ -143,3 +143,43 @@ def test_a_referral_code_is_for_friends_not_for_its_referrer(stack: tuple[AdminS
                   "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["order"]["total_discount_amount"] == 1000
+
+
+def test_a_referrer_holds_one_code_however_often_or_concurrently_it_is_published(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    """§15b R5: publishing a join-once referral programme to a customer gives their one code,
+    the same on every repeat (the SDK's exact call), and 30 publications at once give one."""
+    import asyncio
+
+    import httpx
+
+    srv, g = stack
+    club = _club(srv)
+    assert srv.request("POST", "/v1/campaigns", json=_r3(club)).status_code == 200
+    with srv.sdk() as client:
+        pubs = v.PublicationsApi(client)
+        body = v.PublicationsCreateRequestBody.from_dict({"campaign": {"name": "Refer a friend"},
+                                                          "customer": {"source_id": "alice"}})  # fmt: skip
+        first = pubs.create_publication(join_once=True, publications_create_request_body=body)
+        again = pubs.create_publication(join_once=True, publications_create_request_body=body)
+    assert first.voucher.code == again.voucher.code and first.voucher.code.startswith("REF-")
+    assert first.voucher.is_referral_code is True and first.channel == "API"
+    cid = g.redis.get(g.prefix + "customer:src:alice").decode()
+    assert first.voucher.holder_id == cid
+    # the referrer named by id is refused as well as by source_id
+    for who in ({"id": cid}, {"source_id": "alice"}):
+        out = _check(g, first.voucher.code, who)
+        assert out["redeemables"][0]["result"]["error"]["key"] == "referrer_not_permitted_to_redeem", who
+
+    async def publish_30() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=srv.url, headers=srv.headers(), timeout=30) as c:
+            return await asyncio.gather(*(c.post("/v1/publications", json={
+                "campaign": {"name": "Refer a friend"}, "customer": {"source_id": "carol"}}) for _ in range(30)))  # fmt: skip
+
+    resps = asyncio.run(publish_30())
+    assert all(r.status_code == 200 for r in resps), [r.text for r in resps if r.status_code != 200][:2]
+    codes = {r.json()["voucher"]["code"] for r in resps}
+    assert len(codes) == 1
+    carol = g.redis.get(g.prefix + "customer:src:carol").decode()
+    assert {c.decode() for c in g.redis.smembers(g.prefix + "custcodes:" + carol)} == codes
