@@ -27,6 +27,7 @@ from store.loyalty import Catalog, Loyalty, OrderBody
 from store.members import order_id_for
 from store.openapi import Body, Op, Param, Reply
 
+from . import render
 from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
 
 _order_dec = msgspec.json.Decoder(OrderBody)
@@ -197,6 +198,7 @@ async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: i
         items=order.items if order is not None else None,
         metadata=order.metadata if order is not None else None,
         customer=req.customer,
+        referrer_id=render.referrer_of(ev),
     )
     await _loyalty(gw).save_order(cat, body, now, order_id=body.id, refresh=gw.live.newer)
 

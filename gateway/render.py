@@ -328,6 +328,22 @@ def redemption_children(
     return out
 
 
+def referrer_of(ev: Any) -> str | None:
+    """The referrer of a redemption: the holder of the referral code it redeems, if any."""
+    for o in ev.outcomes:
+        h = o.holder
+        if o.status == APPLICABLE and h is not None and h.referral and h.customer:
+            return str(h.customer)
+    return None
+
+
+def _refer(order: s.OrderOut, referrer: str | None) -> s.OrderOut:
+    if referrer:
+        order.referrer_id = referrer
+        order.referrer = s.CustomerRef(id=referrer)
+    return order
+
+
 def redemption(
     ev: Any,
     req: s.RedemptionsRequest,
@@ -343,9 +359,12 @@ def redemption(
     when = ms_to_dt(now_ms)
     children = redemption_children(ev, req, parent_id, child_ids, when, session_key, cards)
     cust_id = _tracking(req.customer)
-    order = order_out(
+    referrer = referrer_of(ev)
+    for child in children:
+        _refer(child.order, referrer)
+    order = _refer(order_out(
         req.order, ev.amount, ev.discount_amount, ev.items_discount_amount, ev.items, status="PAID", customer=req.customer
-    )
+    ), referrer)  # fmt: skip
     order.redemptions = {
         parent_id: s.OrderRedemptionRef(
             date=when, related_object_type="redemption", related_object_id=parent_id, stacked=child_ids

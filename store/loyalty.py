@@ -232,6 +232,8 @@ def order_out(rec: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in rec.items() if not k.startswith("_")}
     cid = rec.get("customer_id")
     out["customer"] = {"id": cid, "object": "customer"} if cid else None
+    ref = rec.get("referrer_id")
+    out["referrer"] = {"id": ref, "object": "customer"} if ref else None
     out["created_at"] = iso_ms(rec.get("_created"))
     out["updated_at"] = iso_ms(rec.get("_updated"))
     amount = int(rec.get("amount") or 0)

@@ -1,8 +1,10 @@
 """Referral programmes (issue 11), as far as they go today: the campaign with its
 ``referral_program`` through the official SDK (VOUCHERIFY-LOYALTY.md §15b step R3, that exact
-body), bad definitions refused with nothing stored, and the referral code at the gateway's
-checkout: redeemed by a named friend, never by its referrer (§15b R7,
-``referrer_not_permitted_to_redeem``), never by nobody (``missing_customer``).
+body), bad definitions refused with nothing stored, one code per referrer however often or
+concurrently it is published (R5), and the referral code at the gateway's checkout: redeemed by
+a named friend with the order naming its referrer (R8), never by its referrer (R7,
+``referrer_not_permitted_to_redeem``, whether named by id or source_id), never by nobody
+(``missing_customer``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 import voucherify as v
-from gateway_fixtures import InProcess, in_process
+from gateway_fixtures import HEADERS, InProcess, in_process
 
 from admin.testing import AdminServer
 from core import model as m
@@ -139,10 +141,21 @@ def test_a_referral_code_is_for_friends_not_for_its_referrer(stack: tuple[AdminS
     out = _check(g, code, None)
     assert out["valid"] is False and out["redeemables"][0]["result"]["error"]["key"] == "missing_customer"
     # the friend's redemption goes through
-    r = g.redeem({"customer": {"source_id": "bob"}, "order": {"amount": 5000},
+    r = g.redeem({"customer": {"source_id": "bob"}, "order": {"source_id": "ref-o-1", "amount": 5000},
                   "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["order"]["total_discount_amount"] == 1000
+    # R8: the order names its referrer (the code's holder), in the answer and on the record
+    alice = g.redis.get(g.prefix + "customer:src:alice").decode()
+    for order in (r.json()["order"], r.json()["parent_redemption"]["order"], r.json()["redemptions"][0]["order"]):
+        assert order["referrer_id"] == alice and order["referrer"] == {"id": alice, "object": "customer"}
+    import voucherify as sdk
+
+    parsed = sdk.RedemptionsRedeemResponseBody.from_dict(r.json())
+    assert parsed.order.referrer_id == alice
+    got = g.client.get("/v1/orders/ref-o-1", headers=HEADERS)
+    assert got.status_code == 200, got.text
+    assert got.json()["referrer_id"] == alice and got.json()["referrer"] == {"id": alice, "object": "customer"}
 
 
 def test_a_referrer_holds_one_code_however_often_or_concurrently_it_is_published(
