@@ -79,14 +79,18 @@ async def live_customer(ctx: Ctx, customer: dict[str, Any]) -> dict[str, Any]:
 
 async def publish_once(ctx: Ctx, camp: m.Campaign, customer: dict[str, Any],
                        metadata: dict[str, Any]) -> m.Voucher:  # fmt: skip
-    """The code of join-once programme ``camp`` (a referral programme) that ``customer`` (a
-    stored customer) holds, published now if they hold none: the same code however often, or
-    concurrently, it is asked for (store.members.join); audited ``voucher.publish`` when new.
-    The holder is the customer's id, as for a loyalty card."""
+    """The code of join-once programme ``camp`` (a loyalty or referral programme) that
+    ``customer`` (a stored customer) holds, published now if they hold none: the same code
+    however often, or concurrently, it is asked for (store.members.join; a new loyalty card
+    gets the programme's initial points, once); audited ``voucher.publish`` when new. The
+    holder is the customer's id."""
+    lo = _loyalty(ctx)
     try:
-        v, _, created = await _loyalty(ctx).members.join(camp, customer, ctx.now(), metadata=metadata)
+        v, _, created = await lo.members.join(camp, customer, ctx.now(), metadata=metadata)
     except CampaignGone:
         raise not_found("campaign", camp.id) from None
+    if camp.campaign_type == "LOYALTY_PROGRAM":
+        await lo.initial_points(camp, v.code, ctx.now())  # once per card, whatever the retries
     if created:
         async with ctx.r.pipeline(transaction=False) as pipe:
             audit.add(pipe, ctx.k.audit, ctx.actor,

@@ -451,7 +451,8 @@ async def customer_segments(request: Request, customer_id: FromPath[str]) -> Res
 @post("/v1/publications", tags=["customers"])
 async def create_publication(request: Request) -> Response:
     """Issue a new code of an existing campaign to a customer (roles admin, marketer, support);
-    of a join-once referral programme, the referrer's one code (the same on every repeat).
+    of a join-once loyalty or referral programme, the customer's one card or referral code (the
+    same on every repeat).
 
     Body: ``{campaign: {id | name} | "<id or name>", customer: {id | source_id, ...}, metadata}``.
     An unknown customer with a ``source_id`` is created, as Voucherify does.
@@ -476,8 +477,8 @@ async def create_publication(request: Request) -> Response:
             raise not_found("customer", cust_in["id"])
         cust, _ = await upsert_customer(ctx, cust_in)
     md = body.get("metadata") or {}
-    if camp.campaign_type == "REFERRAL_PROGRAM" and camp.join_once is not False:
-        v = await publish_once(ctx, camp, cust, md)  # one referral code per referrer
+    if camp.campaign_type in ("LOYALTY_PROGRAM", "REFERRAL_PROGRAM") and camp.join_once is not False:
+        v = await publish_once(ctx, camp, cust, md)  # one card / referral code per customer
     else:
         v = await issue_code(ctx, camp, {"metadata": md}, customer=customer_key(cust))
     view = await voucher_view(ctx, v)

@@ -629,7 +629,7 @@ class Loyalty:
             raise ApiError(
                 400, "voucher_already_published", "Voucher already published", str(exc)
             ) from None
-        await self._initial_points(camp, v.code, now_ms)
+        await self.initial_points(camp, v.code, now_ms)
         card = await self.wallet.card(camp.id, v.code, now_ms)
         return card_out(v, camp, card, created)
 
@@ -1014,7 +1014,7 @@ class Loyalty:
                     v, _, created = await self.members.join(camp, cust, now_ms)
                 except CampaignGone:
                     continue
-                points = await self._initial_points(camp, v.code, now_ms) if created else 0
+                points = await self.initial_points(camp, v.code, now_ms) if created else 0
                 held[cid] = (v.code, points)
             plan = plan_fn(self._tiered(cat, held), cmodel, None)
         if plan.limits:
@@ -1033,7 +1033,7 @@ class Loyalty:
                 if c in progs and progs[c].tiers else code
                 for c, (code, pts) in held.items()}  # fmt: skip
 
-    async def _initial_points(self, camp: m.Campaign, code: str, now_ms: int) -> int:
+    async def initial_points(self, camp: m.Campaign, code: str, now_ms: int) -> int:
         """The program's initial points on a new card (``voucher.loyalty_card.points``), once."""
         lc = camp.voucher.loyalty_card if camp.voucher is not None else None
         if lc is None or not lc.points:

@@ -445,3 +445,19 @@ def test_points_that_cross_a_segment_s_threshold_earn_on_its_entered_rule(
     # 100.00 each: 100 points (under 150.00 only ern_1 earns); the third order takes her from
     # 200 to 300 points: she enters (+40); the fourth does not
     assert _balances_through_a_segment(redis_url, key_prefix, rich, 40, [10000] * 4, "gus") == [100, 200, 340, 440]
+
+
+def test_publishing_a_join_once_program_gives_the_member_s_one_card(
+    srv: AdminServer, api: v.LoyaltiesApi
+) -> None:
+    """``POST /v1/publications`` of a loyalty programme is a join: the customer's one card, the
+    same as ``add_member`` gives, with the programme's initial points once, however often."""
+    codes = set()
+    for _ in range(3):
+        r = srv.request("POST", "/v1/publications", json={"campaign": {"id": "camp_F"},
+                                                          "customer": {"source_id": "hana"}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        codes.add(r.json()["voucher"]["code"])
+    member = api.add_member("camp_F", v.LoyaltiesMembersCreateRequestBody.from_dict({"customer": {"source_id": "hana"}}))
+    assert codes == {member.code}
+    assert api.get_member(member.code).loyalty_card.balance == 25  # initial points, once
