@@ -227,6 +227,12 @@ class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True):
 _ORDER_FIELDS = ("amount", "initial_amount", "discount_amount", "metadata")
 
 
+def _record(rec: dict[str, Any]) -> bytes:
+    """A stored record's JSON: msgspec, whose integers are not bounded to 64 bits (a client's
+    metadata may hold any JSON number; orjson would refuse it)."""
+    return msgspec.json.encode(rec)
+
+
 def order_out(rec: dict[str, Any]) -> dict[str, Any]:
     """An order record as Voucherify answers it (``OrdersCreateResponseBody``)."""
     out = {k: v for k, v in rec.items() if not k.startswith("_")}
@@ -788,7 +794,7 @@ class Loyalty:
 
     async def _read_order(self, order_id: str) -> dict[str, Any] | None:
         raw = await self.pipe.execute_command("GET", self.k.order(order_id))
-        return orjson.loads(raw) if raw is not None else None
+        return msgspec.json.decode(raw) if raw is not None else None
 
     async def get_order(self, ident: str) -> dict[str, Any]:
         rec = await self._read_order(ident)
@@ -868,7 +874,7 @@ class Loyalty:
         elif rec["status"] == "CANCELED" and rec.get("_paid") and not rec.get("_canceled"):
             await self._give_back(rec, now_ms)
         else:
-            await self.pipe.execute_command("SET", self.k.order(rec["id"]), orjson.dumps(rec))
+            await self.pipe.execute_command("SET", self.k.order(rec["id"]), _record(rec))
         return order_out(rec)
 
     def _order_model(self, rec: dict[str, Any]) -> m.Order:
@@ -924,7 +930,7 @@ class Loyalty:
                      "points": active, "pending_points": pending})))  # fmt: skip
         rec["_paid"] = now_ms
         rec["_earned"] = msgspec.to_builtins(earned)
-        writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
+        writes.append(("set", self.k.order(oid), _record(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:paid", fingerprint="paid",
                                       limits=limits, writes=writes, scope=oid, per_credit=False)  # fmt: skip
         if res.status == "ok" and cust is not None:
@@ -954,7 +960,7 @@ class Loyalty:
             if first is not None:
                 for k in ("_paid", "_earned"):
                     rec[k] = first.get(k)
-            await self.pipe.execute_command("SET", self.k.order(oid), orjson.dumps(rec))
+            await self.pipe.execute_command("SET", self.k.order(oid), _record(rec))
         elif res.status == "failed":  # a limit reached between planning and counting: earn again
             rec.pop("_paid", None)
             await self._earn(cat, rec, cust, now_ms)  # (reads afresh: no context)
@@ -1076,7 +1082,7 @@ class Loyalty:
             writes.append(("xadd", self.k.customer_activity(rec["customer_id"]), "customer.order.canceled",
                            orjson.dumps({"order": oref})))  # fmt: skip
         rec["_canceled"] = now_ms
-        writes.append(("set", self.k.order(oid), orjson.dumps(rec)))
+        writes.append(("set", self.k.order(oid), _record(rec)))
         res = await self.wallet.apply(ops, now_ms, op_id=f"order:{oid}:cancel", fingerprint="cancel",
                                       writes=writes, scope=oid)  # fmt: skip
         if res.status == "failed":  # a pending record activated meanwhile: plan again

@@ -135,7 +135,7 @@ class Members:
         tag, cid = await self.pipe.evalsha(
             self.scripts["customer"],
             [self.k.customer_src(src), self.k.customer(new["id"]), self.k.customers],
-            [new["id"], orjson.dumps(new), now_ms],
+            [new["id"], msgspec.json.encode(new), now_ms],
         )
         if _s(tag) == "created":
             return new
@@ -272,7 +272,7 @@ class Members:
                     self.k.voucher_id(vid),
                     *sets,
                 ],  # fmt: skip
-                [c, orjson.dumps(rec), vid, "1" if once else "0"],
+                [c, msgspec.json.encode(rec), vid, "1" if once else "0"],
             )
             tag = _s(reply[0])
             if tag == "ok":

@@ -602,3 +602,19 @@ def test_the_workers_code_cache_is_bounded(lgw: InProcess, monkeypatch: pytest.M
         assert r.json()["redeemables"][0]["result"]["error"]["key"] != "resource_not_found", r.text
         assert len(live._codes) <= 3
     assert codes[0] in live._codes and codes[1] not in live._codes  # the oldest went first
+
+
+def test_metadata_numbers_beyond_64_bits_are_kept_not_a_500(lgw: InProcess) -> None:
+    """JSON allows any integer: an order's (and a new customer's) metadata holding one beyond
+    64 bits is stored and answered as it came (the fuzz run found a 500 there)."""
+    big = 724591040243662589580541952
+    r = lgw.post("/v1/orders", {"source_id": "big-1", "status": "PAID", "amount": 10000,
+                                "customer": {"source_id": "zed", "metadata": {"n": [big]}},
+                                "metadata": {"n": big, "m": -(2**100)}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"] == {"n": big, "m": -(2**100)}
+    got = lgw.client.get("/v1/orders/big-1", headers=HEADERS)
+    assert got.status_code == 200, got.text
+    assert got.json()["metadata"]["n"] == big
+    r = lgw.client.put("/v1/orders/big-1", json={"status": "CANCELED"}, headers=HEADERS)
+    assert r.status_code == 200 and r.json()["status"] == "CANCELED", r.text
