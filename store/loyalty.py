@@ -1250,9 +1250,9 @@ class Loyalty:
             raise ApiError(
                 400, "missing_param", "Missing parameter", "the reward has no price in points"
             )
-        details = {"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name}}
+        details = orjson.dumps({"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name}})
         ops: list[Any] = [Debit(campaign_id=camp.id, code=v.code, points=price, type="POINTS_REDEMPTION",
-                                details=orjson.dumps(details), source_id=redemption_id)]  # fmt: skip
+                                details=details, source_id=redemption_id)]  # fmt: skip
         limits = []
         if r.stock is not None:
             limits.append((self.k.reward_redeemed(r.id).removeprefix(self.k.prefix), 1, r.stock,
@@ -1283,11 +1283,11 @@ class Loyalty:
                 tv, _, _ = await self.members.join(target, cust, now_ms)
                 gain = int(r.parameters.campaign.balance or 0)
                 ops.append(Credit(campaign_id=target.id, code=tv.code, points=gain, type="POINTS_ADDITION",
-                                  reason=f"reward {r.id}", details=orjson.dumps(details)))  # fmt: skip
+                                  reason=f"reward {r.id}", details=details))  # fmt: skip
                 # taken back by a rollback, refused if the member has spent them meanwhile
                 undo.append({"take": {"c": target.id, "v": tv.code, "x": transaction_prefix(target.id, tv.code),
                                       "k": list(self.k.card(target.id, tv.code)), "p": gain,
-                                      "d": orjson.dumps(details).decode()},
+                                      "d": details.decode()},
                              "e": "loyalty_card_points_exceeded", "s": f"points on card {tv.code}"})  # fmt: skip
                 issued = {"id": tv.id, "code": tv.code, "type": "LOYALTY_CARD", "campaign_id": target.id,
                           "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
@@ -1357,7 +1357,7 @@ class Loyalty:
                 "transaction_id": tx,
             }
             wallet = [{"c": camp.id, "v": v.code, "x": transaction_prefix(camp.id, v.code), "t": tx, "p": price,
-                       "d": orjson.dumps(details).decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
+                       "d": details.decode(), "k": list(self.k.card(camp.id, v.code))}]  # fmt: skip
             fields = {"id": redemption_id, "status": "SUCCEEDED", "data": orjson.dumps(out), "parent": "",
                       "children": "[]", "ops": orjson.dumps([[stock_key, "1"]]), "session": "",
                       "created_at": str(now_ms), "wallet": orjson.dumps(wallet), "kind": "reward",

@@ -494,10 +494,15 @@ class _Cards:
         self.index: dict[tuple[str, str], int] = {}
 
     def __call__(self, campaign_id: Any, code: Any) -> int:
-        i = self.index.get((campaign_id, code))
-        if i is None:  # checked the first time it is seen
+        # a card seen before in this call is not checked again (plain strings only: anything
+        # else, unhashable included, goes to the checks, which refuse it with a ValueError)
+        plain = type(campaign_id) is str and type(code) is str
+        i = self.index.get((campaign_id, code)) if plain else None
+        if i is None:
             key = (_campaign(campaign_id), _need_str("code", code))
-            i = self.index[key] = len(self.index) + 1
+            i = self.index.get(key)
+            if i is None:
+                i = self.index[key] = len(self.index) + 1
         return i
 
 
