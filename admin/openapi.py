@@ -297,14 +297,38 @@ class RefereeRewardIn(_In, kw_only=True):
     amount: Annotated[int, Meta(ge=1, le=10**13)] | Annotated[str, Meta(pattern=r"^[0-9]{1,14}$")]
 
 
+class ReferralTierIn(_In, kw_only=True):
+    """promogate extension: which rewards assigned to the referral campaign pay the referrer for
+    its n-th unique referee: from ``min_referees`` on, or (``once``) only at it."""
+
+    rewards: Annotated[list[Ident], Meta(min_length=1, max_length=20)]
+    #: default ``rt_<min_referees>`` (``_once`` appended for a once tier)
+    id: Ident | UnsetType = UNSET
+    name: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
+    min_referees: Annotated[int, Meta(ge=1, le=10**9)] | UnsetType = UNSET
+    once: bool | UnsetType = UNSET
+
+
 class ReferralProgramIn(_In, kw_only=True):
     """When a referral converts (the referee's redemption of the code, or the custom event
-    named) and, for a double-sided programme, the referee's reward."""
+    named) and, for a double-sided programme, the referee's reward. The referrer is paid the
+    rewards assigned to the campaign (``POST /v1/rewards/{id}/assignments``) on each unique
+    referee; the last four fields are promogate extensions (Voucherify sets them in its
+    dashboard)."""
 
     conversion_event_type: Literal["redemption", "custom_event"] | UnsetType = UNSET
     #: required (with its name) when the conversion is a custom event
     custom_event: ReferralCustomEventIn | UnsetType = UNSET
     referee_reward: RefereeRewardIn | UnsetType = UNSET
+    #: promogate: the assigned rewards each tier pays (without tiers: all of them, every time)
+    referral_tiers: Annotated[list[ReferralTierIn], Meta(max_length=20)] | UnsetType = UNSET
+    #: promogate: a referrer's referees counted at most (then ``referral_limit_exceeded``)
+    max_referees: Annotated[int, Meta(ge=1, le=10**9)] | UnsetType = UNSET
+    #: promogate: refuse a referee with a paid order before the referral (``customer_not_new``)
+    new_customers_only: bool | UnsetType = UNSET
+    #: promogate: refuse a referee whose email or phone is the referrer's or another referee's
+    #: of the programme (``duplicate_referee_contact``)
+    unique_contacts: bool | UnsetType = UNSET
 
 
 class ReferralCampaign(_CampaignCommon, tag_field="campaign_type", tag="REFERRAL_PROGRAM", kw_only=True):

@@ -101,6 +101,10 @@ cdef class Campaign:
     cdef public str k_ordval
     cdef public str k_spent
     cdef public str k_cust
+    cdef public str k_referee
+    cdef public str k_referrer
+    cdef public bint ref_counted
+    cdef public long long lim_referees
     cdef public bint wallet
     cdef public dict coins
     cdef public dict rewards
@@ -132,6 +136,7 @@ cdef class Holder:
     cdef public bint wallet
     cdef public str k_card
     cdef public bint referral
+    cdef public str refused
     cpdef Holder keyed(self)
 
 

@@ -209,6 +209,10 @@ MSG = {
     "loyalty_card_points_exceeded": "loyalty card points exceeded",
     "missing_customer": "Missing customer",
     "referrer_not_permitted_to_redeem": "Referrer not permitted to redeem",
+    "customer_already_referred": "customer already referred in this referral program",
+    "referral_limit_exceeded": "the referrer has reached the program's limit of referees",
+    "customer_not_new": "the referral program is for new customers only",
+    "duplicate_referee_contact": "the referee's email or phone is another customer's in this program",
     "missing_reward": "Missing reward",
     "not_found": "Resource not found",
     "invalid_amount": "Invalid amount",
@@ -418,6 +422,13 @@ class Campaign:
         self.k_ordval = self.tag + ":ordval"
         self.k_spent = self.tag + ":spent"
         self.k_cust = self.tag + ":cust:"
+        # referral programmes: a referee is referred once per programme, a referrer has at most
+        # max_referees of them; both counted by the redemption when it is the conversion
+        self.k_referee = self.tag + ":referee:"
+        self.k_referrer = self.tag + ":referrer:"
+        rp = c.referral_program
+        self.ref_counted = rp is not None and rp.conversion_event_type == "redemption"
+        self.lim_referees = _lim(rp.max_referees) if rp is not None else NO_LIMIT
         lim = c.limits
         self.lim_redemptions = _lim(lim.redemptions)
         self.lim_per_day = _lim(lim.redemptions_per_day)
@@ -480,6 +491,16 @@ class Holder:
         self.wallet = False  # a loyalty card of a wallet program: pays with its live balance
         self.k_card = ""  # a wallet card's figures key (store.keys.Keys.card), without prefix
         self.referral = False  # a code of a REFERRAL_PROGRAM: its holder is the referrer
+        self.refused = ""  # an error key the service judged for this request (referral abuse)
+
+    def refusing(self, key):
+        """A copy of this holder refused with error ``key`` (the service's per-request verdict,
+        e.g. on a referee of a referral code; the cached holder is left as it is)."""
+        h = Holder()
+        for f in _HOLDER_FIELDS:
+            setattr(h, f, getattr(self, f))
+        h.refused = key
+        return h
 
     def keyed(self):
         """Build the counter keys once ``tag``, ``code`` / ``id`` and ``kind`` are set."""
@@ -489,6 +510,13 @@ class Holder:
             self.k_base = self.tag + ":t:" + self.id
         self.k_uses = self.k_base + ":uses"
         return self
+
+
+_HOLDER_FIELDS = (
+    "kind", "id", "code", "name", "campaign", "active", "window", "discount", "gift_amount",
+    "points", "point_value", "quantity", "per_customer", "customer", "rules", "category",
+    "hierarchy", "tag", "seq", "model", "k_uses", "k_base", "wallet", "k_card", "referral",
+)
 
 
 class Ruleset:
@@ -1482,6 +1510,8 @@ def _check(h: Holder, o: Outcome, ctx: Ctx):
             return _fail(
                 o, "referrer_not_permitted_to_redeem", "the referral code is being redeemed by the referrer"
             )
+        if h.refused:
+            return _fail(o, h.refused, MSG[h.refused])
     elif h.customer and not holder:
         if not h.wallet:
             return _fail(o, "customer_rules_violated", "voucher is assigned to another customer")
@@ -1539,6 +1569,12 @@ def _plan(h: Holder, o: Outcome, ctx: Ctx, order_value):
         _add_op(o, h.k_uses, 1, NO_LIMIT, "quantity_exceeded", 0, 0)
     if camp is None:
         return
+    if h.referral and camp.ref_counted and cust:
+        # the redemption converts the referral: the referee once per programme, the referrer
+        # (the code's holder) within the programme's limit of referees, counted atomically
+        _add_op(o, camp.k_referee + cust, 1, 1, "customer_already_referred", 0, 0)
+        if camp.lim_referees != NO_LIMIT and h.customer:
+            _add_op(o, camp.k_referrer + h.customer, 1, camp.lim_referees, "referral_limit_exceeded", 0, 0)
     _add_op(o, camp.k_uses, 1, camp.lim_redemptions, "quantity_exceeded", 0, 0)
     if camp.lim_per_day != NO_LIMIT:
         _add_op(o, camp.k_uses + ":d:" + ctx.day, 1, camp.lim_per_day, "quantity_exceeded", ctx.day_ttl, 0)

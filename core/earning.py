@@ -701,7 +701,19 @@ def _compile_referrals(defs, campaigns):
     kind its ``type`` names."""
     for i, c in enumerate(defs.campaigns):
         rp = c.referral_program
-        if rp is None or rp.referee_reward is None:
+        if rp is None:
+            continue
+        # a tier names rewards; one pays once it is also assigned to the campaign (a tier may
+        # be written before its rewards are assigned: core.referrals.referrer_rewards)
+        known = {r.id for r in defs.rewards}
+        for j, t in enumerate(rp.referral_tiers or ()):
+            for k, rid in enumerate(t.rewards):
+                if rid not in known:
+                    raise CompileError(
+                        f"campaigns[{i}].referral_program.referral_tiers[{j}].rewards[{k}]",
+                        f"unknown reward {rid!r}",
+                    )
+        if rp.referee_reward is None:
             continue
         rr = rp.referee_reward
         path = f"campaigns[{i}].referral_program.referee_reward.related_object_parent.id"

@@ -423,19 +423,51 @@ class RefereeReward(_Base):
         self.amount = _whole(self.amount, "amount", "cents" if gift else "points", 10**13 if gift else 10**12)
 
 
+class ReferralTier(_Base):
+    """promogate extension (Voucherify sets referral tiers in its dashboard only): which of the
+    rewards assigned to the referral campaign pay the referrer for its ``n``-th unique referee.
+    A tier pays from ``min_referees`` referees on (every conversion from there), or, ``once``,
+    only for the referee that reaches it. ``rewards``: reward ids assigned to the campaign."""
+
+    rewards: Annotated[list[Ident], Meta(min_length=1, max_length=20)]
+    id: Ident | None = None
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    min_referees: Annotated[int, Meta(ge=1, le=10**9)] = 1
+    once: bool = False
+
+
 class ReferralProgram(_Base):
     """A REFERRAL_PROGRAM campaign's ``referral_program``: when a referral converts (the
-    referee's redemption of the code, or a named custom event) and the referee's reward."""
+    referee's redemption of the code, or a named custom event) and the referee's reward.
+
+    promogate extensions (absent from Voucherify's API, where the dashboard sets them):
+    ``referral_tiers`` (which assigned rewards pay the referrer, see :class:`ReferralTier`;
+    without tiers every reward assigned to the campaign pays on each unique referee),
+    ``max_referees`` (a referrer's referees counted at most: past it a referral is refused),
+    ``new_customers_only`` (a referee with a paid order before the referral is refused) and
+    ``unique_contacts`` (a referee whose email or phone is the referrer's or another referee's
+    of the programme is refused)."""
 
     conversion_event_type: Literal["redemption", "custom_event"] = "redemption"
     custom_event: ReferralCustomEvent | None = None
     referee_reward: RefereeReward | None = None
+    referral_tiers: Annotated[list[ReferralTier], Meta(max_length=20)] | None = None
+    max_referees: Annotated[int, Meta(ge=1, le=10**9)] | None = None
+    new_customers_only: bool | None = None
+    unique_contacts: bool | None = None
 
     def __post_init__(self) -> None:
         if self.conversion_event_type == "custom_event" and (
             self.custom_event is None or not self.custom_event.name
         ):
             raise ValueError("a custom_event conversion needs `custom_event.name`")
+        seen: set[str] = set()
+        for i, t in enumerate(self.referral_tiers or ()):
+            if t.id is None:
+                t.id = f"rt_{t.min_referees}" + ("_once" if t.once else "")
+            if t.id in seen:
+                raise ValueError(f"referral_tiers[{i}]: duplicate tier id {t.id!r}")
+            seen.add(t.id)
 
 
 class Campaign(_Base):

@@ -361,6 +361,7 @@ async def validations(request: Request) -> Response:
     rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
     await gw.card_holder(rs, req, vouchers)
+    vouchers = await loyalty.referees(gw, rs, req, vouchers)
     sess_key = None
     if req.session is not None:
         sess_key = req.session.key or _new_id("ssn_")
@@ -458,6 +459,7 @@ async def redemptions(request: Request) -> Response:
     rs, vouchers = await gw.vouchers(req.redeemables)
     await gw.customer(rs, req)
     await gw.card_holder(rs, req, vouchers)
+    vouchers = await loyalty.referees(gw, rs, req, vouchers)
     sess_key = req.session.key if req.session is not None else None
     ev = gw.evaluate(rs, req, now, vouchers, None)
     if ev.needs_counters:
@@ -521,6 +523,7 @@ async def redemptions(request: Request) -> Response:
         )
         if result.status == "ok":
             mx.inc(mx.REDEMPTIONS, "SUCCESS")
+            await loyalty.redemption_converted(gw, req, ev, parent_id, now)  # a referral converts
             await loyalty.redemption_paid(gw, req, ev, parent_id, now)  # a PAID order earns
             if debits:  # the cards' figures after the debits, as the script stored them
                 return _raw(_filled(payload, debits, result.debits))
@@ -529,6 +532,7 @@ async def redemptions(request: Request) -> Response:
             stored = result.response or b""
             first = orjson.loads(stored).get("parent_redemption") or {} if stored else {}
             if first.get("id"):
+                await loyalty.redemption_converted(gw, req, ev, first["id"], now)
                 await loyalty.redemption_paid(gw, req, ev, first["id"], now)
             return _raw(stored)
         if result.status == "conflict":

@@ -426,7 +426,7 @@ class Live:
             return None
         if self._wallets is None:
             self._wallets = Loyalty(self.pipe, self.keys.prefix)
-        live = await self._wallets.customer_loyalty(self.loyalty, customer, now_ms)
+        live = await self._wallets.customer_loyalty(self.loyalty, customer, now_ms, referrals=False)
         return int(live["loyalty"]["points"])
 
     # -- keys --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ a marketer's change that admin has answered is seen by the next call, on every w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -26,11 +27,13 @@ from store.errors import ApiError
 from store.loyalty import Catalog, Loyalty, OrderBody
 from store.members import order_id_for
 from store.openapi import Body, Op, Param, Reply
+from store.referrals import screen
 
 from . import render
 from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
 
 _order_dec = msgspec.json.Decoder(OrderBody)
+log = logging.getLogger("promogate.gateway")
 
 
 def _loyalty(gw: Gateway) -> Loyalty:
@@ -203,12 +206,64 @@ async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: i
     await _loyalty(gw).save_order(cat, body, now, order_id=body.id, refresh=gw.live.newer)
 
 
+async def referees(gw: Gateway, rs: Any, req: Any, vouchers: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The abuse a referral programme asks to refuse at checkout (``new_customers_only``,
+    ``unique_contacts``: ``store.referrals.screen``), judged for the request's customer on
+    what is stored: a referral code so refused is answered INAPPLICABLE with its key. Reads
+    nothing unless the request redeems a code of such a programme. Returns the holders to
+    judge with (``vouchers``, or a copy with the refused ones replaced)."""
+    c = req.customer
+    if c is None or not (c.id or c.source_id):
+        return vouchers
+    out = vouchers
+    for r in req.redeemables:
+        h = (vouchers or {}).get(r.id) or rs.vouchers.get(r.id)
+        camp = h.campaign.model if h is not None and h.referral and h.campaign is not None else None
+        rp = camp.referral_program if camp is not None else None
+        if rp is None or not (rp.new_customers_only or rp.unique_contacts) or not h.customer:
+            continue
+        lo = _loyalty(gw)
+        stored = await lo.members.customer(c, gw.clock(), create=False)
+        who = {**msgspec.to_builtins(c), **(stored or {})}
+        who.setdefault("id", "")
+        for f in ("email", "phone"):  # what the request says wins (it is what will be stored)
+            if getattr(c, f, None):
+                who[f] = getattr(c, f)
+        before = (await lo.members.metrics(stored["id"])).get("count", 0) if stored else 0
+        key = await screen(lo, camp, str(h.customer), who, before)
+        if key is not None:
+            out = dict(out or {})
+            out[r.id] = h.refusing(key)
+    return out
+
+
+async def redemption_converted(gw: Gateway, req: Any, ev: Any, parent_id: str, now: int) -> None:
+    """A referee's redemption of a referral code converts the referral (programmes converting
+    on redemption): what the programme pays the referee and the referrer, once per redemption
+    (a replayed redemption completes a conversion a crash cut short, nothing more). The
+    redemption itself is done: a conversion that fails is logged, the answer stands."""
+    h = render.referral_of(ev)
+    camp = h.campaign.model if h is not None and h.campaign is not None else None
+    if camp is None or req.customer is None:
+        return
+    rp = camp.referral_program
+    if rp is not None and rp.conversion_event_type != "redemption":
+        return
+    lo = _loyalty(gw)
+    cust = await lo.members.customer(req.customer, now, create=True)
+    if cust is None:
+        return
+    try:
+        await lo.referrals.convert(gw.live.loyalty, camp, h.code, str(h.customer), cust,
+                                   (parent_id, "redemption"), now, count=False)  # fmt: skip
+    except ApiError as exc:
+        log.warning("referral conversion of redemption %s not made: %s", parent_id, exc.key)
+
+
 async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
     """A rolled-back redemption cancels its order: the points it earned are taken back
-    (``POINTS_REMOVAL``, never below zero) once."""
+    (``POINTS_REMOVAL``, never below zero) once; what its referral conversion paid, too."""
     cat = gw.live.loyalty
-    if not cat.programs:
-        return
     try:
         red = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -216,6 +271,10 @@ async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
     if not isinstance(red, dict):
         return
     parent = red.get("redemption") or red.get("id") or ""
+    if parent:
+        await _loyalty(gw).referrals.cancel(parent, now)
+    if not cat.programs:
+        return
     o = red.get("order") or {}
     ref = OrderBody(id=o.get("id"), source_id=o.get("source_id"))
     oid = redemption_order_id(ref, parent)

@@ -328,13 +328,19 @@ def redemption_children(
     return out
 
 
-def referrer_of(ev: Any) -> str | None:
-    """The referrer of a redemption: the holder of the referral code it redeems, if any."""
+def referral_of(ev: Any) -> Any:
+    """The holder (``core._engine.Holder``) of the referral code a redemption redeems, if any."""
     for o in ev.outcomes:
         h = o.holder
         if o.status == APPLICABLE and h is not None and h.referral and h.customer:
-            return str(h.customer)
+            return h
     return None
+
+
+def referrer_of(ev: Any) -> str | None:
+    """The referrer of a redemption: the holder of the referral code it redeems, if any."""
+    h = referral_of(ev)
+    return str(h.customer) if h is not None else None
 
 
 def _refer(order: s.OrderOut, referrer: str | None) -> s.OrderOut:

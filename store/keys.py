@@ -86,6 +86,27 @@ Orders and live customer metrics (written by the gateway's order / event calls):
                                        ``at`` (ms); about the last 1,000 entries kept
 =====================================  ===========================================================
 
+Referral programmes (core.referrals; counted by the redemption's script or the conversion's
+wallet call):
+
+=========================================  =======================================================
+``P{c:<id>}:referee:<customer key>``       integer: 1 while the customer is a referee of the
+                                           programme (counted with limit 1; key = source_id or id)
+``P{c:<id>}:referrer:<customer id>``       integer: a referrer's referees counted at checkout
+                                           (limit: the programme's ``max_referees``)
+``P{c:<id>}:conv:<customer id>``           integer: a referrer's conversions paid (n of the
+                                           next one; a conversion counts it only where it finds
+                                           n - 1: the tier it pays is exact under concurrency)
+``Preferral:<related id>``                 JSON: what a conversion paid (for its rollback)
+``Pcustreferrals:<customer id>``           hash: campaign id -> JSON ``referrals.campaigns[]``
+                                           entry of a referee
+``Pholders:<code>``                        hash: customer id -> JSON ``RedeemableHolder`` of a
+                                           referral code's referees (the referrer is the code's
+                                           holder)
+``Pcontact:{c:<id>}:<sha256>``             string: the customer id that used an email / phone in
+                                           the programme (``unique_contacts``)
+=========================================  =======================================================
+
 Admin's own records (the gateway reads customers and their codes for segment rules and
 qualifications):
 
@@ -244,6 +265,18 @@ class Keys:
 
     def customer_metrics(self, customer_id: str) -> str:
         return f"{self.prefix}custmetrics:{customer_id}"
+
+    def referral(self, related_id: str) -> str:
+        return f"{self.prefix}referral:{related_id}"
+
+    def customer_referrals(self, customer_id: str) -> str:
+        return f"{self.prefix}custreferrals:{customer_id}"
+
+    def holders(self, code: str) -> str:
+        return f"{self.prefix}holders:{code}"
+
+    def contact(self, campaign_id: str, digest: str) -> str:
+        return f"{self.prefix}contact:{campaign_tag(campaign_id)}:{digest}"
 
     def wallet_idempotency(self, campaign_id: str, op_id: str) -> str:
         """An idempotent wallet call's stored answer, under the tag of ``campaign_id``."""

@@ -47,6 +47,7 @@ from .members import (
     pending_out,
     transaction_out,
 )
+from .referrals import Referrals, refused, screen
 from .wallet import (
     TX_PLACEHOLDER,
     ActivatePending,
@@ -278,6 +279,34 @@ def _customer_model(c: dict[str, Any], metrics: dict[str, int]) -> m.Customer:
     return cust
 
 
+class IssuedCode(msgspec.Struct, frozen=True, array_like=True):
+    """A code a reward issued (what revoking it touches)."""
+
+    code: str
+    campaign_id: str
+    uses: str  # its logical counter keys (core's spelling, no prefix)
+    spent: str
+    owners: list[str]  # the customer keys whose code sets list it
+
+
+class Given(msgspec.Struct, kw_only=True):
+    """What a reward gives, as parts of one wallet call (:meth:`Loyalty.give`)."""
+
+    ops: list[Any] = []
+    writes: list[Any] = []
+    issued: dict[str, Any] | None = None
+    points: tuple[str, str, int] | None = None  # (campaign id, card code, points) credited
+    code: IssuedCode | None = None
+
+
+def _undo_step(w: tuple[str, str, str, str]) -> dict[str, Any]:
+    """A revoking wallet write as an undo step of store/lua/rollback.lua."""
+    verb, key, a, _ = w
+    if verb in ("set", "srem", "lrem", "publish"):
+        return {verb: [key, a]}
+    return {verb: key}
+
+
 class Loyalty:
     """Members, wallets, orders and events of one key prefix."""
 
@@ -286,6 +315,7 @@ class Loyalty:
         self.pipe = pipe
         self.members = Members(pipe, self.k)
         self.wallet = Wallet(pipe, prefix)
+        self.referrals = Referrals(self)
         #: the dynamic segments as ``[(id, core.segments.Filter)]`` (the gateway's cached
         #: ``Live`` definitions), when the service has them: an order or event that moves a
         #: customer into one runs its ``customer.segment.entered`` rules
@@ -504,7 +534,7 @@ class Loyalty:
         return cust
 
     async def customer_loyalty(
-        self, cat: Catalog, customer: dict[str, Any], now_ms: int
+        self, cat: Catalog, customer: dict[str, Any], now_ms: int, referrals: bool = True
     ) -> dict[str, Any]:
         """The live parts of a customer object: ``summary`` (orders from the metrics the
         order calls keep; redeemed points from the cards) and ``loyalty`` (points per program,
@@ -512,6 +542,9 @@ class Loyalty:
         holdings, mx = await _both(self.members.holdings(customer["id"], cat.programs),
                                    self.members.metrics(customer["id"]))  # fmt: skip
         cards = await _gather(self.wallet.card(c, code, now_ms) for c, code in holdings.items())
+        ref, referred = (
+            await self.referrals.summary(cat, customer) if referrals else ({}, {})
+        )
         count, amount = max(0, mx.get("count", 0)), max(0, mx.get("amount", 0))
         campaigns = {}
         for (cid, _), card in zip(holdings.items(), cards, strict=True):
@@ -519,6 +552,9 @@ class Loyalty:
             tier = earning.tier_for_points(cat.index, cid, card.points).tier_id or None
             campaigns[camp.name if camp is not None else cid] = {
                 "points": card.balance, "loyalty_tier": tier, "referred_customers": 0}  # fmt: skip
+        for name, n in referred.items():  # referral programmes: the referees converted
+            if n:
+                campaigns[name] = {"points": 0, "loyalty_tier": None, "referred_customers": n}
         return {
             "summary": {
                 "redemptions": {
@@ -537,9 +573,10 @@ class Loyalty:
             },
             "loyalty": {
                 "points": sum(c.balance for c in cards),
-                "referred_customers": 0,
+                "referred_customers": sum(referred.values()),
                 "campaigns": campaigns,
             },  # fmt: skip
+            "referrals": ref,
         }
 
     async def customer_wallet(self, cat: Catalog, ident: str, now_ms: int, *, limit: int = 10,
@@ -1131,6 +1168,7 @@ class Loyalty:
         event_id = "evcus_" + (
             hashlib.sha256(idem.encode()).hexdigest()[:24] if idem else secrets.token_hex(12)
         )
+        referral = await self._event_referral(cat, body.get("referral"), name, cust, ctx, event_id, now_ms)
 
         def plan_fn(cards: dict[str, Any], c: m.Customer, counters: Any) -> Any:
             if only is not None:
@@ -1172,7 +1210,41 @@ class Loyalty:
                 "customer": {"id": cust["id"], "source_id": cust.get("source_id"), "name": cust.get("name"),
                              "email": cust.get("email"), "metadata": cust.get("metadata") or {},
                              "object": "customer"},
-                "referral": None, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
+                "referral": referral, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
+
+    async def _event_referral(self, cat: Catalog, ref: Any, name: str, cust: dict[str, Any],
+                              ctx: Context, event_id: str, now_ms: int) -> dict[str, Any] | None:  # fmt: skip
+        """An event's ``referral{code, referrer_id?}``: when the code's programme converts on
+        this custom event, the referral converts now (before the event earns; refused: a 400
+        and nothing of the event is done). Returns the answer's ``referral``."""
+        if ref is None:
+            return None
+        code = ref.get("code") if isinstance(ref, dict) else None
+        rid = ref.get("referrer_id") if isinstance(ref, dict) else None
+        if not isinstance(code, str) or not code or len(code) > 200 or not isinstance(rid, str | None):
+            raise invalid("`referral` must be {code: a referral code, referrer_id?: a customer id}")
+        found = await self.members.card(code)
+        camp = cat.campaign(found[0].campaign_id) if found and found[0].campaign_id else None
+        if found is None or camp is None or camp.campaign_type != "REFERRAL_PROGRAM":
+            raise ApiError(404, "not_found", "Resource not found", f"Cannot find referral code {code}",
+                           resource_id=code, resource_type="voucher")  # fmt: skip
+        v = found[0]
+        if not v.customer_id:
+            raise ApiError(400, "not_published", "Not published",
+                           f"Referral code {code} must be first published to a referrer")  # fmt: skip
+        referrer = await self.members.customer(m.Customer(id=v.customer_id), now_ms, create=False)
+        referrer_id = referrer["id"] if referrer is not None else v.customer_id
+        if rid and rid not in (referrer_id, (referrer or {}).get("source_id")):
+            raise invalid(f"`referral.referrer_id` {rid!r} is not the holder of {code}")
+        rp = camp.referral_program
+        ce = rp.custom_event if rp is not None else None
+        if rp is not None and rp.conversion_event_type == "custom_event" and ce is not None and name in (ce.name, ce.id):
+            bad = await screen(self, camp, referrer_id, cust, ctx.metrics.get("count", 0))
+            if bad is not None:
+                raise refused(bad, f"the referral of {code} is refused: {bad}")
+            await self.referrals.convert(cat, camp, v.code, referrer_id, cust, (event_id, "custom_event"),
+                                         now_ms, count=True)  # fmt: skip
+        return {"code": v.code, "referrer_id": referrer_id}
 
     async def _segments_entered(self, cat: Catalog, cust: dict[str, Any], before: dict[str, int],
                                 after: dict[str, int], now_ms: int, gained: int = 0) -> None:  # fmt: skip
@@ -1191,7 +1263,7 @@ class Loyalty:
             return
         pts_before = pts_after = None
         if needs_points(f for _, f in dyn):
-            live = await self.customer_loyalty(cat, cust, now_ms)
+            live = await self.customer_loyalty(cat, cust, now_ms, referrals=False)
             pts_after = int(live["loyalty"]["points"])
             pts_before = pts_after - gained
         was = set(matching(dyn, cust, before, now_ms, pts_before))
@@ -1222,6 +1294,53 @@ class Loyalty:
                                       fingerprint="entered", limits=plan.limits, writes=writes,
                                       scope="segments")  # fmt: skip
         return plan.total_points if res.status == "ok" else 0
+
+    # -- what a reward gives (reward redemptions, referral conversions) ---------------------
+
+    async def give(self, r: m.Reward, target: m.Campaign, cust: dict[str, Any], details: bytes,
+                   now_ms: int, reason: str = "") -> Given:  # fmt: skip
+        """What CAMPAIGN reward ``r`` gives ``cust`` (ops and writes for ONE wallet call): points
+        on the customer's card of LOYALTY_PROGRAM ``target`` (joined if need be), or a new code
+        of the DISCOUNT_COUPONS / GIFT_VOUCHERS ``target`` (a gift card holding the reward's
+        balance), stored by a ``setnx`` write (a ``"write"`` failure: the random code was
+        taken meanwhile, call again)."""
+        balance = int(r.parameters.campaign.balance or 0) if r.parameters.campaign else 0
+        if target.campaign_type == "LOYALTY_PROGRAM":
+            tv, _, created = await self.members.join(target, cust, now_ms)
+            if created:
+                await self.initial_points(target, tv.code, now_ms)
+            op = Credit(campaign_id=target.id, code=tv.code, points=balance, type="POINTS_ADDITION",
+                        reason=reason or f"reward {r.id}", details=details)  # fmt: skip
+            issued = {"id": tv.id, "code": tv.code, "type": "LOYALTY_CARD", "campaign_id": target.id,
+                      "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+            return Given(ops=[op], issued=issued, points=(target.id, tv.code, balance))
+        cfg = target.voucher.code_config if target.voucher is not None else None
+        code = CodeMaker(cfg or m.CodeConfig()).sample(1)[0]
+        nv = m.Voucher(code=code, campaign_id=target.id, id="v_" + secrets.token_hex(12),
+                       customer_id=cust.get("source_id") or cust["id"])  # fmt: skip
+        if target.campaign_type == "GIFT_VOUCHERS":
+            nv.gift = m.Gift(amount=balance)
+        owners = [cust["id"], *([cust["source_id"]] if cust.get("source_id") else [])]
+        writes: list[Any] = [("setnx", self.k.code(code), msgspec.json.encode(nv)),
+                             ("rpush", self.k.list_codes(target.id), code)]  # fmt: skip
+        writes += [("sadd", self.k.customer_codes(o), code) for o in owners]
+        issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
+                  "type": "GIFT_VOUCHER" if nv.gift else "DISCOUNT_VOUCHER",
+                  "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
+        uses, spent, _ = voucher_counter_keys(nv)
+        return Given(writes=writes, issued=issued,
+                     code=IssuedCode(code=code, campaign_id=target.id, uses=uses, spent=spent, owners=owners))  # fmt: skip
+
+    def revoke(self, c: IssuedCode) -> list[tuple[str, str, str, str]]:
+        """The wallet writes that revoke an issued code: its counters set to USES_MAX (a
+        redemption racing the revocation fails its own atomic check, whatever the gateways'
+        code caches still hold), its record deleted, out of its lists, the gateways told."""
+        top = str(m.USES_MAX)
+        out = [("set", self.k.counter(c.uses), top, ""), ("set", self.k.counter(c.spent), top, ""),
+               ("del", self.k.code(c.code), "", ""), ("lrem", self.k.list_codes(c.campaign_id), c.code, "")]  # fmt: skip
+        out += [("srem", self.k.customer_codes(o), c.code, "") for o in c.owners]
+        out.append(("publish", self.k.channel, "code:" + c.code, ""))
+        return out
 
     # -- rewards (gateway) -----------------------------------------------------------------
 
@@ -1279,47 +1398,23 @@ class Loyalty:
                 raise ApiError(
                     400, "invalid_customer", "Invalid customer", "the card has no holder"
                 )
-            if target.campaign_type == "LOYALTY_PROGRAM":
-                tv, _, _ = await self.members.join(target, cust, now_ms)
-                gain = int(r.parameters.campaign.balance or 0)
-                ops.append(Credit(campaign_id=target.id, code=tv.code, points=gain, type="POINTS_ADDITION",
-                                  reason=f"reward {r.id}", details=details))  # fmt: skip
-                # taken back by a rollback, refused if the member has spent them meanwhile
-                undo.append({"take": {"c": target.id, "v": tv.code, "x": transaction_prefix(target.id, tv.code),
-                                      "k": list(self.k.card(target.id, tv.code)), "p": gain,
+            given = await self.give(r, target, cust, details, now_ms)
+            ops += given.ops
+            writes += given.writes
+            issued = given.issued
+            # taken back by a rollback, refused once used (see store/lua/rollback.lua "Undo
+            # steps"): points removed unless spent; a code revoked unless redeemed
+            if given.points is not None:
+                camp_id, code, gain = given.points
+                undo.append({"take": {"c": camp_id, "v": code, "x": transaction_prefix(camp_id, code),
+                                      "k": list(self.k.card(camp_id, code)), "p": gain,
                                       "d": details.decode()},
-                             "e": "loyalty_card_points_exceeded", "s": f"points on card {tv.code}"})  # fmt: skip
-                issued = {"id": tv.id, "code": tv.code, "type": "LOYALTY_CARD", "campaign_id": target.id,
-                          "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
-            else:
-                cfg = target.voucher.code_config if target.voucher is not None else None
-                code = CodeMaker(cfg or m.CodeConfig()).sample(1)[0]
-                nv = m.Voucher(code=code, campaign_id=target.id, id="v_" + secrets.token_hex(12),
-                               customer_id=cust.get("source_id") or cust["id"])  # fmt: skip
-                if target.campaign_type == "GIFT_VOUCHERS":
-                    nv.gift = m.Gift(amount=int(r.parameters.campaign.balance or 0))
-                writes += [("setnx", self.k.code(code), msgspec.json.encode(nv)),
-                           ("rpush", self.k.list_codes(target.id), code),
-                           ("sadd", self.k.customer_codes(cust["id"]), code)]  # fmt: skip
-                if cust.get("source_id"):
-                    writes.append(("sadd", self.k.customer_codes(cust["source_id"]), code))
-                issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
-                          "type": "GIFT_VOUCHER" if nv.gift else "DISCOUNT_VOUCHER",
-                          "holder_id": cust["id"], "object": "voucher"}  # fmt: skip
-                # a rollback revokes the code, refused once it was used: its counters set to
-                # USES_MAX (a redemption racing the rollback fails its own atomic check, whatever
-                # the gateways' code caches still hold), its record deleted, the gateways told
-                uses, spent, _ = voucher_counter_keys(nv)
-                used = {"e": "reward_already_used", "s": f"code {code}"}
-                k_uses, k_spent = self.k.counter(uses), self.k.counter(spent)
-                undo += [{"zero": k_uses, **used}, {"zero": k_spent, **used},
-                         {"set": [k_uses, str(m.USES_MAX)]}, {"set": [k_spent, str(m.USES_MAX)]},
-                         {"del": self.k.code(code)},
-                         {"lrem": [self.k.list_codes(target.id), code]},
-                         {"srem": [self.k.customer_codes(cust["id"]), code]}]  # fmt: skip
-                if cust.get("source_id"):
-                    undo.append({"srem": [self.k.customer_codes(cust["source_id"]), code]})
-                undo.append({"publish": [self.k.channel, "code:" + code]})
+                             "e": "loyalty_card_points_exceeded", "s": f"points on card {code}"})  # fmt: skip
+            if given.code is not None:
+                used = {"e": "reward_already_used", "s": f"code {given.code.code}"}
+                undo += [{"zero": self.k.counter(given.code.uses), **used},
+                         {"zero": self.k.counter(given.code.spent), **used}]  # fmt: skip
+                undo += [_undo_step(w) for w in self.revoke(given.code)]
         if v.customer_id:
             writes.append(("xadd", self.k.customer_activity(v.customer_id), "customer.reward_redemptions.created",
                            orjson.dumps({"redemption": {"id": redemption_id}, "reward": {"id": r.id, "name": r.name},

@@ -370,7 +370,8 @@ class PendingPage(msgspec.Struct, frozen=True):
 
 
 _VERBS = frozenset(
-    ("set", "setnx", "hincr", "hset", "hdel", "hsettx", "hmax", "sadd", "rpush", "zadd", "xadd")
+    ("set", "setnx", "incr", "del", "hincr", "hset", "hdel", "hsettx", "hmax", "sadd", "srem",
+     "rpush", "lrem", "zadd", "xadd", "publish")
 )
 #: in an ``hsettx`` write's value (JSON text), replaced by the first transaction id of op 1
 TX_PLACEHOLDER = "\x01tx\x01"
@@ -386,6 +387,8 @@ def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
     _need_str("write key", key)
     if verb in ("hincr", "hmax", "zadd"):
         _int("write number", b)
+    if verb == "incr":
+        _int("write number", a)
     return verb, key, a, b
 
 
@@ -579,10 +582,12 @@ class Wallet:
 
         ``writes``: plain writes done in the same call once everything else applies, each
         ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
-        when the key exists: a ``"write"`` failure), ``hincr``, ``hset``, ``hdel``, ``hsettx``
+        when the key exists: a ``"write"`` failure), ``incr`` (by ``a``, signed), ``del``,
+        ``hincr``, ``hset``, ``hdel``, ``hsettx``
         (an ``hset`` whose JSON value names the first transaction of op 1 by
-        :data:`TX_PLACEHOLDER`), ``hmax``, ``sadd``,
-        ``rpush``, ``zadd``, ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
+        :data:`TX_PLACEHOLDER`), ``hmax``, ``sadd``, ``srem``,
+        ``rpush``, ``lrem`` (its last occurrence), ``zadd``, ``publish`` (``a`` on channel
+        ``key``), ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
         about 1,000 entries)): the order record, customer metrics and activity an order changes,
         a reward's issued code.
 

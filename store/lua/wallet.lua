@@ -21,13 +21,16 @@
 --                        else applies, in order, after it. Verbs (a, b):
 --                          set (value, -)      setnx (value, -): refuses the whole call when the
 --                                              key exists ({'fail', 'write', index, 'exists'})
+--                          incr (delta, -): INCRBY, delta signed       del (-, -)
 --                          hincr (field, delta)   hset (field, value)   hdel (field, -)
 --                          hsettx (field, value): hset, every `\u0001tx\u0001` in the value
 --                                             (JSON's escape of the bytes 01 't' 'x' 01) replaced
 --                                             by the first transaction id of wallet op 1 (a
 --                                             record that names the debit this call makes)
 --                          hmax (field, number): set when larger than the field (or absent)
---                          sadd (member, -)    rpush (value, -)    zadd (member, score)
+--                          sadd (member, -)    srem (member, -)    rpush (value, -)
+--                          lrem (value, -): its last occurrence      zadd (member, score)
+--                          publish (message, -): on the channel named by the key slot
 --                          xadd (type, data): an entry {type, data, at = now} on a stream
 --                                             trimmed to about its last 1,000 entries
 --
@@ -300,6 +303,16 @@ for i = 0, W - 1 do
   local v, k, a, x = ARGV[b], KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2], ARGV[b + 3]
   if v == 'set' or v == 'setnx' then
     redis.call('SET', k, a)
+  elseif v == 'incr' then
+    redis.call('INCRBY', k, a)
+  elseif v == 'del' then
+    redis.call('DEL', k)
+  elseif v == 'srem' then
+    redis.call('SREM', k, a)
+  elseif v == 'lrem' then
+    redis.call('LREM', k, -1, a)
+  elseif v == 'publish' then
+    redis.call('PUBLISH', k, a)
   elseif v == 'hincr' then
     redis.call('HINCRBY', k, a, x)
   elseif v == 'hset' then

@@ -196,3 +196,82 @@ def test_a_referrer_holds_one_code_however_often_or_concurrently_it_is_published
     assert len(codes) == 1
     carol = g.redis.get(g.prefix + "customer:src:carol").decode()
     assert {c.decode() for c in g.redis.smembers(g.prefix + "custcodes:" + carol)} == codes
+
+
+# -- conversions --------------------------------------------------------------------------------
+
+
+def _reward(srv: AdminServer, campaign: str, balance: int | None = None, name: str = "reward") -> str:
+    params: dict[str, Any] = {"id": campaign}
+    if balance is not None:
+        params["balance"] = balance
+    r = srv.request("POST", "/v1/rewards", json={"name": name, "parameters": {"campaign": params}})
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def _assign(srv: AdminServer, reward: str, campaign: str) -> None:
+    r = srv.request("POST", f"/v1/rewards/{reward}/assignments", json={"campaign": campaign})
+    assert r.status_code == 200, r.text
+
+
+def _programme(srv: AdminServer, **changes: Any) -> tuple[str, str, str]:
+    """Club (loyalty, auto-join) + a double-sided referral programme paying the referrer 500
+    club points per referee; alice published. Returns (club id, referral campaign id, code)."""
+    club = _club(srv)
+    camp = srv.request("POST", "/v1/campaigns", json=_r3(club, **changes))
+    assert camp.status_code == 200, camp.text
+    _assign(srv, _reward(srv, club, 500, "500 club points"), camp.json()["id"])
+    pub = srv.request("POST", "/v1/publications", json={"campaign": {"id": camp.json()["id"]},
+                                                         "customer": {"source_id": "alice", "email": "a@x.io"}})  # fmt: skip
+    assert pub.status_code == 200, pub.text
+    return club, camp.json()["id"], pub.json()["voucher"]["code"]
+
+
+def _balance(srv: AdminServer, club: str, who: str) -> int:
+    r = srv.request("GET", f"/v1/customers/{who}")
+    assert r.status_code == 200, r.text
+    return int(r.json()["loyalty"]["points"])
+
+
+def _redeem_ref(g: InProcess, code: str, who: str, amount: int = 5000) -> Any:
+    return g.redeem({"customer": {"source_id": who}, "order": {"amount": amount},
+                     "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
+
+
+def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_back(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    srv, g = stack
+    club, camp_id, code = _programme(srv)
+    assert _balance(srv, club, "alice") == 0
+    r = _redeem_ref(g, code, "bob")
+    assert r.status_code == 200, r.text
+    red_id = r.json()["parent_redemption"]["id"]
+    alice = g.redis.get(g.prefix + "customer:src:alice").decode()
+    # the referee: 10.00 off, 50 points on a Club card, marked referred
+    bob = srv.request("GET", "/v1/customers/bob").json()
+    assert bob["loyalty"]["points"] == 50, bob["loyalty"]
+    assert bob["referrals"]["total"] == 1
+    entry = bob["referrals"]["campaigns"][0]
+    assert entry == {"campaign_id": camp_id, "referrer_id": alice, "related_object_id": red_id,
+                     "related_object_type": "redemption", "date": entry["date"]}  # fmt: skip
+    # the referrer: 500 points, one referred customer, a customer.rewarded activity
+    me = srv.request("GET", "/v1/customers/alice").json()
+    assert me["loyalty"]["points"] == 500 and me["loyalty"]["referred_customers"] == 1, me["loyalty"]
+    act = srv.request("GET", "/v1/customers/alice/activity", params={"type": "customer.rewarded"}).json()
+    assert len(act["data"]) == 1 and act["data"][0]["data"]["reward"]["name"] == "500 club points", act
+    # bob again: refused (a referee is referred once per programme), alice gets nothing more
+    again = _redeem_ref(g, code, "bob")
+    assert again.status_code == 400 and again.json()["key"] == "customer_already_referred", again.text
+    assert _balance(srv, club, "alice") == 500
+    # the rollback takes back both rewards and the referral
+    rb = g.rollbacks(red_id)
+    assert rb.status_code == 200, rb.text
+    assert _balance(srv, club, "alice") == 0 and _balance(srv, club, "bob") == 0
+    bob = srv.request("GET", "/v1/customers/bob").json()
+    assert bob["referrals"] == {"total": 0, "campaigns": []}
+    assert srv.request("GET", "/v1/customers/alice").json()["loyalty"]["referred_customers"] == 0
+    # bob can be referred again now, and alice is paid again
+    assert _redeem_ref(g, code, "bob").status_code == 200
+    assert _balance(srv, club, "alice") == 500 and _balance(srv, club, "bob") == 50
