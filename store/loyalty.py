@@ -1151,6 +1151,7 @@ class Loyalty:
             raise invalid(str(exc)) from None
         if cref is None or not (cref.id or cref.source_id):
             raise invalid("`customer` (its id or source_id) is required")
+        ref = await self._referral_code(cat, body.get("referral"))  # refused before any write
         cat, ctx = await self._context(cat, refresh, cref)
         cust = ctx.customer
         if cust is None:
@@ -1168,7 +1169,10 @@ class Loyalty:
         event_id = "evcus_" + (
             hashlib.sha256(idem.encode()).hexdigest()[:24] if idem else secrets.token_hex(12)
         )
-        referral = await self._event_referral(cat, body.get("referral"), name, cust, ctx, event_id, now_ms)
+        referral = None
+        if ref is not None:
+            referral = {"code": ref[0].code, "referrer_id": ref[2]}
+            await self._event_referral(cat, ref, name, cust, ctx, event_id, now_ms)
 
         def plan_fn(cards: dict[str, Any], c: m.Customer, counters: Any) -> Any:
             if only is not None:
@@ -1212,11 +1216,9 @@ class Loyalty:
                              "object": "customer"},
                 "referral": referral, "loyalty": {"code": code} if code else None, "metadata": metadata}  # fmt: skip
 
-    async def _event_referral(self, cat: Catalog, ref: Any, name: str, cust: dict[str, Any],
-                              ctx: Context, event_id: str, now_ms: int) -> dict[str, Any] | None:  # fmt: skip
-        """An event's ``referral{code, referrer_id?}``: when the code's programme converts on
-        this custom event, the referral converts now (before the event earns; refused: a 400
-        and nothing of the event is done). Returns the answer's ``referral``."""
+    async def _referral_code(self, cat: Catalog, ref: Any) -> tuple[m.Voucher, m.Campaign, str] | None:
+        """An event's ``referral{code, referrer_id?}`` resolved: (code, its referral campaign,
+        the referrer's customer id); 4xx when it names no published referral code."""
         if ref is None:
             return None
         code = ref.get("code") if isinstance(ref, dict) else None
@@ -1232,10 +1234,19 @@ class Loyalty:
         if not v.customer_id:
             raise ApiError(400, "not_published", "Not published",
                            f"Referral code {code} must be first published to a referrer")  # fmt: skip
-        referrer = await self.members.customer(m.Customer(id=v.customer_id), now_ms, create=False)
+        referrer = await self.members.customer(m.Customer(id=v.customer_id), 0, create=False)
         referrer_id = referrer["id"] if referrer is not None else v.customer_id
         if rid and rid not in (referrer_id, (referrer or {}).get("source_id")):
             raise invalid(f"`referral.referrer_id` {rid!r} is not the holder of {code}")
+        return v, camp, referrer_id
+
+    async def _event_referral(self, cat: Catalog, ref: tuple[m.Voucher, m.Campaign, str], name: str,
+                              cust: dict[str, Any], ctx: Context, event_id: str, now_ms: int) -> None:  # fmt: skip
+        """When the programme of the event's referral code converts on this custom event, the
+        referral converts now (before the event earns; refused: a 400, and nothing of the
+        event is done)."""
+        v, camp, referrer_id = ref
+        code = v.code
         rp = camp.referral_program
         ce = rp.custom_event if rp is not None else None
         if rp is not None and rp.conversion_event_type == "custom_event" and ce is not None and name in (ce.name, ce.id):
@@ -1244,7 +1255,6 @@ class Loyalty:
                 raise refused(bad, f"the referral of {code} is refused: {bad}")
             await self.referrals.convert(cat, camp, v.code, referrer_id, cust, (event_id, "custom_event"),
                                          now_ms, count=True)  # fmt: skip
-        return {"code": v.code, "referrer_id": referrer_id}
 
     async def _segments_entered(self, cat: Catalog, cust: dict[str, Any], before: dict[str, int],
                                 after: dict[str, int], now_ms: int, gained: int = 0) -> None:  # fmt: skip

@@ -275,3 +275,127 @@ def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_bac
     # bob can be referred again now, and alice is paid again
     assert _redeem_ref(g, code, "bob").status_code == 200
     assert _balance(srv, club, "alice") == 500 and _balance(srv, club, "bob") == 50
+
+
+def _coupons(srv: AdminServer) -> str:
+    r = srv.request("POST", "/v1/campaigns", json={
+        "name": "Thanks 30%", "campaign_type": "DISCOUNT_COUPONS", "type": "AUTO_UPDATE",
+        "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "PERCENT", "percent_off": 30},
+                    "code_config": {"pattern": "TY-#######"}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def test_referral_tiers_choose_the_referrers_rewards_by_its_count_of_referees(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    """From 1 referee: 100 points each; the 3rd referee once: a 30 % coupon; from 5: 1,000
+    points more each (promogate's referral tiers, on rewards assigned to the campaign)."""
+    srv, g = stack
+    club = _club(srv)
+    coupons = _coupons(srv)
+    every, third, big = _reward(srv, club, 100, "100"), _reward(srv, coupons, None, "30 %"), _reward(srv, club, 1000, "1000")
+    tiers = [{"min_referees": 1, "rewards": [every]}, {"min_referees": 3, "once": True, "rewards": [third]},
+             {"id": "gold", "name": "Gold", "min_referees": 5, "rewards": [big]}]  # fmt: skip
+    camp = srv.request("POST", "/v1/campaigns", json=_r3(club, referee_reward=None, referral_tiers=tiers))
+    assert camp.status_code == 200, camp.text
+    rp = camp.json()["referral_program"]
+    assert [t["id"] for t in rp["referral_tiers"]] == ["rt_1", "rt_3_once", "gold"] and "referee_reward" not in rp
+    for rw in (every, third, big):
+        _assign(srv, rw, camp.json()["id"])
+    code = srv.request("POST", "/v1/publications", json={"campaign": {"id": camp.json()["id"]},
+                                                          "customer": {"source_id": "alice"}}).json()["voucher"]["code"]  # fmt: skip
+    points = []
+    for i in range(6):
+        assert _redeem_ref(g, code, f"friend-{i}").status_code == 200
+        points.append(_balance(srv, club, "alice"))
+    assert points == [100, 200, 300, 400, 1500, 2600]
+    wallet = g.client.get("/v1/customers/alice/redeemables", params={"limit": 50}, headers=HEADERS).json()["data"]
+    ty = [w for w in wallet if w["redeemable"]["voucher"]["code"].startswith("TY-")]
+    assert len(ty) == 1, wallet  # the once tier paid once
+    act = srv.request("GET", "/v1/customers/alice/activity", params={"type": "customer.rewarded", "limit": 50}).json()
+    tiers_paid = sorted((a["data"]["referral_tier"] or {}).get("id", "") for a in act["data"])
+    assert tiers_paid == sorted(["rt_1"] * 6 + ["rt_3_once"] + ["gold"] * 2), tiers_paid
+    # a rolled-back conversion takes its coupon back (revoked: the gateway refuses it)
+    alice_coupon = ty[0]["redeemable"]["voucher"]["code"]
+    assert g.validate({"customer": {"source_id": "alice"}, "order": {"amount": 1000},
+                       "redeemables": [{"object": "voucher", "id": alice_coupon}]}).json()["valid"] is True  # fmt: skip
+
+
+def test_a_referral_converts_on_its_custom_event_once_per_referee(stack: tuple[AdminServer, InProcess]) -> None:
+    """R13: a programme converting on ``signed_up``: the event with ``referral{code}`` refers
+    the customer and pays both sides; the redemption of the code gives its discount only;
+    the same customer again is refused and changes nothing."""
+    srv, g = stack
+    club, camp_id, code = _programme(srv, conversion_event_type="custom_event",
+                                     custom_event={"id": "ms_signup", "name": "signed_up"})  # fmt: skip
+    alice = g.redis.get(g.prefix + "customer:src:alice").decode()
+    ev = g.post("/v1/events", {"event": "signed_up", "customer": {"source_id": "carol"}, "referral": {"code": code}})
+    assert ev.status_code == 200, ev.text
+    assert ev.json()["referral"] == {"code": code, "referrer_id": alice}
+    assert _balance(srv, club, "alice") == 500 and _balance(srv, club, "carol") == 50
+    carol = srv.request("GET", "/v1/customers/carol").json()
+    assert carol["referrals"]["campaigns"][0]["related_object_type"] == "custom_event"
+    # again: refused, nothing written
+    from gateway_fixtures import keyspace
+
+    before = keyspace(g.redis, g.prefix)
+    again = g.post("/v1/events", {"event": "signed_up", "customer": {"source_id": "carol"}, "referral": {"code": code}})
+    assert again.status_code == 400 and again.json()["key"] == "customer_already_referred", again.text
+    assert keyspace(g.redis, g.prefix) == before
+    # another event name does not convert; the code's redemption by a friend is a discount only
+    other = g.post("/v1/events", {"event": "visited", "customer": {"source_id": "dan"}, "referral": {"code": code}})
+    assert other.status_code == 200 and _balance(srv, club, "alice") == 500
+    assert _redeem_ref(g, code, "erin").status_code == 200
+    assert _balance(srv, club, "alice") == 500
+    assert srv.request("GET", "/v1/customers/erin").json()["referrals"]["total"] == 0
+    # the referrer cannot refer themselves through the event either
+    own = g.post("/v1/events", {"event": "signed_up", "customer": {"source_id": "alice"}, "referral": {"code": code}})
+    assert own.status_code == 400 and own.json()["key"] == "referrer_not_permitted_to_redeem"
+    # bad referral input: 4xx, nothing written
+    before = keyspace(g.redis, g.prefix)
+    for bad in ({"code": 5}, {"code": ""}, "REF", {"code": code, "referrer_id": "someone-else"}):
+        r = g.post("/v1/events", {"event": "signed_up", "customer": {"source_id": "fay"}, "referral": bad})
+        assert r.status_code == 400 and r.json()["key"] == "invalid_payload", (bad, r.text)
+    r = g.post("/v1/events", {"event": "signed_up", "customer": {"source_id": "fay"}, "referral": {"code": "NOPE"}})
+    assert r.status_code == 404, r.text
+    assert {k for k in keyspace(g.redis, g.prefix) if "fay" not in k} == {k for k in before if "fay" not in k}
+
+
+def test_abuse_a_programme_asks_to_refuse_is_refused_with_its_key(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, g = stack
+    club, camp_id, code = _programme(srv, new_customers_only=True, unique_contacts=True, max_referees=2)
+    # a customer who paid an order before the referral is not new
+    assert g.post("/v1/orders", {"customer": {"source_id": "old"}, "amount": 1000, "status": "PAID"}).status_code == 200
+    out = _check(g, code, {"source_id": "old"})
+    assert out["redeemables"][0]["result"]["error"]["key"] == "customer_not_new", out
+    assert _redeem_ref(g, code, "old").json()["key"] == "customer_not_new"
+    # the referrer's email behind another customer, given in the request or stored
+    out = _check(g, code, {"source_id": "alias", "email": " A@X.io "})
+    assert out["redeemables"][0]["result"]["error"]["key"] == "duplicate_referee_contact", out
+    # a referee's phone used again by another new customer
+    r = g.redeem({"customer": {"source_id": "bob", "phone": "+48 600 100 200"}, "order": {"amount": 5000},
+                  "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = _check(g, code, {"source_id": "bob2", "phone": "+48600100200"})
+    assert out["redeemables"][0]["result"]["error"]["key"] == "duplicate_referee_contact", out
+    # max_referees = 2: the third referee is refused
+    assert _redeem_ref(g, code, "carl").status_code == 200
+    third = _redeem_ref(g, code, "dora")
+    assert third.status_code == 400 and third.json()["key"] == "referral_limit_exceeded", third.text
+    assert _balance(srv, club, "alice") == 1000
+
+
+def test_bad_referral_tiers_are_refused(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, _ = stack
+    club = _club(srv)
+    before = srv.request("GET", "/v1/campaigns").json()["total"]
+    for rp, needle in (({"referral_tiers": [{"rewards": ["rew_nope"]}]}, "unknown reward"),
+                       ({"referral_tiers": [{"rewards": []}]}, "referral_tiers"),
+                       ({"referral_tiers": [{"rewards": ["x"], "min_referees": 0}]}, "min_referees"),
+                       ({"max_referees": 0}, "max_referees"),
+                       ({"new_customers_only": "yes"}, "new_customers_only")):  # fmt: skip
+        r = srv.request("POST", "/v1/campaigns", json=_r3(club, **rp))
+        assert r.status_code == 400, (rp, r.text)
+        assert needle in r.text, (needle, r.text)
+    assert srv.request("GET", "/v1/campaigns").json()["total"] == before
