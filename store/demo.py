@@ -5,6 +5,11 @@ Beside the coupons, gift cards and cart promotions, a fuel station's loyalty pro
 litres, a welcome bonus on the first paid order, a birthday bonus through a custom event, three
 gifts with stock bought with points, and pay-with-points at the till (100 points = 1.00).
 Members join on their first paid order (auto-join); points expire after 12 months.
+
+And its referral programme ("Refer a driver", ``camp_refer``): a member's code (published once
+per member, ``POST /v1/publications``) gives a new customer 5.00 off their first fill-up and
+200 Fuel Rewards points; the member earns 500 points per friend and, once, a free car wash at
+the third friend (promogate's referral tiers), for at most 20 friends.
 """
 
 from __future__ import annotations
@@ -84,6 +89,19 @@ DEMO = {
                      "loyalty_card": {"points": 0,
                                       "expiration_rules": {"period_type": "MONTH", "period_value": 12}},
                      "code_config": {"pattern": "FUEL-#####", "charset": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"}}},
+        {"id": "camp_refer", "name": "Refer a driver", "campaign_type": "REFERRAL_PROGRAM", "category": "loyalty",
+         "join_once": True,
+         "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT", "amount_off": 500},
+                     "code_config": {"pattern": "DRIVE-#####", "charset": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"}},
+         "referral_program": {"conversion_event_type": "redemption",
+                              "referee_reward": {"type": "LOYALTY_CARD", "amount": 200,
+                                                 "related_object_parent": {"id": "camp_fuel", "object": "CAMPAIGN"}},
+                              "referral_tiers": [
+                                  {"id": "rt_every", "name": "Every friend", "min_referees": 1,
+                                   "rewards": ["rew_refer_500"]},
+                                  {"id": "rt_third", "name": "Third friend", "min_referees": 3, "once": True,
+                                   "rewards": ["rew_car_wash"]}],
+                              "max_referees": 20, "new_customers_only": True}},
     ],
     "earning_rules": [
         {"id": "ern_fuel_litre", "campaign_id": "camp_fuel", "event": "order.paid",
@@ -109,6 +127,8 @@ DEMO = {
          "stock": 200},
         {"id": "rew_screenwash", "name": "Screenwash 5 l", "parameters": {"product": {"id": "prod_screenwash"}},
          "stock": 30},
+        {"id": "rew_refer_500", "name": "500 Fuel Rewards points",
+         "parameters": {"campaign": {"id": "camp_fuel", "balance": 500}}},
         {"id": "rew_fuel_pwp", "name": "Pay with points",
          "parameters": {"coin": {"exchange_ratio": 1, "points_ratio": 100}}},
     ],
@@ -120,6 +140,8 @@ DEMO = {
         {"id": "rewa_screenwash", "reward_id": "rew_screenwash", "campaign_id": "camp_fuel",
          "parameters": {"loyalty": {"points": 250}}},
         {"id": "rewa_fuel_pwp", "reward_id": "rew_fuel_pwp", "campaign_id": "camp_fuel"},
+        {"id": "rewa_refer_500", "reward_id": "rew_refer_500", "campaign_id": "camp_refer"},
+        {"id": "rewa_refer_wash", "reward_id": "rew_car_wash", "campaign_id": "camp_refer"},
     ],
     "vouchers": [
         {"code": "SUMMER20", "campaign_id": "camp_summer"},

@@ -284,7 +284,7 @@ class Referrals:
                    ("hdel", self.k.holders(rec["code"]), referee_id),
                    ("del", self.k.referral(related_id))]  # fmt: skip
         writes += [("del", self.k.contact(camp_id, d)) for d in rec.get("contacts") or []]
-        writes.append(("xadd", self.k.customer_activity(referee_id), "customer.referral.rolled_back",
+        writes.append(("xadd", self.k.customer_activity(referee_id), "customer.holder.assignment.deleted",
                        orjson.dumps({"referral": orjson.loads(details)["referral"]})))  # fmt: skip
         await self.lo.wallet.apply(ops, now_ms, op_id=f"referral:{camp_id}:{related_id}:cancel",
                                    fingerprint="cancel", writes=writes, scope=camp_id)  # fmt: skip

@@ -105,3 +105,41 @@ def test_pay_part_of_a_fill_up_with_points_at_the_till(station: InProcess) -> No
     r = station.rollbacks(red["parent_redemption"]["id"])
     assert r.status_code == 200, r.text
     assert _card(station)["loyalty_card"]["balance"] == 140  # refunded, and the 10 taken back
+
+
+def test_refer_a_driver_pays_the_friend_and_the_member_and_a_car_wash_at_the_third(
+    station: InProcess, redis_url: str
+) -> None:
+    """The demo's referral programme "Refer a driver": a member's code gives a new driver 5.00
+    off and 200 points; the member earns 500 points per friend, a car wash once at the third; a
+    driver who bought fuel before is not a new customer."""
+    from admin.testing import AdminServer
+
+    g = station
+    with AdminServer(redis_url, g.prefix, clock=g.clock) as adm:
+        _fill(g, "o-ann", 10, driver="ann")  # ann is a member (10 points + 100 welcome)
+        pub = adm.request("POST", "/v1/publications", json={"campaign": {"id": "camp_refer"},
+                                                             "customer": {"source_id": "ann"}})  # fmt: skip
+        assert pub.status_code == 200, pub.text
+        code = pub.json()["voucher"]["code"]
+        assert code.startswith("DRIVE-")
+        for i, friend in enumerate(("ben", "cat", "dan")):
+            items = [{"sku_id": "sku_diesel", "product_id": "prod_fuel", "quantity": 20, "price": 179, "amount": 3580}]
+            r = g.redeem({"customer": {"source_id": friend}, "order": {"source_id": f"o-{friend}", "items": items},
+                          "redeemables": [{"object": "voucher", "id": code}]})  # fmt: skip
+            assert r.status_code == 200, r.text
+            assert r.json()["order"]["total_discount_amount"] == 500
+            # 20 litres x 2 + welcome 100 + 200 referee points
+            assert _card(g, friend)["loyalty_card"]["balance"] == 40 + 100 + 200
+            assert _card(g, "ann")["loyalty_card"]["balance"] == 110 + 500 * (i + 1)
+        act = adm.request("GET", "/v1/customers/ann/activity", params={"type": "customer.rewarded", "limit": 20}).json()
+        names = sorted(a["data"]["reward"]["name"] for a in act["data"])
+        assert names == ["500 Fuel Rewards points"] * 3 + ["Free car wash"], names
+        # ann herself, and a driver who bought fuel before, cannot use it
+        out = g.validate({"customer": {"source_id": "ann"}, "order": {"amount": 3000},
+                          "redeemables": [{"object": "voucher", "id": code}]}).json()  # fmt: skip
+        assert out["redeemables"][0]["result"]["error"]["key"] == "referrer_not_permitted_to_redeem"
+        _fill(g, "o-eve", 5, driver="eve")
+        out = g.validate({"customer": {"source_id": "eve"}, "order": {"amount": 3000},
+                          "redeemables": [{"object": "voucher", "id": code}]}).json()  # fmt: skip
+        assert out["redeemables"][0]["result"]["error"]["key"] == "customer_not_new"
