@@ -246,6 +246,7 @@ def create_app(
         routes_members,
         routes_ops,
         routes_people,
+        routes_referrals,
     )
     from .openapi import describe as describe_openapi
 
@@ -267,6 +268,7 @@ def create_app(
             *routes_loyalty.HANDLERS,
             *routes_people.HANDLERS,
             *routes_members.HANDLERS,
+            *routes_referrals.HANDLERS,
             *routes_ledger.HANDLERS,
             *routes_ops.HANDLERS,
         ],

@@ -1711,11 +1711,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 def operations() -> dict[tuple[str, str], Op]:
-    """Every admin route's entry: this table and the members routes' (admin/routes_members.py,
-    kept beside their handlers)."""
+    """Every admin route's entry: this table, the members routes' (admin/routes_members.py)
+    and the referral holders routes' (admin/routes_referrals.py), kept beside their handlers."""
     from .routes_members import OPERATIONS as MEMBERS
+    from .routes_referrals import OPERATIONS as REFERRALS
 
-    return {**OPERATIONS, **MEMBERS}
+    return {**OPERATIONS, **MEMBERS, **REFERRALS}
 
 
 def describe(app: Litestar) -> None:
@@ -1726,7 +1727,8 @@ def describe(app: Litestar) -> None:
         version="1",
         description="Management API in Voucherify's v1 shapes: campaigns, codes, promotion "
         "tiers, validation rules, stacking rules, products, loyalty programs (earning rules, "
-        "tiers, rewards and their assignments), customers, segments, publications, "
+        "tiers, rewards and their assignments), referral code holders, customers, segments, "
+        "publications, "
         "the redemption ledger, reports, the audit trail, API keys, export / import. Every "
         "`/v1` call sends an admin-side key as `X-App-Id` / `X-App-Token` (roles `admin`, "
         "`marketer`, `support`, `analyst`). Amounts are integer cents. Errors use Voucherify's "

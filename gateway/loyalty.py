@@ -290,7 +290,7 @@ async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
 # ------------------------------------------------------------------------------- events
 
 
-@post("/v1/events", summary="Track a custom event (earns on custom-event rules)", tags=["loyalty"])
+@post("/v1/events", summary="Track a custom event (earns on custom-event rules; converts a referral)", tags=["loyalty"])
 @_timed("events")
 async def track_event(request: Request) -> Response:
     gw = _gw(request)

@@ -5,7 +5,19 @@ them, and the refusal a service judges for one request (``Holder.refusing``)."""
 from __future__ import annotations
 
 import pytest
-from unit_helpers import NOW_MS, amount_off, campaign, customer, defs, item, order, red, run, status, voucher
+from unit_helpers import (
+    NOW_MS,
+    amount_off,
+    campaign,
+    customer,
+    defs,
+    item,
+    order,
+    red,
+    run,
+    status,
+    voucher,
+)
 
 from core import model as m
 from core.referrals import referrer_rewards
