@@ -310,16 +310,55 @@ def test_referral_tiers_choose_the_referrers_rewards_by_its_count_of_referees(
         assert _redeem_ref(g, code, f"friend-{i}").status_code == 200
         points.append(_balance(srv, club, "alice"))
     assert points == [100, 200, 300, 400, 1500, 2600]
+    assert _balance(srv, club, "friend-0") == 0  # one-sided: the referee gets the discount only
     wallet = g.client.get("/v1/customers/alice/redeemables", params={"limit": 50}, headers=HEADERS).json()["data"]
     ty = [w for w in wallet if w["redeemable"]["voucher"]["code"].startswith("TY-")]
     assert len(ty) == 1, wallet  # the once tier paid once
     act = srv.request("GET", "/v1/customers/alice/activity", params={"type": "customer.rewarded", "limit": 50}).json()
     tiers_paid = sorted((a["data"]["referral_tier"] or {}).get("id", "") for a in act["data"])
     assert tiers_paid == sorted(["rt_1"] * 6 + ["rt_3_once"] + ["gold"] * 2), tiers_paid
-    # a rolled-back conversion takes its coupon back (revoked: the gateway refuses it)
+    # a rolled-back conversion takes back what it paid: the third friend's 100 points and the
+    # coupon (revoked: the gateway refuses it from then on)
     alice_coupon = ty[0]["redeemable"]["voucher"]["code"]
-    assert g.validate({"customer": {"source_id": "alice"}, "order": {"amount": 1000},
-                       "redeemables": [{"object": "voucher", "id": alice_coupon}]}).json()["valid"] is True  # fmt: skip
+    coupon = {"customer": {"source_id": "alice"}, "order": {"amount": 1000},
+              "redeemables": [{"object": "voucher", "id": alice_coupon}]}  # fmt: skip
+    assert g.validate(coupon).json()["valid"] is True
+    third_friend = srv.request("GET", "/v1/customers/friend-2").json()["referrals"]["campaigns"][0]
+    assert g.rollbacks(third_friend["related_object_id"]).status_code == 200
+    assert _balance(srv, club, "alice") == 2600 - 100
+    assert g.validate(coupon).json()["valid"] is False
+    r = g.redeem(coupon)
+    assert r.status_code in (400, 404), r.text
+    # the next friend is the 6th again: 100 + 1,000
+    assert _redeem_ref(g, code, "friend-6").status_code == 200
+    assert _balance(srv, club, "alice") == 2500 + 1100
+
+
+def test_a_gift_card_referee_reward(stack: tuple[AdminServer, InProcess]) -> None:
+    """A GIFT_VOUCHER referee reward: the referee gets a gift card of the named campaign with
+    the amount in cents, which pays at checkout."""
+    srv, g = stack
+    club = _club(srv)
+    gifts = srv.request("POST", "/v1/campaigns", json={
+        "name": "Gift cards", "campaign_type": "GIFT_VOUCHERS",
+        "voucher": {"type": "GIFT_VOUCHER", "gift": {"amount": 1}, "code_config": {"pattern": "GIFT-######"}}})  # fmt: skip
+    assert gifts.status_code == 200, gifts.text
+    body = _r3(club)
+    body["referral_program"]["referee_reward"] = {"type": "GIFT_VOUCHER", "amount": "2500",
+                                                  "related_object_parent": {"id": gifts.json()["id"]}}  # fmt: skip
+    camp = srv.request("POST", "/v1/campaigns", json=body)
+    assert camp.status_code == 200, camp.text
+    assert camp.json()["referral_program"]["referee_reward"]["amount"] == "2500"
+    code = srv.request("POST", "/v1/publications", json={"campaign": {"id": camp.json()["id"]},
+                                                          "customer": {"source_id": "alice"}}).json()["voucher"]["code"]  # fmt: skip
+    assert _redeem_ref(g, code, "bob").status_code == 200
+    wallet = g.client.get("/v1/customers/bob/redeemables", headers=HEADERS).json()["data"]
+    gift = [w for w in wallet if w["redeemable"]["voucher"]["code"].startswith("GIFT-")]
+    assert len(gift) == 1 and gift[0]["redeemable"]["voucher"]["gift"]["balance"] == 2500, wallet
+    # the gift card pays at checkout
+    pay = g.validate({"customer": {"source_id": "bob"}, "order": {"amount": 4000},
+                      "redeemables": [{"object": "voucher", "id": gift[0]["redeemable"]["voucher"]["code"]}]})  # fmt: skip
+    assert pay.json()["valid"] is True and pay.json()["order"]["total_discount_amount"] == 2500, pay.text
 
 
 def test_a_referral_converts_on_its_custom_event_once_per_referee(stack: tuple[AdminServer, InProcess]) -> None:
