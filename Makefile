@@ -10,6 +10,7 @@
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
+#   make bench-redis    Redis us per script call (validate, redeem, rollback of one code) beside a trivial script (loadtests.redis_cost)
 #   make bench-wallet   a run of credits as one stream entry against one entry per credit: Redis us and bytes per call (loadtests.wallet_runs)
 #   make fuzz      schemathesis on both services' OpenAPI documents, many examples + its CLI (FUZZ_EXAMPLES, FUZZ_SEED)
 #   make clean     remove build products (keeps .venv; `make distclean` removes it too)
@@ -159,6 +160,12 @@ bench-gateway: build
 .PHONY: bench-wallet
 bench-wallet: build
 	$(VPY) -m loadtests.wallet_runs
+
+# A private redis-server; under a minute (REDIS_COST_CALLS): Redis us per evalsha of a validation,
+# a redemption and a rollback of one code, beside a trivial one-key script (issue 13).
+.PHONY: bench-redis
+bench-redis: build
+	$(VPY) -m loadtests.redis_cost
 
 # A private redis-server (clean INFO figures); ~25 minutes with the defaults (MEMBERS_TOTAL,
 # MEMBERS_API_SECONDS... in loadtests/members_scale.py); wrk as for bench-gateway.

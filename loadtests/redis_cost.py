@@ -69,6 +69,9 @@ def _phase(r: redis.Redis, name: str, calls: int, run: Any) -> dict[str, Any]:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     calls = int(os.environ.get("REDIS_COST_CALLS", "2000"))
     with PrivateRedis() as srv:
         r = redis.Redis.from_url(srv.url)
