@@ -50,6 +50,15 @@ local function held_by_others(k, session)
   return (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
 end
 
+-- Live amount held on K by every session except `session`, expired holds purged first. A key
+-- that has no hold structures (no K:holds: the common case, as K:holdamt never outlives it)
+-- costs one EXISTS.
+local function held_live(k, now, session)
+  if redis.call('EXISTS', k .. ':holds') == 0 then return 0 end
+  purge_holds(k, now)
+  return held_by_others(k, session)
+end
+
 -- Remove `session`'s hold on K, if any.
 local function remove_hold(k, session)
   local hk, ak = k .. ':holds', k .. ':holdamt'
@@ -115,8 +124,7 @@ local function check_ops(ops, key_off, now, session)
       acc[ki] = 0
     end
     if op.hold and held[ki] == nil then
-      purge_holds(k, now)
-      held[ki] = held_by_others(k, session)
+      held[ki] = held_live(k, now, session)
     end
     acc[ki] = acc[ki] + op.d
     if op.lim >= 0 then

@@ -23,8 +23,7 @@ end
 -- Points card `c` can spend now: its balance less the live holds of sessions other than
 -- `session` ('' = every session's); and those holds.
 local function pay_spendable(c, now, session)
-  purge_holds(c.h, now)
-  local held = held_by_others(c.h, session)
+  local held = held_live(c.h, now, session)
   return c.f.balance - held, held
 end
 

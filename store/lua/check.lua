@@ -23,8 +23,7 @@ if n > 0 then
   for i = 1, n do ks[i] = KEYS[i] end
   local vals = redis.call('MGET', unpack(ks))
   for i = 1, n do
-    purge_holds(KEYS[i], now)
-    out[i] = (tonumber(vals[i]) or 0) + held_by_others(KEYS[i], session)
+    out[i] = (tonumber(vals[i]) or 0) + held_live(KEYS[i], now, session)
   end
 end
 if C > 0 then
