@@ -1,12 +1,14 @@
 # promogate developer tasks. GNU make.
 #
 #   make build     venv (exactly requirements.txt, the lock) + compiled core._engine (in place)
+#                  + the web UI's npm libraries (package-lock.json) copied into admin/static/vendor/
 #   make lock      re-resolve requirements.txt from pyproject.toml (then commit both)
 #   make test      ruff, then the test suite against the compiled engine, benchmarks run once as tests
 #   make bench     benchmarks (pytest-benchmark), JSON into bench-results/
 #   make lint      ruff check, and the import layers of DESIGN.md (lint-imports)
 #   make annotate  debug build with Cython's HTML annotation and line tracing
-#   make run       gateway + admin for development (store.devrun)
+#   make run       gateway + admin (and its web UI at admin's root) for development (store.devrun)
+#   make screenshots  the web UI's screens, taken by the browser tests, into docs/screenshots/
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
@@ -35,6 +37,12 @@ EARNING_SO := core/earning$(EXT_SUFFIX)
 VENV_STAMP := $(VENV)/.installed
 # `make annotate` leaves this marker so that the next `make build` goes back to a release build.
 DEBUG_MARK := build/.cython-debug
+# admin's web UI: npm packages (package-lock.json) and the files of them admin serves
+NPM_STAMP    := node_modules/.installed
+VENDOR       := admin/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed
+VENDOR_SRC   := node_modules/htmx.org/dist/htmx.min.js node_modules/uplot/dist/uPlot.iife.min.js \
+                node_modules/uplot/dist/uPlot.min.css
 
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
@@ -96,7 +104,19 @@ lock: | $(UV)
 	else mv $(VENV)/lock.txt $(LOCK); \
 	  echo "$(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages pinned; commit it with pyproject.toml"; fi
 
-build: $(ENGINE_SO) $(EARNING_SO)
+build: $(ENGINE_SO) $(EARNING_SO) $(VENDOR_STAMP)
+
+# Front-end libraries of admin's web UI (htmx, uPlot), pinned exactly in package.json and locked
+# in package-lock.json: `npm ci` only when the lock (or package.json, .npmrc) changed, like the venv
+# stamp; then the files admin serves are copied into admin/static/vendor/ (git-ignored).
+$(NPM_STAMP): package.json package-lock.json .npmrc
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(VENDOR_STAMP): $(NPM_STAMP)
+	mkdir -p $(VENDOR)
+	cp $(VENDOR_SRC) $(VENDOR)/
+	touch $@
 
 $(EARNING_SO): $(ENGINE_SO)
 	test -f $@ || { $(VPY) setup.py build_ext --inplace && touch -r $< $@; }
@@ -131,6 +151,13 @@ bench: build
 
 run: build
 	$(VPY) -m store.devrun
+
+# The web UI's main screens, taken by its browser tests (tests/browser), into docs/screenshots/
+# (a plain `make test` takes them into a temporary directory, so that it leaves the tree clean).
+.PHONY: screenshots
+screenshots: build
+	PROMOGATE_SCREENSHOTS=docs/screenshots PROMOGATE_REQUIRE_BROWSER=1 \
+		$(PYTEST) -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
 loadtest: build
 	$(VPY) -m loadtests.run
@@ -181,6 +208,6 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules $(VENDOR)
 
 FORCE:

@@ -18,6 +18,9 @@ import msgspec
 import orjson
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from store import client as store_client
 from store.durability import DurabilityWatch
@@ -151,12 +154,20 @@ class Ctx:
         return v.lower() in ("1", "true", "yes")
 
 
+#: ASGI scope entry holding the actor of a web UI request: set only by admin.ui, after it checked
+#: the session cookie (and, on a POST, the CSRF token); never from anything the client sends
+UI_ACTOR = "promogate.ui_actor"
+
+
 async def begin(request: Request, permission: str) -> Ctx:
-    """Authenticate the caller and check that its role holds ``permission``."""
+    """Authenticate the caller and check that its role holds ``permission``. A web UI request
+    (admin/ui.py) comes with its session's actor, and meets the same role check."""
     adm: Admin = request.app.state.admin
-    actor = await authenticate(
-        adm.redis, adm.keys, request.headers.get("x-app-id"), request.headers.get("x-app-token")
-    )
+    actor = request.scope.get(UI_ACTOR)  # type: ignore[call-overload]
+    if actor is None:
+        actor = await authenticate(
+            adm.redis, adm.keys, request.headers.get("x-app-id"), request.headers.get("x-app-token")
+        )
     require(actor, permission)
     return Ctx(adm, actor, request.headers.get("x-request-id") or request_id(), request)
 
@@ -247,6 +258,7 @@ def create_app(
         routes_ops,
         routes_people,
         routes_referrals,
+        ui,
     )
     from .openapi import describe as describe_openapi
 
@@ -271,7 +283,15 @@ def create_app(
             *routes_referrals.HANDLERS,
             *routes_ledger.HANDLERS,
             *routes_ops.HANDLERS,
+            # the marketer web UI at the root (HTML pages: left out of the OpenAPI schema)
+            ui.router(),
+            create_static_files_router(
+                path="/static", directories=[ui.STATIC], name="static", include_in_schema=False
+            ),
         ],
+        template_config=TemplateConfig(
+            directory=ui.TEMPLATES, engine=JinjaTemplateEngine, engine_callback=ui.jinja_setup
+        ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         exception_handlers={

@@ -57,6 +57,22 @@ async def authenticate(redis: Any, keys: Any, key_id: str | None, token: str | N
     return Actor(key_id, f.get("name", key_id), f.get("role", ""))
 
 
+async def key_actor(redis: Any, keys: Any, key_id: str) -> Actor | None:
+    """The actor of an existing key (no token check: for a web UI session made by signing in
+    with :func:`authenticate`); None once the key is revoked."""
+    raw = await redis.hgetall(keys.appkey(key_id))
+    if not raw:
+        return None
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    return Actor(key_id, f.get("name", key_id), f.get("role", ""))
+
+
+def can(actor: Actor, permission: str) -> bool:
+    """Whether ``actor``'s role holds ``permission`` (what :func:`require` enforces): the web UI
+    offers only the actions this allows."""
+    return actor.role in PERMISSIONS[permission]
+
+
 def require(actor: Actor, permission: str) -> None:
     roles = PERMISSIONS[permission]
     if actor.role not in roles:

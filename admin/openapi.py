@@ -1198,6 +1198,51 @@ class CampaignReport(_Out, kw_only=True):
     budget: dict[str, Any]
 
 
+class KeyCount(_Out, kw_only=True):
+    key: str
+    count: int
+
+
+class SeriesLimits(_Out, kw_only=True):
+    #: None: no such limit
+    redemptions: int | None
+    discounted_amount: int | None
+
+
+class SeriesPace(_Out, kw_only=True):
+    #: net change per hour over the last 6 hours (of the window)
+    redemptions: float
+    discounted_amount: float
+
+
+class SeriesExhaustion(_Out, kw_only=True):
+    #: when the limit runs out at the current pace (ISO 8601); None: no limit, no use, or spent
+    redemptions: str | None
+    discounted_amount: str | None
+
+
+class CampaignSeries(_Out, kw_only=True):
+    """Hourly series, oldest first; every list has ``hours`` items, one per hour starting at
+    ``t`` (epoch seconds). The cumulative ``*_used`` series end at the live counters the
+    gateway enforces (net of rollbacks)."""
+
+    object: Literal["campaign_series"]
+    campaign_id: str
+    as_of: str
+    bucket_seconds: int
+    hours: int
+    t: list[int]
+    succeeded: list[int]
+    failed: list[int]
+    rolled_back: list[int]
+    redemptions_used: list[int]
+    discounted_amount_used: list[int]
+    limits: SeriesLimits
+    pace_per_hour: SeriesPace
+    projected_exhaustion: SeriesExhaustion
+    failures_by_key: list[KeyCount]
+
+
 class CustomerReport(_Out, kw_only=True):
     object: Literal["customer_report"]
     customer: CustomerOut
@@ -1667,6 +1712,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/v1/reports/campaigns/{campaign_id}"): Op(
         replies=_one("The campaign's figures", CampaignReport), errors=_R404
+    ),
+    ("GET", "/v1/reports/campaigns/{campaign_id}/series"): Op(
+        params=(_q("hours", Annotated[int, Meta(ge=1, le=720)], "Hours covered, the current one last (default 48)"),),
+        replies=_one("The campaign's hourly series (the web UI's burn chart)", CampaignSeries),
+        errors=_R404,
     ),
     ("GET", "/v1/reports/customers/{customer_id}"): Op(
         params=(_q("limit", Limit, "Redemptions listed (default 50)"),),

@@ -409,3 +409,195 @@ async def campaign_figures(
         "loyalty": loyalty,
         "ledger_discount_of_succeeded": gross_discount,
     }
+
+
+# ------------------------------------------------------------------------------ recent activity
+
+HOUR_MS = 3_600_000
+#: the ledger's entry ids carry Redis's clock, ``at`` the gateway's: a window read by id starts
+#: this much earlier, then keeps the entries whose ``at`` is inside it
+CLOCK_MARGIN_MS = 300_000
+
+
+async def ledger_since(redis: Any, k: Keys, since_ms: int) -> AsyncIterator[tuple[int, dict[bytes, bytes]]]:
+    """``(at, fields)`` of every ledger entry whose ``at`` >= ``since_ms``, newest first. Reads
+    only the entries added since then (by stream id), so its cost follows the window's traffic,
+    not the ledger's length."""
+    lo = str(max(0, since_ms - CLOCK_MARGIN_MS))
+    hi = "+"
+    while True:
+        batch = await redis.xrevrange(k.ledger, max=hi, min=lo, count=BATCH)
+        for _eid, f in batch:
+            at = int(f.get(b"at", b"0") or 0)
+            if at >= since_ms:
+                yield at, f
+        if len(batch) < BATCH:
+            return
+        hi = "(" + batch[-1][0].decode()
+
+
+def _items(f: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
+    return data.get("items") or []
+
+
+async def last_hour(redis: Any, k: Keys, now_ms: int, top: int = 5) -> dict[str, Any]:
+    """Redemptions succeeded and refused in the last hour, with the top refusal keys."""
+    succeeded = failed = rolled_back = 0
+    keys: dict[str, int] = {}
+    async for _at, f in ledger_since(redis, k, now_ms - HOUR_MS):
+        kind = f.get(b"type", b"").decode()
+        if kind == "redeem":
+            succeeded += len(_items(f))
+        elif kind == "failure":
+            failed += 1
+            data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
+            key = str(data.get("key") or "unknown")
+            keys[key] = keys.get(key, 0) + 1
+        elif kind == "rollback":
+            rolled_back += len(orjson.loads(f.get(b"redemptions") or b"[]"))
+    ranked = sorted(keys.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {
+        "since": iso(now_ms - HOUR_MS),
+        "succeeded": succeeded,
+        "failed": failed,
+        "rolled_back": rolled_back,
+        "top_failure_keys": [{"key": key, "count": n} for key, n in ranked],
+    }
+
+
+# ------------------------------------------------------------------------------ status and series
+
+#: the campaign-wide limits the gateway counts, with the live counter each is checked against
+#: (CAMPAIGN_COUNTERS order: uses, disc, ordval, spent)
+LIMIT_COUNTERS = (
+    ("redemptions", 0),
+    ("discounted_amount", 1),
+    ("order_value", 2),
+    ("gift_credits", 3),
+)
+
+
+def campaign_status(camp: m.Campaign, counters: list[int], now_ms: int) -> dict[str, Any]:
+    """What the gateway would do with the campaign now: ``disabled``, ``scheduled``,
+    ``expired``, ``exhausted`` (with the limit that caused it) or ``running``, and each limit's
+    use from the live counters ``counters`` (CAMPAIGN_COUNTERS order)."""
+    limits = []
+    exhausted_by = None
+    for name, idx in LIMIT_COUNTERS:
+        limit = getattr(camp.limits, name)
+        if limit is None:
+            continue
+        used = counters[idx]
+        limits.append({"name": name, "used": used, "limit": limit,
+                       "percent": min(100.0, round(used * 100 / limit, 1)) if limit else 100.0})  # fmt: skip
+        if used >= limit and exhausted_by is None:
+            exhausted_by = name
+    start = camp.start_date.timestamp() * 1000 if camp.start_date else None
+    end = camp.expiration_date.timestamp() * 1000 if camp.expiration_date else None
+    if not camp.active:
+        status = "disabled"
+    elif start is not None and now_ms < start:
+        status = "scheduled"
+    elif end is not None and now_ms >= end:
+        status = "expired"
+    elif exhausted_by is not None:
+        status = "exhausted"
+    else:
+        status = "running"
+    return {"status": status, "exhausted_by": exhausted_by, "limits": limits}
+
+
+async def campaigns_counters(redis: Any, k: Keys, campaign_ids: list[str]) -> list[list[int]]:
+    """The live counters of each campaign (CAMPAIGN_COUNTERS order), in one MGET."""
+    if not campaign_ids:
+        return []
+    names = [n for cid in campaign_ids for n in k.campaign_counters(cid)]
+    vals = [int(x or 0) for x in await redis.mget(names)]
+    return [vals[i : i + 4] for i in range(0, len(vals), 4)]
+
+
+async def campaign_series(
+    redis: Any, k: Keys, camp: m.Campaign, now_ms: int, hours: int
+) -> dict[str, Any]:
+    """Hourly figures of a campaign over the last ``hours`` hours, the current hour last:
+    redemptions succeeded, refused and rolled back, and the cumulative use of its redemption
+    and discount budgets. The cumulative series end at the live counters the gateway enforces
+    (net of rollbacks) and go back through the counter changes the ledger recorded (each
+    redeem's and rollback's ops), so the chart's last point is the figure the gateway uses."""
+    end = (now_ms // HOUR_MS + 1) * HOUR_MS
+    start = end - hours * HOUR_MS
+    uses_key, disc_key = k.campaign_counters(camp.id)[:2]
+    succeeded, failed, rolled_back = [0] * hours, [0] * hours, [0] * hours
+    d_uses, d_disc = [0] * hours, [0] * hours
+    failure_keys: dict[str, int] = {}
+    async for at, f in ledger_since(redis, k, start):
+        i = min(hours - 1, (at - start) // HOUR_MS)
+        kind = f.get(b"type", b"").decode()
+        if kind == "redeem":
+            succeeded[i] += sum(1 for it in _items(f) if it.get("campaign") == camp.id)
+            for key, d in orjson.loads(f.get(b"ops") or b"[]"):
+                if key == uses_key:
+                    d_uses[i] += int(d)
+                elif key == disc_key:
+                    d_disc[i] += int(d)
+        elif kind == "rollback":
+            for key, applied in orjson.loads(f.get(b"ops") or b"[]"):
+                if key == uses_key:
+                    d_uses[i] -= int(applied)
+                    rolled_back[i] += int(applied)
+                elif key == disc_key:
+                    d_disc[i] -= int(applied)
+        elif kind == "failure":
+            data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
+            if any(it.get("campaign") == camp.id for it in data.get("items") or []):
+                failed[i] += 1
+                key = str(data.get("key") or "unknown")
+                failure_keys[key] = failure_keys.get(key, 0) + 1
+    uses_now, disc_now = [int(x or 0) for x in await redis.mget(uses_key, disc_key)]
+
+    def cumulative(now_value: int, deltas: list[int]) -> list[int]:
+        out = [0] * hours
+        v = now_value
+        for j in range(hours - 1, -1, -1):
+            out[j] = v
+            v -= deltas[j]
+        return out
+
+    used_uses = cumulative(uses_now, d_uses)
+    used_disc = cumulative(disc_now, d_disc)
+    pace_hours = min(6, hours)
+
+    def pace(deltas: list[int]) -> float:
+        return round(sum(deltas[-pace_hours:]) / pace_hours, 2)
+
+    def exhaustion(limit: int | None, used: int, per_hour: float) -> str | None:
+        if not limit or used >= limit or per_hour <= 0:
+            return None
+        return iso(now_ms + int((limit - used) / per_hour * HOUR_MS))
+
+    lim = camp.limits
+    p_uses, p_disc = pace(d_uses), pace(d_disc)
+    return {
+        "object": "campaign_series",
+        "campaign_id": camp.id,
+        "as_of": iso(now_ms),
+        "bucket_seconds": HOUR_MS // 1000,
+        "hours": hours,
+        "t": [(start + j * HOUR_MS) // 1000 for j in range(hours)],
+        "succeeded": succeeded,
+        "failed": failed,
+        "rolled_back": rolled_back,
+        "redemptions_used": used_uses,
+        "discounted_amount_used": used_disc,
+        "limits": {"redemptions": lim.redemptions, "discounted_amount": lim.discounted_amount},
+        "pace_per_hour": {"redemptions": p_uses, "discounted_amount": p_disc},
+        "projected_exhaustion": {
+            "redemptions": exhaustion(lim.redemptions, uses_now, p_uses),
+            "discounted_amount": exhaustion(lim.discounted_amount, disc_now, p_disc),
+        },
+        "failures_by_key": [
+            {"key": key, "count": n}
+            for key, n in sorted(failure_keys.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }

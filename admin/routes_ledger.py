@@ -58,6 +58,23 @@ async def campaign_report(request: Request, campaign_id: FromPath[str]) -> Respo
     return ok(await reports.campaign_figures(ctx.r, ctx.k, camp, st.defs))
 
 
+#: hours a series may cover (30 days)
+MAX_SERIES_HOURS = 720
+
+
+@get("/v1/reports/campaigns/{campaign_id:str}/series", tags=["ledger"])
+async def campaign_series(request: Request, campaign_id: FromPath[str]) -> Response:
+    """Hourly series of a campaign (``hours``, 1-720, default 48): redemptions succeeded,
+    refused and rolled back per hour, and the cumulative use of its redemption and discount
+    budgets ending at the live counters, with the pace and the projected exhaustion (the web
+    UI's burn chart is drawn from it)."""
+    ctx = await begin(request, "read")
+    hours = ctx.qint("hours", 48, hi=MAX_SERIES_HOURS)
+    st = await ctx.repo.state()
+    camp = CAMPAIGN.get(st, campaign_id)
+    return ok(await reports.campaign_series(ctx.r, ctx.k, camp, ctx.now(), hours))
+
+
 @get("/v1/reports/customers/{customer_id:str}", tags=["ledger"])
 async def customer_report(request: Request, customer_id: FromPath[str]) -> Response:
     """A customer's codes (with live balances), redemptions and totals."""
@@ -184,6 +201,7 @@ async def import_csv(request: Request, campaign_id: FromPath[str]) -> Response:
 HANDLERS = [
     list_redemptions,
     campaign_report,
+    campaign_series,
     customer_report,
     export_redemptions,
     export_vouchers,

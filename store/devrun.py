@@ -53,6 +53,7 @@ def main() -> int:
 promogate {'is up' if ok else 'did not become ready in 30 s (see the log above)'}
   gateway  {gw}   ({settings.gateway_workers} workers)
   admin    {admin}
+  web UI   {admin}/   (sign in with the admin key: key id {admin_id}, its token below)
   redis    {url}  (prefix {prefix!r})
 
   checkout key:  X-App-Id: {app_id}   X-App-Token: {app_token}

@@ -135,6 +135,8 @@ qualifications):
                                   time; no member list)
 ``Psegments``                     zset: segment ids by creation time
 ``Paudit``                        stream: the audit trail (append-only)
+``Pui:session:<sha256 of id>``    JSON: a web UI session (key id, CSRF token, times), with the
+                                  session's TTL; the cookie holds the id, Redis only its hash
 ================================  ==============================================================
 """
 
@@ -212,6 +214,10 @@ class Keys:
 
     def appkey(self, key_id: str) -> str:
         return f"{self.prefix}appkey:{key_id}"
+
+    def ui_session(self, session_id_sha256: str) -> str:
+        """A web UI session, by the SHA-256 of the id its cookie holds (admin/ui.py)."""
+        return f"{self.prefix}ui:session:{session_id_sha256}"
 
     # -- counters and redemptions -----------------------------------------------------------
 

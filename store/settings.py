@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl: int = 86_400
     #: approximate length kept of the redemption ledger stream (PROMOGATE_LEDGER_MAXLEN)
     ledger_maxlen: int = 1_000_000
+    #: seconds a web UI session lasts after sign-in (PROMOGATE_UI_SESSION_TTL)
+    ui_session_ttl: int = 28_800
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,4 +59,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body=int(_env("PROMOGATE_MAX_BODY", str(d.max_body))),
             idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(d.idempotency_ttl))),
             ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(d.ledger_maxlen))),
+            ui_session_ttl=int(_env("PROMOGATE_UI_SESSION_TTL", str(d.ui_session_ttl))),
         )

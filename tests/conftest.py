@@ -58,3 +58,9 @@ def private_redis() -> Iterator[PrivateRedis]:
     """A started private ``redis-server`` of this test's own (for outage tests), closed after."""
     with PrivateRedis() as server:
         yield server
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests (marker ``browser``, tests/browser) run after every other test: Playwright's
+    sync API keeps an event loop running that breaks pytest-asyncio tests collected after it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -288,10 +288,14 @@ def _described(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _routes(app: Any) -> set[tuple[str, str]]:
-    """(METHOD, path) of every route the app serves, outside its /schema docs."""
+    """(METHOD, path) of every route the app serves, outside its /schema docs and the routes it
+    leaves out of the schema (admin's web UI pages and static files: HTML, not API)."""
     out = set()
     for route in app.routes:
         if route.path.startswith("/schema"):
+            continue
+        handlers = getattr(route, "route_handlers", None) or []
+        if handlers and all(h.resolve_include_in_schema() is False for h in handlers):
             continue
         path = route.path_format or "/"
         for method in getattr(route, "methods", ()):

@@ -1,0 +1,188 @@
+"""admin's web UI over plain HTTP (no browser): the session cookie and its Redis record, the
+CSRF checks, the role checks shared with the API, and the burn chart's series against the
+live counters (with a rollback). The browser tests (tests/browser) drive the same pages in
+Chromium."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from gateway_fixtures import InProcess, body, in_process, voucher
+
+from admin.testing import AdminServer
+from store.auth import token_hash
+
+_CLIENTS: list[httpx.Client] = []
+
+
+@pytest.fixture
+def stack(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProcess]]:
+    with in_process(redis_url, key_prefix) as g, AdminServer(redis_url, key_prefix) as srv:
+        try:
+            yield srv, g
+        finally:
+            while _CLIENTS:
+                _CLIENTS.pop().close()
+
+
+def _client(srv: AdminServer) -> httpx.Client:
+    """A cookie-keeping client on ``srv`` (like a browser), closed after the test."""
+    c = httpx.Client(base_url=srv.url)
+    _CLIENTS.append(c)
+    return c
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, html[:500]
+    return m.group(1)
+
+
+def _sign_in(srv: AdminServer, key: tuple[str, str] | None = None) -> httpx.Client:
+    kid, tok = key or (srv.admin_id, srv.admin_token)
+    c = _client(srv)
+    nonce = _csrf(c.get("/login").text)
+    r = c.post("/login", data={"key_id": kid, "token": tok, "csrf_token": nonce})
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    return c
+
+
+def test_session_cookie_and_its_record(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, g = stack
+    c = _client(srv)
+    r = c.get("/")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    page = c.get("/login")
+    assert "Content-Security-Policy" in page.headers and page.headers["cache-control"] == "no-store"
+    nonce = _csrf(page.text)
+    # without the login nonce (cookie + field), the form is refused before the key is checked
+    bare = httpx.post(srv.url + "/login", data={"key_id": srv.admin_id, "token": srv.admin_token})
+    assert bare.status_code == 403 and "pg_session" not in bare.headers.get("set-cookie", "")
+    wrong = c.post("/login", data={"key_id": srv.admin_id, "token": "nope", "csrf_token": nonce})
+    assert wrong.status_code == 401 and "nope" not in wrong.text
+    nonce = _csrf(wrong.text)
+    r = c.post(
+        "/login", data={"key_id": srv.admin_id, "token": srv.admin_token, "csrf_token": nonce}
+    )
+    assert r.status_code == 303
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("pg_session="))
+    attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+    assert {"httponly", "max-age", "path", "samesite"} <= attrs and "secure" not in attrs  # http
+    assert "SameSite=strict" in cookie and "Max-Age=28800" in cookie and "Path=/" in cookie
+    sid = cookie.split(";")[0].split("=", 1)[1]
+    # Redis keeps only the id's hash, under the key prefix, with the session's TTL
+    keys = [k.decode() for k in g.redis.scan_iter(match=srv.prefix + "ui:session:*")]
+    assert keys == [srv.prefix + "ui:session:" + token_hash(sid)]
+    assert 28_700 < g.redis.ttl(keys[0]) <= 28_800
+    assert srv.admin_token.encode() not in g.redis.get(keys[0])
+    home = c.get("/")
+    assert home.status_code == 200 and srv.admin_token not in home.text
+    # revoking the key ends its sessions
+    support = srv.key("support")
+    c2 = _sign_in(srv, support)
+    assert c2.get("/").status_code == 200
+    assert srv.request("DELETE", f"/v1/keys/{support[0]}").status_code in (200, 204)
+    assert c2.get("/").status_code == 303
+    # signing out deletes the record
+    assert c.post("/logout", data={"csrf_token": _csrf(home.text)}).status_code == 303
+    assert not list(g.redis.scan_iter(match=srv.prefix + "ui:session:*"))
+    assert c.get("/").status_code == 303
+
+
+def test_csrf_origin_and_roles_on_every_change(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, _g = stack
+    c = _sign_in(srv)
+    csrf = _csrf(c.get("/codes").text)
+    form = {"code": "GEN5", "action": "disable"}
+    assert c.post("/codes/state", data=form).status_code == 403  # no token
+    assert c.post("/codes/state", data={**form, "csrf_token": "x" * 43}).status_code == 403
+    other = c.post("/codes/state", data={**form, "csrf_token": csrf},
+                   headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert other.status_code == 403
+    assert srv.request("GET", "/v1/vouchers/GEN5").json()["active"] is True
+    ok = c.post("/codes/state", data={**form, "csrf_token": csrf}, headers={"Origin": srv.url})
+    assert ok.status_code == 200 and "Enable code" in ok.text
+    assert srv.request("GET", "/v1/vouchers/GEN5").json()["active"] is False
+    # htmx asks for the panel alone
+    part = c.post("/codes/state", data={"code": "GEN5", "action": "enable", "csrf_token": csrf},
+                  headers={"HX-Request": "true"})  # fmt: skip
+    assert part.status_code == 200 and part.text.lstrip().startswith(
+        '<section class="card" id="code-panel"'
+    )
+    # a marketer may disable a campaign, from its page
+    page = c.get("/campaigns/camp_gen")
+    assert "Disable campaign" in page.text
+    r = c.post("/campaigns/camp_gen/state", data={"action": "disable", "csrf_token": csrf})
+    assert r.status_code == 200 and "Enable campaign" in r.text
+    assert srv.request("GET", "/v1/campaigns/camp_gen").json()["active"] is False
+    audit = srv.request("GET", "/v1/audit-log", params={"action": "campaign.disable"}).json()
+    assert audit["data"][0]["actor"]["id"] == srv.admin_id
+    # an analyst sees no control and is refused by the API's own check
+    a = _sign_in(srv, srv.key("analyst"))
+    page = a.get("/campaigns/camp_lim")
+    assert "Disable campaign" not in page.text
+    r = a.post(
+        "/campaigns/camp_lim/state", data={"action": "disable", "csrf_token": _csrf(page.text)}
+    )
+    assert r.status_code == 403 and "has the `analyst` role" in r.text
+    # an application key cannot sign in
+    app_key = srv.key("application")
+    x = _client(srv)
+    nonce = _csrf(x.get("/login").text)
+    r = x.post("/login", data={"key_id": app_key[0], "token": app_key[1], "csrf_token": nonce})
+    assert r.status_code == 403 and "pg_session" not in r.headers.get("set-cookie", "")
+
+
+def test_pages_answer_and_are_not_in_the_api_schema(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, _g = stack
+    c = _sign_in(srv)
+    for path in (
+        "/",
+        "/campaigns",
+        "/campaigns?status=running&type=PROMOTION",
+        "/campaigns/camp_promo",
+        "/codes",
+    ):
+        r = c.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
+    assert c.get("/campaigns?q=&status=&page=1").headers["location"] == "/campaigns"
+    assert c.get("/campaigns?page=99").headers["location"] == "/campaigns"
+    assert c.get("/campaigns/nope").status_code == 404
+    assert (
+        c.post(
+            "/codes", data={"code": "NOPE", "csrf_token": _csrf(c.get("/codes").text)}
+        ).status_code
+        == 404
+    )
+    paths = srv.request("GET", "/schema/openapi.json").json()["paths"]
+    assert "/v1/reports/campaigns/{campaign_id}/series" in paths
+    assert not [p for p in paths if not p.startswith("/v1") and p not in ("/health", "/ready")]
+    assert httpx.get(srv.url + "/static/vendor/htmx.min.js").status_code == 200
+
+
+def test_series_ends_at_the_live_counters_net_of_rollbacks(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    srv, g = stack
+    ids = []
+    for i in range(3):
+        r = g.redeem(body(voucher("LIMITED100"), customer=f"c{i}"))
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["redemptions"][0]["id"])
+    assert g.rollback(ids[0]).status_code == 200
+    s = srv.request("GET", "/v1/reports/campaigns/camp_lim/series", params={"hours": 5}).json()
+    assert len(s["t"]) == len(s["succeeded"]) == 5 and s["t"][1] - s["t"][0] == 3600
+    assert sum(s["succeeded"]) == 3 and sum(s["rolled_back"]) == 1
+    assert s["redemptions_used"][-1] == g.counter("{c:camp_lim}:uses") == 2
+    assert s["redemptions_used"][0] == 0 or s["succeeded"][0]  # before: nothing used
+    assert s["limits"] == {"redemptions": None, "discounted_amount": None}
+    assert (
+        srv.request(
+            "GET", "/v1/reports/campaigns/camp_lim/series", params={"hours": 721}
+        ).status_code
+        == 400
+    )
+    assert srv.request("GET", "/v1/reports/campaigns/nope/series").status_code == 404
