@@ -6,12 +6,13 @@ Redis seeded with one flash-sale code (``FLASH``: 1.00 off, at most 10^9 uses, a
 budget and a per-customer limit, so a validation reads counters). Phases, each after
 ``CONFIG RESETSTAT``, then ``INFO commandstats``:
 
-- ``trivial``:  ``EVALSHA`` of ``return redis.call('INCRBY', KEYS[1], 1)`` (the floor);
+- ``trivial``:  ``EVALSHA`` of ``return redis.call('INCRBY', KEYS[1], 1)`` (the floor), and
+  ``trivial_fn``: the same as a function (``FCALL``), how promogate's scripts are called;
 - ``validate``: ``POST /v1/validations`` of the code (the check script reads its counters);
 - ``redeem``:   ``POST /v1/redemptions`` of the code, one customer each;
 - ``rollback``: ``POST /v1/redemptions/{id}/rollback`` of each of those redemptions.
 
-For each: Redis µs per ``evalsha`` (``usec_per_call``), its ratio to the trivial script, and
+For each: Redis µs per ``evalsha`` / ``fcall`` (``usec_per_call``), its ratio to the trivial script, and
 every command the phase sent per request (a request may also read the definitions' version).
 Environment: ``REDIS_COST_CALLS`` [2000] per phase. Writes ``bench-results/redis-cost.json``.
 """
@@ -61,8 +62,8 @@ def _phase(r: redis.Redis, name: str, calls: int, run: Any) -> dict[str, Any]:
         run(i)
     wall = time.perf_counter() - t0
     st = _stats(r)
-    ev = st.get("evalsha", {})
-    per = {c: round(v["calls"] / calls, 2) for c, v in st.items() if c not in ("config", "info")}
+    ev = st.get("fcall") or st.get("evalsha") or {}  # promogate's scripts are functions (FCALL)
+    per = {c: round(v["calls"] / calls, 2) for c, v in st.items() if not c.startswith(("config", "info"))}
     return {"phase": name, "calls": calls, "evalsha_usec_per_call": ev.get("usec_per_call"),
             "evalsha_calls": ev.get("calls"), "commands_per_request": per,
             "wall_ms_per_request": round(wall * 1000 / calls, 3)}  # fmt: skip
@@ -89,6 +90,9 @@ def main() -> None:
             for i in range(50):  # warm: scripts loaded, the worker's caches filled
                 assert c.post("/v1/validations", json=body(i), headers=HEADERS).status_code == 200
             out.append(_phase(r, "trivial", calls, lambda i: r.evalsha(sha, 1, PREFIX + "trivial")))
+            r.function_load("#!lua name=cost_trivial\nredis.register_function('cost_trivial', "
+                            "function(keys, args) return redis.call('INCRBY', keys[1], 1) end)", replace=True)  # fmt: skip
+            out.append(_phase(r, "trivial_fn", calls, lambda i: r.fcall("cost_trivial", 1, PREFIX + "trivial")))
 
             def validate(i: int) -> None:
                 assert c.post("/v1/validations", json=body(i), headers=HEADERS).json()["valid"]
@@ -116,7 +120,7 @@ def main() -> None:
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2))
     for p in out:
-        print(f"{p['phase']:9} {p['evalsha_usec_per_call']:8.2f} us/evalsha  x{p['x_trivial']:<6} "
+        print(f"{p['phase']:9} {p['evalsha_usec_per_call']:8.2f} us/call  x{p['x_trivial']:<6} "
               f"{p['wall_ms_per_request']:.3f} ms/request  {p['commands_per_request']}")  # fmt: skip
 
 

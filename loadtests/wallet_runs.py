@@ -5,7 +5,7 @@ credits. Since the "runs" change, ``store.wallet`` groups consecutive credits to
 script op and one stream entry (``store/lua/_wallet.lua``, "tx"); reads expand them again. This
 script measures both ways in ONE run on a PRIVATE ``redis-server`` (clean ``INFO``): the same
 calls, once with runs and once with every credit an op and an entry of its own (the grouping
-switched off in this process only), and prints Redis µs per call (``evalsha`` of
+switched off in this process only), and prints Redis µs per call (``fcall`` of
 ``INFO commandstats``) and ``used_memory`` growth per call and per transaction.
 
 Environment: ``WALLET_CALLS`` [1000] calls per mode, ``WALLET_CARDS`` [10], ``WALLET_RULES``
@@ -58,7 +58,7 @@ async def _measure(url: str, mode: str, calls: int, cards: int, rules: int) -> d
             assert (await wallet.apply(ops(i), NOW + i)).ok
         wall = time.perf_counter() - t0
         grown = sync.info("memory")["used_memory"] - mem0
-        ev = sync.info("commandstats")["cmdstat_evalsha"]
+        ev = sync.info("commandstats")["cmdstat_fcall"]  # promogate's scripts are functions
         entries = sum(sync.xlen(f"{prefix}{{c:camp_{c}}}:lc:CODE{c}:tx") for c in range(cards))
         return {
             "mode": mode,

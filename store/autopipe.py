@@ -61,15 +61,41 @@ class Script:
     never needs a round trip to learn it.
     """
 
-    __slots__ = ("name", "sha", "source")
+    __slots__ = ("head", "library", "name", "sha", "source")
 
     def __init__(self, source: str, name: str = "script") -> None:
         self.source = source
         self.name = name
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        self.library: str | None = None
+        self.head: tuple[str, str] = ("EVALSHA", self.sha)
+
+    @classmethod
+    def function(cls, library: str, fname: str, name: str = "function") -> Script:
+        """Function ``fname`` of the Redis function ``library`` (its whole text, ``#!lua
+        name=...``): called with ``FCALL``; a server that does not know it gets the library
+        (``FUNCTION LOAD REPLACE``) and the call again, as a script gets ``SCRIPT LOAD``."""
+        s = cls(library, name)
+        s.library = library
+        s.head = ("FCALL", fname)
+        return s
 
     def __repr__(self) -> str:
         return f"<Script {self.name} {self.sha[:12]}>"
+
+
+def _load_command(s: Script) -> tuple[str, ...]:
+    """What makes the server know ``s``: SCRIPT LOAD, or its library's FUNCTION LOAD REPLACE."""
+    if s.library is not None:
+        return ("FUNCTION", "LOAD", "REPLACE", s.library)
+    return ("SCRIPT", "LOAD", s.source)
+
+
+def _unknown(r: Any) -> bool:
+    """A reply saying the server does not know the script (NOSCRIPT) or function."""
+    return isinstance(r, rexc.NoScriptError) or (
+        isinstance(r, rexc.ResponseError) and str(r).startswith("Function not found")
+    )
 
 
 class _Call:
@@ -270,7 +296,7 @@ class AutoPipeline:
         self, script: Script, keys: Sequence[Any] = (), args: Iterable[Any] = ()
     ) -> asyncio.Future[Any]:
         """Run ``script`` with ``keys`` / ``args``; await the result (the script's raw reply)."""
-        return self._submit(("EVALSHA", script.sha, len(keys), *keys, *args), None, script)
+        return self._submit((*script.head, len(keys), *keys, *args), None, script)
 
     def execute_command(self, *args: Any, **options: Any) -> asyncio.Future[Any]:
         """Run a plain command (``"MGET", k1, k2``) in the shared batch; await its parsed reply.
@@ -283,14 +309,17 @@ class AutoPipeline:
 
     async def load(self, *scripts: Script) -> None:
         """SCRIPT LOAD each script now (optional: a NOSCRIPT reply loads it anyway)."""
+        plain = [s for s in scripts if s.library is None]
+        libs = list({s.library: s for s in scripts if s.library is not None}.values())
         shas = await asyncio.gather(
-            *(self.execute_command("SCRIPT", "LOAD", s.source) for s in scripts)
+            *(self.execute_command("SCRIPT", "LOAD", s.source) for s in plain),
+            *(self.execute_command(*_load_command(s)) for s in libs),
         )
-        for script, sha in zip(scripts, shas, strict=True):
+        for script, sha in zip(plain, shas, strict=False):
             got = sha.decode() if isinstance(sha, bytes) else str(sha)
             if got != script.sha:  # pragma: no cover - would mean a broken server
                 raise RuntimeError(f"SCRIPT LOAD of {script.name} returned {got}")
-        self.script_loads += len(scripts)
+        self.script_loads += len(plain) + len(libs)
 
     async def drain(self) -> None:
         """Wait until every queued and in-flight call has been answered."""
@@ -445,24 +474,20 @@ class AutoPipeline:
 
     async def _exchanges(self, conn: _Resp, calls: list[_Call]) -> list[Any]:
         replies = await self._exchange(conn, [c.args for c in calls])
-        missing = [
-            i
-            for i, r in enumerate(replies)
-            if isinstance(r, rexc.NoScriptError) and calls[i].script is not None
-        ]
+        missing = [i for i, r in enumerate(replies) if _unknown(r) and calls[i].script is not None]
         if missing:
             scripts: dict[str, Script] = {}
             for i in missing:
                 s = calls[i].script
                 assert s is not None
                 scripts.setdefault(s.sha, s)
-            loads = [("SCRIPT", "LOAD", s.source) for s in scripts.values()]
+            loads = [_load_command(s) for s in scripts.values()]
             again = await self._exchange(conn, loads + [calls[i].args for i in missing])
             self.script_loads += len(loads)
             load_errors = [r for r in again[: len(loads)] if isinstance(r, BaseException)]
             for j, i in enumerate(missing):
                 r = again[len(loads) + j]
-                if isinstance(r, rexc.NoScriptError) and load_errors:
+                if _unknown(r) and load_errors:
                     r = load_errors[0]
                 replies[i] = r
         return replies

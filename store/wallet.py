@@ -554,7 +554,8 @@ class Wallet:
             await self.pipe.drain()
 
     async def load_scripts(self) -> None:
-        """Register the scripts now (SCRIPT LOAD). Optional: NOSCRIPT loads them on demand."""
+        """Load promogate's function library now (FUNCTION LOAD). Optional: a call that finds no
+        function loads it on demand."""
         await self.pipe.load(*self.scripts.values())
 
     # -- apply -----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 -- _lib.lua: helpers shared by every script (counters, reservations, idempotent answers).
 --
--- Not a script of its own: store/counters.py prepends this file to each of those scripts before
--- SCRIPT LOAD, so they all see the same functions. No business logic lives here, only the
--- arithmetic of counters and reservations ("holds").
+-- Not a script of its own: store/counters.py (function_library) puts this file, _wallet.lua,
+-- _pay.lua and every script (each as the body of a function) into ONE Redis function library
+-- (FUNCTION LOAD): the helpers are defined once when it loads, KEYS and ARGV are upvalues each
+-- function sets when called. No business logic lives here, only the arithmetic of counters and
+-- reservations ("holds").
 --
 -- Holds of a counter key K (full key name, prefix included):
 --   K .. ':holds'    sorted set   member = session key, score = expiry (ms since epoch)

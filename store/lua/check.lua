@@ -1,5 +1,5 @@
 -- check.lua: read live counters and loyalty cards for a validation, counting other sessions'
--- reservations. (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
+-- reservations. (A function of the library store/counters.py builds: uses _lib.lua, _wallet.lua, _pay.lua.)
 --
 -- KEYS[1..n]          counter keys (full names, prefix included)
 -- KEYS[n+1..n+7C]     C loyalty cards (wallets), 7 keys each in store.keys.CardKeys order

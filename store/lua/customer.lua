@@ -1,5 +1,5 @@
 -- customer.lua: create a customer known by its source_id, unless one exists (then its id).
--- (Prefixed with _lib.lua.) The gateway's orders and events upsert their customer this way:
+-- (A function of the library store/counters.py builds: uses _lib.lua.) The gateway's orders and events upsert their customer this way:
 -- concurrent first orders of one source_id make one customer.
 --
 -- KEYS[1] <prefix>customer:src:<source_id>; KEYS[2] <prefix>customer:<new id>;

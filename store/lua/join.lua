@@ -1,5 +1,5 @@
 -- join.lua: publish a loyalty card to a customer, or find the one they hold (join once).
--- (Prefixed with _lib.lua.) Which code, which customer and whether a program is join-once is
+-- (A function of the library store/counters.py builds: uses _lib.lua.) Which code, which customer and whether a program is join-once is
 -- decided by the caller; this only makes the writes atomic and the code unique.
 --
 -- KEYS[1]   the holder key (<prefix>{c:<campaign>}:lc:holder:<customer id>)

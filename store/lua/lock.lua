@@ -1,5 +1,5 @@
 -- lock.lua: reserve a validation session's uses / credits / points for a while (session LOCK).
--- (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
+-- (A function of the library store/counters.py builds: uses _lib.lua, _wallet.lua, _pay.lua.)
 --
 -- KEYS[1]               session index (<prefix>sess:<session key>)
 -- KEYS[2..K+1]          the distinct counter keys of the plan (full names)

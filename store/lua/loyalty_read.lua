@@ -1,5 +1,5 @@
 -- loyalty_read.lua: everything an order or event call reads before core plans it, in one call.
--- (Prefixed with _lib.lua.) Reads only. Key names come from the caller (store.keys spells
+-- (A function of the library store/counters.py builds: uses _lib.lua.) Reads only. Key names come from the caller (store.keys spells
 -- them): this script only appends ids to the prefixes it is given.
 --
 -- KEYS[1]   the definitions version (<prefix>defs:version)

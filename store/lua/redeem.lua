@@ -1,5 +1,5 @@
 -- redeem.lua: check every limit and, only if all hold, count, record and log a redemption.
--- (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
+-- (A function of the library store/counters.py builds: uses _lib.lua, _wallet.lua, _pay.lua.)
 --
 -- KEYS[1]            ledger stream (<prefix>ledger)
 -- KEYS[2]            idempotency key (<prefix>idem:redeem:<key>); ignored when ARGV[3] == ''

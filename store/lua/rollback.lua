@@ -1,5 +1,5 @@
 -- rollback.lua: reverse exactly the increments recorded with a redemption, once, and refund
--- the loyalty points it spent. (Prefixed with _lib.lua, _wallet.lua and _pay.lua.)
+-- the loyalty points it spent. (A function of the library store/counters.py builds: uses _lib.lua, _wallet.lua, _pay.lua.)
 --
 -- KEYS[1]   ledger stream (<prefix>ledger)
 -- KEYS[2]   idempotency key (<prefix>idem:rollback:<key>); ignored when ARGV[4] == ''

@@ -1,5 +1,5 @@
 -- wallet.lua: apply a plan of wallet ops to loyalty cards, atomically and all-or-nothing.
--- (Prefixed with _lib.lua and _wallet.lua: key layout, figures and normalisation are there.)
+-- (A function of the library store/counters.py builds: uses _lib.lua and _wallet.lua, where key layout, figures and normalisation are.)
 --
 -- KEYS[1]                idempotency key (<prefix>{c:<id>}:idem:wallet:<op id>); ignored when
 --                        ARGV[2] == ''

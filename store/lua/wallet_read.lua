@@ -1,5 +1,5 @@
 -- wallet_read.lua: read one loyalty card, after normalising it (expired buckets leave, due
--- pending points activate: see _wallet.lua). Prefixed with _lib.lua and _wallet.lua.
+-- pending points activate: see _wallet.lua). Uses _lib.lua and _wallet.lua (one function library, store/counters.py).
 --
 -- KEYS[1..7]  the card's keys, in store.keys.CardKeys order
 -- ARGV[1]     now_ms
