@@ -11,6 +11,7 @@ permission     roles
                stacking rules, code generation and import
 ``code_state`` admin, marketer, support: enable / disable one code
 ``issue``      admin, marketer, support: issue a code of an existing campaign to a customer
+``rollback``   admin, marketer, support: roll back a redemption (with a reason, audited)
 ``manage``     admin: API keys, export / import of all definitions
 =============  ===============================================================================
 
@@ -32,6 +33,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "write": ("admin", "marketer"),
     "code_state": ("admin", "marketer", "support"),
     "issue": ("admin", "marketer", "support"),
+    "rollback": ("admin", "marketer", "support"),
     "manage": ("admin",),
 }
 

@@ -1252,6 +1252,23 @@ class CustomerReport(_Out, kw_only=True):
     summary: dict[str, int]
 
 
+class RollbackIn(_In, kw_only=True):
+    """Why the redemption is rolled back (kept on the ledger and in the audit entry)."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
+
+
+class RollbackOut(_Out, kw_only=True):
+    object: Literal["redemption_rollback"]
+    id: str
+    redemption: str
+    rolled_back: list[str]
+    reason: str
+    date: str
+    result: Literal["SUCCESS"]
+    status: Literal["SUCCEEDED"]
+
+
 class ImportOut(_Out, kw_only=True):
     object: Literal["import"]
     status: Literal["DONE"]
@@ -1700,6 +1717,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         replies=_one("Ledger rows, newest first", RedemptionList),
         errors=_R404,
     ),  # fmt: skip
+    ("POST", "/v1/redemptions/{redemption_id}/rollback"): Op(
+        bodies=(Body(RollbackIn),),
+        replies=_one("Rolled back (a stacked parent with its children), audited", RollbackOut),
+        errors=_W,
+    ),
     ("GET", "/v1/exports/redemptions.csv"): Op(
         params=_LEDGER,
         replies={200: Reply("Ledger rows as CSV, oldest first", {"type": "string"}, _CSV)},

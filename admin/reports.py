@@ -140,13 +140,15 @@ async def _resolve_status(redis: Any, k: Keys, rows: list[dict[str, Any]]) -> No
         return
     async with redis.pipeline(transaction=False) as pipe:
         for r in todo:
-            pipe.hmget(k.record(r["id"]), "status", "rollback_id", "rolled_back_at")
+            pipe.hmget(k.record(r["id"]), "status", "rollback_id", "rolled_back_at",
+                       "rollback_reason")  # fmt: skip
         got = await pipe.execute()
-    for r, (st, rb, at) in zip(todo, got, strict=True):
+    for r, (st, rb, at, why) in zip(todo, got, strict=True):
         if st is not None and st.decode() == "ROLLED_BACK":
             r["status"] = "ROLLED_BACK"
             r["rollback_id"] = rb.decode() if rb else None
             r["rolled_back_at"] = int(at) if at else None
+            r["rollback_reason"] = why.decode() if why else None
 
 
 async def iter_rows(
@@ -220,6 +222,7 @@ def row_out(r: dict[str, Any]) -> dict[str, Any]:
         "failure_message": r.get("failure_message"),
         "rollback_id": r.get("rollback_id"),
         "rolled_back_at": iso(r.get("rolled_back_at")),
+        "rollback_reason": r.get("rollback_reason") or None,
     }
     return {k: v for k, v in out.items() if v is not None}
 

@@ -3,21 +3,26 @@ CSV import of codes."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from store import undo
+from store.counters import Store
+
 from . import actions as act
-from . import reports
-from .app import Ctx, begin, ok
+from . import audit, reports
+from .app import Ctx, begin, json_body, ok
 from .audit import Change, check_cursor, parse_time
-from .errors import invalid, not_found
+from .errors import ApiError, invalid, not_found
 from .repo import Outcome, State
 from .routes_defs import CAMPAIGN
+from .routes_members import _catalog, _loyalty
 from .routes_people import customer_key, customer_out, load_customer
-from .shapes import voucher_out
+from .shapes import iso, voucher_out
 from .transfer import check_codes, parse_codes_csv, vouchers_csv
 
 
@@ -75,13 +80,11 @@ async def campaign_series(request: Request, campaign_id: FromPath[str]) -> Respo
     return ok(await reports.campaign_series(ctx.r, ctx.k, camp, ctx.now(), hours))
 
 
-@get("/v1/reports/customers/{customer_id:str}", tags=["ledger"])
-async def customer_report(request: Request, customer_id: FromPath[str]) -> Response:
-    """A customer's codes (with live balances), redemptions and totals."""
-    ctx = await begin(request, "read")
-    cust = await load_customer(ctx, customer_id)
-    if cust is None:
-        raise not_found("customer", customer_id)
+async def customer_wallet(
+    ctx: Ctx, cust: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The codes a customer holds (by id or source_id) with their live balances, and the
+    totals of their gift and points balances."""
     st = await ctx.repo.state()
     keys = {cust["id"], customer_key(cust)}
     vouchers = [v for v in st.defs.vouchers if v.customer_id in keys]
@@ -99,6 +102,17 @@ async def customer_report(request: Request, customer_id: FromPath[str]) -> Respo
         gift_balance += (view.get("gift") or {}).get("balance", 0)
         points_balance += (view.get("loyalty_card") or {}).get("balance", 0)
         codes.append(view)
+    return codes, {"gift_balance": gift_balance, "loyalty_points_balance": points_balance}
+
+
+@get("/v1/reports/customers/{customer_id:str}", tags=["ledger"])
+async def customer_report(request: Request, customer_id: FromPath[str]) -> Response:
+    """A customer's codes (with live balances), redemptions and totals."""
+    ctx = await begin(request, "read")
+    cust = await load_customer(ctx, customer_id)
+    if cust is None:
+        raise not_found("customer", customer_id)
+    codes, balances = await customer_wallet(ctx, cust)
     reds = await reports.list_redemptions(
         ctx.r, ctx.k, reports.Filters(customer=customer_key(cust)), ctx.qint("limit", 50), None
     )
@@ -108,7 +122,7 @@ async def customer_report(request: Request, customer_id: FromPath[str]) -> Respo
             "object": "customer_report",
             "customer": customer_out(cust),
             "vouchers": codes,
-            "balances": {"gift_balance": gift_balance, "loyalty_points_balance": points_balance},
+            "balances": balances,
             "redemptions": reds,
             "summary": {
                 "redemptions_listed": len(reds["redemptions"]),
@@ -198,8 +212,97 @@ async def import_csv(request: Request, campaign_id: FromPath[str]) -> Response:
     return ok({"async_action_id": action_id}, 202)
 
 
+# ------------------------------------------------------------------------------ rollback
+
+#: the longest rollback reason kept
+MAX_REASON = 500
+
+
+def _store(ctx: Ctx) -> Store:
+    """admin's :class:`store.counters.Store` (the gateway's rollback script), on the pipeliner
+    admin's loyalty calls share (closed with it)."""
+    adm = ctx.admin
+    st: Store | None = getattr(adm, "_store", None)
+    if st is None:
+        s = adm.settings
+        st = Store(adm.redis, prefix=s.key_prefix, timeout=s.redis_timeout,
+                   ledger_maxlen=s.ledger_maxlen, idempotency_ttl=s.idempotency_ttl,
+                   pipeline=_loyalty(ctx).pipe)  # fmt: skip
+        adm._store = st  # type: ignore[attr-defined]
+    return st
+
+
+def _refused(status: int, key: str, title: str, details: str, rid: str) -> ApiError:
+    return ApiError(status, key, title, details, resource_id=rid, resource_type="redemption")
+
+
+@post("/v1/redemptions/{redemption_id:str}/rollback", tags=["ledger"], status_code=200)
+async def rollback_redemption(request: Request, redemption_id: FromPath[str]) -> Response:
+    """Roll back a redemption as the gateway's rollback does (the same script: its counters
+    back, once; a stacked parent with its children), then what it earned (store.undo). Needs a
+    ``reason`` (body ``{"reason": ...}``, or a form field: the web UI posts its form), kept on the ledger and in the audit entry
+    ``redemption.rollback`` (who, why). Roles ``admin``, ``marketer``, ``support``."""
+    ctx = await begin(request, "rollback")
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body: dict[str, Any] = dict((await request.form()).items())  # the web UI's form
+    else:
+        body = await json_body(request, required=False)
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise invalid("`reason` is required: say why the redemption is rolled back")
+    reason = reason.strip()
+    if len(reason) > MAX_REASON:
+        raise invalid(f"`reason` must be at most {MAX_REASON} characters")
+    store = _store(ctx)
+    rec = await store.get_redemption(redemption_id)
+    if rec is None:
+        raise not_found("redemption", redemption_id)
+    rb = await store.rollback(redemption_id, "rr_" + secrets.token_hex(10), ctx.now(),
+                              reason=reason, stacked=bool(rec.children))  # fmt: skip
+    if rb.status == "not_found":
+        raise not_found("redemption", redemption_id)
+    if rb.status == "already_rolled_back":
+        raise _refused(400, "already_rolled_back", "Redemption was already rolled back",
+                       f"Redemption {redemption_id} was rolled back by {rb.rollback_id}",
+                       redemption_id)  # fmt: skip
+    if rb.status == "invalid_redemption":
+        raise _refused(400, "invalid_redemption", "Invalid redemption",
+                       f"Redemption {redemption_id} is part of a stacked redemption: roll back "
+                       f"its parent {rec.parent}", redemption_id)  # fmt: skip
+    if rb.status == "refused":
+        raise _refused(400, rb.error or "rollback_refused", "Rollback refused",
+                       f"Redemption {redemption_id} cannot be rolled back: what it gave "
+                       f"({rb.subject}) was used since", redemption_id)  # fmt: skip
+    if rb.status != "ok":  # pragma: no cover - no idempotency key is sent
+        raise _refused(409, "duplicate_found", "Conflict", "Please retry", redemption_id)
+    if rb.redemptions:
+        await undo.redemption_rolled_back(_loyalty(ctx), await _catalog(ctx),
+                                          rb.redemptions[0].data, ctx.now())  # fmt: skip
+    ids = [r.id for r in rb.redemptions]
+    out = {
+        "object": "redemption_rollback",
+        "id": rb.rollback_id,
+        "redemption": redemption_id,
+        "rolled_back": ids,
+        "reason": reason,
+        "date": iso(rb.at_ms or ctx.now()),
+        "result": "SUCCESS",
+        "status": "SUCCEEDED",
+    }
+    async with ctx.r.pipeline(transaction=False) as pipe:
+        audit.add(pipe, ctx.k.audit, ctx.actor,
+                  Change(action="redemption.rollback", object_type="redemption",
+                         object_id=redemption_id, before={"status": "SUCCEEDED"},
+                         after={"status": "ROLLED_BACK", "rollback_id": rb.rollback_id,
+                                "redemptions": ids, "reason": reason}),
+                  ctx.now(), ctx.rid)  # fmt: skip
+        await pipe.execute()
+    return ok(out)
+
+
 HANDLERS = [
     list_redemptions,
+    rollback_redemption,
     campaign_report,
     campaign_series,
     customer_report,

@@ -435,6 +435,12 @@ async def customer_segments(request: Request, customer_id: FromPath[str]) -> Res
     c = await load_customer(ctx, customer_id)
     if c is None:
         raise not_found("customer", customer_id)
+    data = await segments_of(ctx, c)
+    return ok({"object": "list", "data_ref": "data", "data": data, "total": len(data)})
+
+
+async def segments_of(ctx: Ctx, c: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored customer's static segments, then the dynamic segments it is in now."""
     data = []
     for sid in c.get("segments") or []:
         raw = await ctx.r.get(ctx.k.segment(sid))
@@ -442,7 +448,7 @@ async def customer_segments(request: Request, customer_id: FromPath[str]) -> Res
         data.append({"id": sid, "name": name, "object": "segment", "type": "static"})
     for x in await dynamic_member_of(ctx, c):
         data.append({"id": x["id"], "name": x["name"], "object": "segment", "type": x["type"]})
-    return ok({"object": "list", "data_ref": "data", "data": data, "total": len(data)})
+    return data
 
 
 # ------------------------------------------------------------------------------ publications

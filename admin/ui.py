@@ -1,4 +1,6 @@
-"""The marketer web UI, served by admin at the root of its address (issue 12, first slice).
+"""The marketer web UI, served by admin at the root of its address (issue 12): home, campaigns
+with the burn chart, code lookup, customer 360 with its timeline and rollback, the ledger, the
+audit log as diffs.
 
 Pages are rendered on the server (Jinja, ``admin/templates``) and enhanced with htmx; the
 burn chart is drawn by uPlot from a series the server computes (the same function as
@@ -27,7 +29,7 @@ import logging
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import msgspec
 from litestar import MediaType, Request, Response, Router, get, post
@@ -38,9 +40,9 @@ from litestar.response import Redirect, Template
 
 from store.unavailable import is_unavailable
 
-from . import reports
+from . import audit, reports
 from .app import UI_ACTOR, Admin, Ctx, begin
-from .audit import Actor
+from .audit import Actor, check_cursor
 from .auth import authenticate, can, key_actor, require
 from .errors import ApiError
 from .routes_defs import (
@@ -51,6 +53,9 @@ from .routes_defs import (
     find_voucher,
     voucher_view,
 )
+from .routes_ledger import customer_wallet, rollback_redemption
+from .routes_members import live_customer
+from .routes_people import customer_key, load_customer, segments_of
 from .shapes import iso
 
 log = logging.getLogger("promogate.admin.ui")
@@ -191,6 +196,7 @@ def _page(
             csrf=signed.session.csrf,
             may_write=can(actor, "write"),
             may_code_state=can(actor, "code_state"),
+            may_rollback=can(actor, "rollback"),
             as_of=iso(ctx.now()),
             path=ctx.request.url.path,
         )
@@ -491,6 +497,266 @@ async def code_state(request: Request) -> Response:
     return _page("codes.html", ctx, signed, looked_up=code, notice=notice, **panel)
 
 
+# ------------------------------------------------------------------------------- customers
+
+LEDGER_STATUSES = ("SUCCEEDED", "FAILED", "ROLLED_BACK")
+
+
+def _cursor(value: str | None, row: bool) -> str | None:
+    """A paging cursor from the URL (a stream entry id, for ledger rows ``<id>.<n>``); a
+    malformed one is a 400 from the API's own check."""
+    return check_cursor(value or None, "after", row=row)
+
+
+def _canonical(request: Request, base: str, params: dict[str, Any]) -> str | None:
+    """The page's clean URL (empty filters left out) if the request's differs, else None."""
+    query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+    canonical = base + ("?" + query if query else "")
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return canonical if here != canonical else None
+
+
+def _groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ledger rows grouped by their redemption: a stacked parent with its children (the rows of
+    one redeem are consecutive), a refusal or a single redemption alone."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        parent = r.get("parent_redemption_id")
+        if parent and out and out[-1]["parent"] == parent:
+            out[-1]["rows"].append(r)
+        else:
+            out.append({"parent": parent, "rows": [r]})
+    return out
+
+
+async def _timeline(
+    ctx: Ctx, flt: reports.Filters, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    page = await reports.list_redemptions(ctx.r, ctx.k, flt, PAGE_SIZE, after)
+    return page["redemptions"], page["more_starting_after"]
+
+
+@get("/customers", include_in_schema=False)
+async def customers(request: Request) -> Response:
+    """The newest customers (``page``), and the search box: ``q`` is an id or a source_id (an
+    exact match, one key read) and opens that customer's 360."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    qp = request.query_params
+    q = (qp.get("q") or "").strip()[:MAX_FIELD]
+    if q:
+        return Redirect("/customers/" + quote(q, safe=""), status_code=303,
+                        headers=SECURITY_HEADERS)  # fmt: skip
+    page = _int(qp.get("page"), 1, 1, 1_000_000)
+    total = int(await ctx.r.zcard(ctx.k.customers))
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    start = (page - 1) * PAGE_SIZE
+    ids = await ctx.r.zrevrange(ctx.k.customers, start, start + PAGE_SIZE - 1)
+    raws = await ctx.r.mget([ctx.k.customer(i.decode()) for i in ids]) if ids else []
+    rows = [msgspec.json.decode(r) for r in raws if r]
+    return _page("customers.html", ctx, signed, rows=rows, total=total, page=page, pages=pages,
+                 prev_link=f"/customers?page={page - 1}" if page > 1 else None,
+                 next_link=f"/customers?page={page + 1}" if page < pages else None)  # fmt: skip
+
+
+async def _customer_page(
+    ctx: Ctx, signed: Signed, ident: str, after: str | None, notice: str | None = None,
+    error: str | None = None, http_status: int = 200,
+) -> Template:
+    cust = await load_customer(ctx, ident)
+    key = customer_key(cust) if cust is not None else ident
+    rows, more = await _timeline(ctx, reports.Filters(customer=key), after)
+    if cust is None and not rows and after is None:
+        raise ApiError(404, "not_found", "Resource not found",
+                       f"No customer {ident!r} (no stored profile, no redemption)")  # fmt: skip
+    wallet: list[dict[str, Any]] = []
+    balances: dict[str, int] = {}
+    live: dict[str, Any] = {}
+    segments: list[dict[str, Any]] = []
+    if cust is not None:
+        wallet, balances = await customer_wallet(ctx, cust)
+        live = await live_customer(ctx, cust)
+        segments = await segments_of(ctx, cust)
+    base = "/customers/" + quote(ident, safe="")
+    return _page("customer.html", ctx, signed, http_status, cust=cust, ident=ident, key=key,
+                 wallet=wallet, balances=balances, live=live, segments=segments,
+                 groups=_groups(rows), base=base, notice=notice, error=error,
+                 next_link=f"{base}?after={more}" if more else None,
+                 first_link=base if after else None)  # fmt: skip
+
+
+@get("/customers/{ident:str}", include_in_schema=False)
+async def customer(request: Request, ident: FromPath[str]) -> Response:
+    """Customer 360: profile, segments, wallet with live balances, live summary, referrals,
+    and the timeline of their redemptions, refusals included (newest first, ``after``)."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    after = _cursor(request.query_params.get("after"), row=True)
+    return await _customer_page(ctx, signed, ident[:MAX_FIELD], after)
+
+
+@post("/customers/{ident:str}/rollback", include_in_schema=False, status_code=200)
+async def customer_rollback(request: Request, ident: FromPath[str]) -> Response:
+    """Roll back one redemption with a required reason, through the API's own route (its role
+    check ``rollback``, its audit entry ``redemption.rollback``)."""
+    form = await _form(request)
+    got = await _enter(request, "read", form)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    return await _rollback_then(request, form, lambda notice, error, status: _customer_page(
+        ctx, signed, ident[:MAX_FIELD], None, notice, error, status))  # fmt: skip
+
+
+async def _rollback_then(request: Request, form: dict[str, str], render: Any) -> Response:
+    """Roll back ``form["redemption_id"]`` (with ``form["reason"]``) through admin's own
+    route, then ``render(notice, error, status)``; a missing reason or a refusal other than
+    the role's is shown on the page beside the form."""
+    rid = form.get("redemption_id", "").strip()[:MAX_FIELD]
+    if not rid:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "`redemption_id` is required")
+    if not form.get("reason", "").strip():
+        return await render(None, f"Say why {rid} is rolled back: a reason is required.", 400)
+    try:
+        await rollback_redemption.fn(request, redemption_id=rid)  # begin(): the role check
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        return await render(None, f"{rid} not rolled back: {exc.details}", exc.status)
+    return await render(f"Redemption {rid} rolled back (audited).", None, 200)
+
+
+# ------------------------------------------------------------------------------- ledger
+
+
+@get("/ledger", include_in_schema=False)
+async def ledger(request: Request) -> Response:
+    """Every attempt, newest first, with facets in the URL: ``status``, ``failure_key``,
+    ``campaign``, ``customer``; ``after`` pages on."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    qp = request.query_params
+    status = qp.get("status") if qp.get("status") in LEDGER_STATUSES else ""
+    fkey = (qp.get("failure_key") or "").strip()[:MAX_FIELD]
+    camp = (qp.get("campaign") or "").strip()[:MAX_FIELD]
+    cust = (qp.get("customer") or "").strip()[:MAX_FIELD]
+    after = _cursor(qp.get("after"), row=True)
+    params = {"status": status, "failure_key": fkey, "campaign": camp, "customer": cust,
+              "after": after}  # fmt: skip
+    clean = _canonical(request, "/ledger", params)
+    if clean is not None:
+        return Redirect(clean, status_code=303, headers=SECURITY_HEADERS)
+    flt = reports.Filters(status=status or None, failure_code=fkey or None,
+                          campaign_id=camp or None, customer=cust or None)  # fmt: skip
+    rows, more = await _timeline(ctx, flt, after)
+    st = await ctx.repo.state()
+    hour = await reports.last_hour(ctx.r, ctx.k, ctx.now(), top=20)
+    next_link = "/ledger?" + urlencode({k: v for k, v in {**params, "after": more}.items() if v}) \
+        if more else None  # fmt: skip
+    first = {k: v for k, v in params.items() if v and k != "after"}
+    first_link = ("/ledger" + ("?" + urlencode(first) if first else "")) if after else None
+    return _page("ledger.html", ctx, signed, groups=_groups(rows), status=status, fkey=fkey,
+                 camp=camp, cust=cust, statuses=LEDGER_STATUSES, campaigns=st.defs.campaigns,
+                 known_keys=[f["key"] for f in hour["top_failure_keys"]],
+                 next_link=next_link, first_link=first_link,
+                 here=request.url.path + ("?" + request.url.query if request.url.query else ""))  # fmt: skip
+
+
+@post("/ledger/rollback", include_in_schema=False, status_code=200)
+async def ledger_rollback(request: Request) -> Response:
+    """Roll back from the ledger (a row, or a stacked parent with its children)."""
+    form = await _form(request)
+    got = await _enter(request, "read", form)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+
+    async def render(notice: str | None, error: str | None, status: int) -> Response:
+        back = form.get("back", "")
+        if not back.startswith("/ledger"):
+            back = "/ledger"
+        if error is None:
+            return Redirect(back, status_code=303, headers=SECURITY_HEADERS)
+        return _page("error.html", ctx, signed, status, status=status, title="Not rolled back",
+                     details=error)  # fmt: skip
+
+    return await _rollback_then(request, form, render)
+
+
+# ------------------------------------------------------------------------------- audit
+
+#: object types the audit filter offers (any other is accepted from the URL)
+AUDIT_TYPES = ("campaign", "voucher", "promotion_tier", "validation_rule", "customer", "segment",
+               "loyalty_card", "redemption", "key", "product", "stacking_rules")  # fmt: skip
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}`` (lists kept whole)."""
+    if not isinstance(obj, dict):
+        return {prefix or "(value)": obj} if obj is not None else {}
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, path))
+        else:
+            out[path] = v
+    return out
+
+
+def _shown(v: Any) -> str:
+    text = v if isinstance(v, str) else msgspec.json.encode(v).decode()
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def diff(before: Any, after: Any) -> list[dict[str, str]]:
+    """The fields an audited change touched, each with its value before and after
+    (``""`` where it did not exist)."""
+    b, a = _flat(before), _flat(after)
+    out = []
+    for path in sorted(set(b) | set(a)):
+        if path in b and path in a and b[path] == a[path]:
+            continue
+        kind = "changed" if path in b and path in a else ("added" if path in a else "removed")
+        out.append({"path": path, "kind": kind, "before": _shown(b[path]) if path in b else "",
+                    "after": _shown(a[path]) if path in a else ""})  # fmt: skip
+    return out
+
+
+@get("/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response:
+    """The audit trail newest first as diffs; ``type`` / ``id`` filter in the URL, ``after``
+    pages on."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    qp = request.query_params
+    otype = (qp.get("type") or "").strip()[:MAX_FIELD]
+    oid = (qp.get("id") or "").strip()[:MAX_FIELD]
+    after = _cursor(qp.get("after"), row=False)
+    params = {"type": otype, "id": oid, "after": after}
+    clean = _canonical(request, "/audit", params)
+    if clean is not None:
+        return Redirect(clean, status_code=303, headers=SECURITY_HEADERS)
+    out = await audit.query(ctx.r, ctx.k.audit, object_type=otype or None, object_id=oid or None,
+                            limit=PAGE_SIZE, starting_after=after)  # fmt: skip
+    entries = [e | {"diff": diff(e["before"], e["after"])} for e in out["data"]]
+    more = out["more_starting_after"]
+    filt = {k: v for k, v in params.items() if v and k != "after"}
+    next_link = "/audit?" + urlencode({**filt, "after": more}) if more else None
+    first_link = ("/audit" + ("?" + urlencode(filt) if filt else "")) if after else None
+    return _page("audit.html", ctx, signed, entries=entries, otype=otype, oid=oid,
+                 types=AUDIT_TYPES, next_link=next_link, first_link=first_link)  # fmt: skip
+
+
 # ------------------------------------------------------------------------------- errors
 
 
@@ -533,6 +799,12 @@ def router() -> Router:
             codes_form,
             code_lookup,
             code_state,
+            customers,
+            customer,
+            customer_rollback,
+            ledger,
+            ledger_rollback,
+            audit_page,
         ],  # fmt: skip
         include_in_schema=False,
         exception_handlers={
@@ -562,6 +834,14 @@ def _money(cents: Any) -> str:
     return f"{sign}{n // 100:,}.{n % 100:02d}"
 
 
+def _when(value: Any) -> str:
+    """An ISO time as ``2026-12-03 14:47:34 UTC`` (the ``datetime`` attribute keeps it whole)."""
+    if not value:
+        return "-"
+    text = str(value)
+    return text[:19].replace("T", " ") + " UTC" if len(text) >= 19 else text
+
+
 def _num(n: Any) -> str:
     return "-" if n is None else f"{int(n):,}"
 
@@ -577,6 +857,7 @@ def jinja_setup(engine: Any) -> None:
     env = engine.engine
     env.filters["money"] = _money
     env.filters["num"] = _num
+    env.filters["when"] = _when
     env.filters["limit_value"] = _limit_value
     env.globals["LABELS"] = {
         "redemptions": "Redemptions",

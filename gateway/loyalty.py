@@ -23,11 +23,12 @@ from litestar import Request, Response, get, post, put
 from litestar.params import FromPath
 
 from core import model as m
+from store import undo
 from store.errors import ApiError
 from store.loyalty import Catalog, Loyalty, OrderBody
-from store.members import order_id_for
 from store.openapi import Body, Op, Param, Reply
 from store.referrals import screen
+from store.undo import redemption_order_id
 
 from . import render
 from .app import Gateway, _decode, _gw, _new_id, _ok, _timed
@@ -165,16 +166,6 @@ async def get_order(request: Request, order_id: FromPath[str]) -> Response:
 # ------------------------------------------------------------------------------- redemptions
 
 
-def redemption_order_id(order: Any, parent_id: str) -> str:
-    """The order record of a redemption: its ``id``, else the one its ``source_id`` names,
-    else one derived from the (parent) redemption, so its rollback finds it again."""
-    if order is not None and order.id:
-        return order.id
-    if order is not None and order.source_id:
-        return order_id_for(order.source_id)
-    return "ord_" + parent_id.removeprefix("r_")
-
-
 async def redemption_paid(gw: Gateway, req: Any, ev: Any, parent_id: str, now: int) -> None:
     """A redemption whose order is PAID (the default) earns like a paid order: its order is
     recorded and earns once (the order id is the idempotency key, so a replayed redemption
@@ -262,29 +253,9 @@ async def redemption_converted(gw: Gateway, req: Any, ev: Any, parent_id: str, n
 
 async def redemption_rolled_back(gw: Gateway, data: bytes, now: int) -> None:
     """A rolled-back redemption cancels its order: the points it earned are taken back
-    (``POINTS_REMOVAL``, never below zero) once; what its referral conversion paid, too."""
-    cat = gw.live.loyalty
-    try:
-        red = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return
-    if not isinstance(red, dict):
-        return
-    parent = red.get("redemption") or red.get("id") or ""
-    if parent:
-        await _loyalty(gw).referrals.cancel(parent, now)
-    if not cat.programs:
-        return
-    o = red.get("order") or {}
-    ref = OrderBody(id=o.get("id"), source_id=o.get("source_id"))
-    oid = redemption_order_id(ref, parent)
-    lo = _loyalty(gw)
-    try:
-        await lo.save_order(cat, OrderBody(status="CANCELED"), now, order_id=oid, create=False,
-                            refresh=gw.live.newer)  # fmt: skip
-    except ApiError as exc:
-        if exc.status != 404:  # no order record: the redemption earned nothing
-            raise
+    (``POINTS_REMOVAL``, never below zero) once; what its referral conversion paid, too
+    (:mod:`store.undo`, shared with admin's rollback)."""
+    await undo.redemption_rolled_back(_loyalty(gw), gw.live.loyalty, data, now, gw.live.newer)
 
 
 # ------------------------------------------------------------------------------- events

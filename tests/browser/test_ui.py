@@ -192,3 +192,98 @@ def test_roles_see_only_their_actions_and_forged_posts_are_refused(ui: Any, stac
     )
     assert forged.status == 403 and "has the `analyst` role" in forged.text()
     assert srv.request("GET", "/v1/vouchers/GEN5").json()["active"] is True
+
+
+def test_customer_360_shows_a_refusal_and_rolls_back_with_a_reason(ui: Any, stack: Stack) -> None:
+    page = ui
+    srv = stack.admin
+    assert srv.request("POST", "/v1/customers", json={
+        "source_id": "cus_ana", "name": "Ana Lima", "email": "ana@example.com"}).status_code == 200  # fmt: skip
+    pub = srv.request("POST", "/v1/publications", json={"campaign": "camp_gift",
+                                                         "customer": {"source_id": "cus_ana"}})  # fmt: skip
+    assert pub.status_code == 200, pub.text
+    ok = stack.gw.redeem(body(voucher("LOCK1"), customer="cus_ana"))
+    assert ok.status_code == 200, ok.text
+    rid = ok.json()["redemptions"][0]["id"]
+    refused = stack.gw.redeem(body(voucher("LOCK1"), customer="cus_ana"))
+    assert refused.status_code == 400, refused.text
+    key = refused.json()["key"]
+    for i in range(2):
+        assert _redeem(stack, "GEN5", f"cus_{i}") == 200
+
+    sign_in(page, (srv.admin_id, srv.admin_token))
+    page.get_by_role("link", name="Customers").click()
+    page.get_by_label("Customer id or source_id").fill("cus_ana")
+    page.get_by_label("Customer id or source_id").press("Enter")
+    page.wait_for_url(re.compile(r"/customers/cus_ana$"))
+    page.get_by_role("heading", name="Ana Lima").wait_for()
+    failed = page.locator('tr[data-status="FAILED"]')
+    assert failed.count() == 1 and failed.locator('[data-figure="failure-key"]').inner_text() == key
+    row = page.locator(f'tr[data-redemption="{rid}"]')
+    assert row.get_attribute("data-status") == "SUCCEEDED"
+    wallet = page.locator("section", has_text="Wallet (live balances)")
+    assert "Gift cards" in wallet.inner_text() and "of" in wallet.inner_text()
+    _shot(page, stack, "customer", full_page=True)
+
+    row.get_by_text("Roll back", exact=True).click()  # opens the form
+    reason = row.get_by_label("Reason (required, audited)")
+    row.get_by_role("button", name=f"Roll back {rid}").click()  # empty: the browser refuses
+    assert page.url.endswith("/customers/cus_ana")
+    assert reason.evaluate("el => el.validity.valueMissing")
+    reason.fill("order cancelled by phone")
+    row.get_by_role("button", name=f"Roll back {rid}").click()
+    page.get_by_role("status").filter(has_text=f"Redemption {rid} rolled back").wait_for()
+    rolled = page.locator(f'tr[data-redemption="{rid}"]')
+    assert rolled.get_attribute("data-status") == "ROLLED_BACK"
+    assert "order cancelled by phone" in rolled.inner_text()
+    assert stack.gw.redeem(body(voucher("LOCK1"), customer="cus_bo")).status_code == 200
+
+    page.get_by_role("link", name="Audit").click()
+    entry = page.locator('section.audit-entry[data-action="redemption.rollback"]').first
+    entry.wait_for()
+    assert rid in entry.inner_text() and "order cancelled by phone" in entry.inner_text()
+    assert "ROLLED_BACK" in entry.locator("ins").all_inner_texts()
+    page.get_by_label("Object type").select_option("redemption")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"/audit\?type=redemption$"))
+    assert page.locator("section.audit-entry").count() == 1
+    page.goto("/audit")
+    _shot(page, stack, "audit", full_page=False)
+
+    page.get_by_role("link", name="Ledger").click()
+    page.get_by_label("Status").select_option("FAILED")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"/ledger\?status=FAILED$"))
+    assert page.locator("tr.row").count() == 1 and key in page.locator("tr.row").inner_text()
+    page.goto("/ledger")
+    assert page.locator("tr.row").count() == 5
+    _shot(page, stack, "ledger")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    for path in ("/customers/cus_ana", "/ledger", "/audit"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+
+
+def test_an_analyst_is_not_offered_roll_back_and_a_forged_post_is_refused(
+    ui: Any, stack: Stack
+) -> None:
+    page = ui
+    ok = stack.gw.redeem(body(voucher("LOCK1"), customer="cus_zed"))
+    assert ok.status_code == 200, ok.text
+    rid = ok.json()["redemptions"][0]["id"]
+    sign_in(page, stack.admin.key("analyst", "Ana the analyst"))
+    page.goto("/customers/cus_zed")
+    page.locator(f'tr[data-redemption="{rid}"]').wait_for()
+    assert page.get_by_text("Roll back").count() == 0
+    page.goto("/ledger")
+    assert page.get_by_text("Roll back").count() == 0
+    csrf = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    forged = page.request.post("/customers/cus_zed/rollback",
+                               form={"redemption_id": rid, "reason": "x", "csrf_token": csrf})  # fmt: skip
+    assert forged.status == 403 and "has the `analyst` role" in forged.text()
+    forged = page.request.post("/ledger/rollback",
+                               form={"redemption_id": rid, "reason": "x", "csrf_token": csrf})  # fmt: skip
+    assert forged.status == 403
+    rows = stack.admin.request("GET", "/v1/redemptions", params={"customer": "cus_zed"}).json()
+    assert rows["redemptions"][0]["status"] == "SUCCEEDED"

@@ -145,6 +145,11 @@ def test_pages_answer_and_are_not_in_the_api_schema(stack: tuple[AdminServer, In
         "/campaigns?status=running&type=PROMOTION",
         "/campaigns/camp_promo",
         "/codes",
+        "/customers",
+        "/ledger",
+        "/ledger?status=FAILED&campaign=camp_gen",
+        "/audit",
+        "/audit?type=campaign",
     ):
         r = c.get(path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
@@ -186,3 +191,114 @@ def test_series_ends_at_the_live_counters_net_of_rollbacks(
         == 400
     )
     assert srv.request("GET", "/v1/reports/campaigns/nope/series").status_code == 404
+
+
+def _redeemed(g: InProcess, code: str, customer: str) -> str:
+    r = g.redeem(body(voucher(code), customer=customer))
+    assert r.status_code == 200, r.text
+    return r.json()["redemptions"][0]["id"]
+
+
+def test_customer_360_timeline_and_rollback_with_a_reason(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    srv, g = stack
+    assert srv.request("POST", "/v1/customers", json={"source_id": "ana", "name": "Ana",
+                                                       "email": "ana@example.com"}).status_code == 200  # fmt: skip
+    rid = _redeemed(g, "LOCK1", "ana")
+    refused = g.redeem(body(voucher("LOCK1"), customer="ana"))
+    assert refused.status_code == 400
+    key = refused.json()["key"]
+    c = _sign_in(srv)
+    listing = c.get("/customers")
+    assert listing.status_code == 200 and "Ana" in listing.text
+    assert c.get("/customers?q=ana").headers["location"] == "/customers/ana"
+    page = c.get("/customers/ana")
+    assert page.status_code == 200, page.text
+    assert 'data-status="SUCCEEDED"' in page.text and rid in page.text
+    assert 'data-status="FAILED"' in page.text and f'data-figure="failure-key">{key}<' in page.text
+    assert page.text.index('data-status="FAILED"') < page.text.index('data-status="SUCCEEDED"')
+    assert "Roll back" in page.text and "ana@example.com" in page.text
+    csrf = _csrf(page.text)
+    # a reason is required; no CSRF token, no rollback
+    no_reason = c.post("/customers/ana/rollback", data={"redemption_id": rid, "reason": " ",
+                                                        "csrf_token": csrf})  # fmt: skip
+    assert no_reason.status_code == 400 and "a reason is required" in no_reason.text
+    assert c.post("/customers/ana/rollback",
+                  data={"redemption_id": rid, "reason": "x"}).status_code == 403  # fmt: skip
+    # an analyst is not offered the action and is refused by the API's check
+    a = _sign_in(srv, srv.key("analyst"))
+    apage = a.get("/customers/ana")
+    assert apage.status_code == 200 and "Roll back" not in apage.text
+    forged = a.post("/customers/ana/rollback", data={"redemption_id": rid, "reason": "nope",
+                                                     "csrf_token": _csrf(apage.text)})  # fmt: skip
+    assert forged.status_code == 403 and "has the `analyst` role" in forged.text
+    done = c.post("/customers/ana/rollback", data={"redemption_id": rid,
+                  "reason": "customer returned the order", "csrf_token": csrf})  # fmt: skip
+    assert done.status_code == 200 and "rolled back (audited)" in done.text
+    assert 'data-status="ROLLED_BACK"' in done.text and "customer returned the order" in done.text
+    again = c.post("/customers/ana/rollback", data={"redemption_id": rid, "reason": "twice",
+                                                    "csrf_token": csrf})  # fmt: skip
+    assert again.status_code == 400 and "was rolled back by" in again.text
+    # the code can be redeemed again: its use was given back
+    assert g.redeem(body(voucher("LOCK1"), customer="bob")).status_code == 200
+    entry = srv.request("GET", "/v1/audit-log", params={"action": "redemption.rollback"}).json()
+    assert entry["data"][0]["resource_id"] == rid
+    assert entry["data"][0]["after"]["reason"] == "customer returned the order"
+    row = srv.request("GET", "/v1/redemptions", params={"customer": "ana", "status": "ROLLED_BACK"})
+    assert row.json()["redemptions"][0]["rollback_reason"] == "customer returned the order"
+    audit_page = c.get("/audit?type=redemption")
+    assert audit_page.status_code == 200 and "redemption.rollback" in audit_page.text
+    assert "customer returned the order" in audit_page.text
+    assert c.get("/customers/nobody").status_code == 404
+
+
+def test_ledger_facets_paging_and_the_api_rollback(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, g = stack
+    ids = [_redeemed(g, "GEN5", f"c{i}") for i in range(25)]
+    assert g.redeem(body(voucher("NOPE-CODE"), customer="c1")).status_code in (400, 404)
+    c = _sign_in(srv)
+    page = c.get("/ledger")
+    assert page.status_code == 200 and page.text.count('class="row ') == 20
+    m = re.search(r'href="(/ledger\?after=[^"]+)" rel="next"', page.text)
+    assert m, page.text[-2000:]
+    nxt = c.get(m.group(1).replace("&amp;", "&"))
+    assert nxt.status_code == 200 and ids[0] in nxt.text
+    failed = c.get("/ledger?status=FAILED")
+    assert failed.text.count('data-status="FAILED"') >= 1 and 'data-status="SUCCEEDED"' not in failed.text
+    assert c.get("/ledger?status=&failure_key=&campaign=&customer=").headers["location"] == "/ledger"
+    by_customer = c.get("/ledger?customer=c3")
+    assert by_customer.text.count('class="row ') == 1 and ids[3] in by_customer.text
+    assert c.get("/ledger?after=nonsense").status_code == 400
+    # the API: a reason is required, analysts are refused, then it is rolled back once
+    path = f"/v1/redemptions/{ids[3]}/rollback"
+    assert srv.request("POST", path, json={}).status_code == 400
+    ana = srv.key("analyst")
+    r = httpx.post(srv.url + path, json={"reason": "x"},
+                   headers={"X-App-Id": ana[0], "X-App-Token": ana[1]})  # fmt: skip
+    assert r.status_code == 403
+    r = srv.request("POST", path, json={"reason": "test"})
+    assert r.status_code == 200 and r.json()["rolled_back"] == [ids[3]], r.text
+    assert srv.request("POST", path, json={"reason": "test"}).json()["key"] == "already_rolled_back"
+    assert srv.request("POST", "/v1/redemptions/r_nope/rollback", json={"reason": "x"}).status_code == 404
+    rolled = c.get("/ledger?status=ROLLED_BACK")
+    assert rolled.text.count('class="row ') == 1
+    # the ledger's own rollback form returns to the filtered list
+    nxt_id = ids[4]
+    form = {"redemption_id": nxt_id, "reason": "dup", "csrf_token": _csrf(page.text),
+            "back": "/ledger?customer=c4"}  # fmt: skip
+    r = c.post("/ledger/rollback", data=form)
+    assert r.status_code == 303 and r.headers["location"] == "/ledger?customer=c4"
+    assert "ROLLED_BACK" in c.get("/ledger?customer=c4").text
+    # a stacked redemption: its parent above its children, rolled back whole from the ledger
+    r = g.redeem(body(voucher("GEN5"), voucher("LIMITED100"), customer="stack"))
+    assert r.status_code == 200, r.text
+    parent = r.json()["parent_redemption"]["id"]
+    page = c.get("/ledger?customer=stack")
+    assert f'data-parent="{parent}"' in page.text and "Stacked redemption" in page.text
+    assert page.text.count('class="row s-row-succeeded child"') == 2 and "Roll back all" in page.text
+    r = c.post("/ledger/rollback", data={"redemption_id": parent, "reason": "stacked",
+                                         "csrf_token": _csrf(page.text), "back": "/ledger?customer=stack"})  # fmt: skip
+    assert r.status_code == 303
+    page = c.get("/ledger?customer=stack")
+    assert page.text.count('data-status="ROLLED_BACK"') == 2 and "Roll back all" not in page.text
