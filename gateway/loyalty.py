@@ -207,6 +207,7 @@ async def referees(gw: Gateway, rs: Any, req: Any, vouchers: dict[str, Any] | No
     if c is None or not (c.id or c.source_id):
         return vouchers
     out = vouchers
+    referee: tuple[dict[str, Any], int] | None = None  # the customer and its paid orders, read once
     for r in req.redeemables:
         h = (vouchers or {}).get(r.id) or rs.vouchers.get(r.id)
         camp = h.campaign.model if h is not None and h.referral and h.campaign is not None else None
@@ -214,14 +215,16 @@ async def referees(gw: Gateway, rs: Any, req: Any, vouchers: dict[str, Any] | No
         if rp is None or not (rp.new_customers_only or rp.unique_contacts) or not h.customer:
             continue
         lo = _loyalty(gw)
-        stored = await lo.members.customer(c, gw.clock(), create=False)
-        who = {**msgspec.to_builtins(c), **(stored or {})}
-        who.setdefault("id", "")
-        for f in ("email", "phone"):  # what the request says wins (it is what will be stored)
-            if getattr(c, f, None):
-                who[f] = getattr(c, f)
-        before = (await lo.members.metrics(stored["id"])).get("count", 0) if stored else 0
-        key = await screen(lo, camp, str(h.customer), who, before)
+        if referee is None:
+            stored = await lo.members.customer(c, gw.clock(), create=False)
+            who = {**msgspec.to_builtins(c), **(stored or {})}
+            who.setdefault("id", "")
+            for f in ("email", "phone"):  # what the request says wins (it is what will be stored)
+                if getattr(c, f, None):
+                    who[f] = getattr(c, f)
+            before = (await lo.members.metrics(stored["id"])).get("count", 0) if stored else 0
+            referee = (who, before)
+        key = await screen(lo, camp, str(h.customer), *referee)
         if key is not None:
             out = dict(out or {})
             out[r.id] = h.refusing(key)

@@ -132,8 +132,12 @@ class Referrals:
         rel_id, rel_type = related
         cur = await self.lo.pipe.execute_command("GET", self.k.counter(conversions_key(camp.id, referrer_id)))
         n = int(cur or 0) + 1
+        # what does not change between attempts is read once: the referrer, the assigned rewards
+        referrer = await self.lo.members.customer(m.Customer(id=referrer_id), now_ms, create=False)
+        assigned = [a.reward_id for a in cat.assignments.values() if a.campaign_id == camp.id]
         for _ in range(MAX_ATTEMPTS):
-            plan = await self._plan(cat, camp, code, referrer_id, referee, related, now_ms, n, count)
+            plan = await self._plan(cat, camp, code, referrer_id, referrer, assigned, referee, related,
+                                    now_ms, n, count)  # fmt: skip
             res = await self.lo.wallet.apply(
                 plan["ops"], now_ms, op_id=f"referral:{camp.id}:{rel_id}", fingerprint="convert",
                 limits=plan["limits"], writes=plan["writes"], scope=camp.id,
@@ -164,8 +168,8 @@ class Referrals:
                        "Please retry: the referrer's conversions kept changing")  # fmt: skip
 
     async def _plan(self, cat: Catalog, camp: m.Campaign, code: str, referrer_id: str,
-                    referee: dict[str, Any], related: tuple[str, str], now_ms: int, n: int,
-                    count: bool) -> dict[str, Any]:  # fmt: skip
+                    referrer: dict[str, Any] | None, assigned: list[str], referee: dict[str, Any],
+                    related: tuple[str, str], now_ms: int, n: int, count: bool) -> dict[str, Any]:  # fmt: skip
         rel_id, rel_type = related
         rp = camp.referral_program
         lo = self.lo
@@ -189,8 +193,6 @@ class Referrals:
                 ops += given.ops
                 writes += given.writes
         # the referrer's rewards for its n-th referee
-        referrer = await lo.members.customer(m.Customer(id=referrer_id), now_ms, create=False)
-        assigned = [a.reward_id for a in cat.assignments.values() if a.campaign_id == camp.id]
         tiers: list[str] = []
         for tier_id, rid in referrer_rewards(rp, assigned, n):
             r = cat.rewards.get(rid)
@@ -265,8 +267,9 @@ class Referrals:
             return False
         rec = orjson.loads(raw)
         camp_id, referrer_id, referee_id = rec["campaign_id"], rec["referrer_id"], rec["referee_id"]
-        details = orjson.dumps({"referral": {k: rec.get(k) for k in (
-            "campaign_id", "code", "referrer_id", "referee_id", "related_object_id", "related_object_type")}})  # fmt: skip
+        ref = {k: rec.get(k) for k in ("campaign_id", "code", "referrer_id", "referee_id",
+                                       "related_object_id", "related_object_type")}  # fmt: skip
+        details = orjson.dumps({"referral": ref})
         ops: list[Any] = []
         writes: list[Any] = []
         for p in rec.get("paid") or []:
@@ -285,7 +288,7 @@ class Referrals:
                    ("del", self.k.referral(related_id))]  # fmt: skip
         writes += [("del", self.k.contact(camp_id, d)) for d in rec.get("contacts") or []]
         writes.append(("xadd", self.k.customer_activity(referee_id), "customer.holder.assignment.deleted",
-                       orjson.dumps({"referral": orjson.loads(details)["referral"]})))  # fmt: skip
+                       orjson.dumps({"referral": ref})))  # fmt: skip
         await self.lo.wallet.apply(ops, now_ms, op_id=f"referral:{camp_id}:{related_id}:cancel",
                                    fingerprint="cancel", writes=writes, scope=camp_id)  # fmt: skip
         return True
