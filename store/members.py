@@ -28,6 +28,7 @@ from core import model as m
 from .autopipe import AutoPipeline, Script
 from .codemaker import CodeMaker
 from .counters import load_scripts
+from .errors import ApiError
 from .keys import Keys
 from .wallet import NEVER_MS, Card, PendingPoints, Transaction
 
@@ -286,7 +287,10 @@ class Members:
                 raise CampaignGone(f"campaign {camp.id} is being deleted")
             if maker is None:
                 raise ValueError(f"code {c} is taken")
-        raise RuntimeError(f"campaign {camp.id}: no free card code found in 100 tries")
+        # the code pattern's space is (nearly) used up: the caller's data, not a server fault
+        raise ApiError(409, "codes_exhausted", "No free code",
+                       f"campaign {camp.id}: no free code of its code_config found in 100 tries; "
+                       "widen the pattern (length, charset)")  # fmt: skip
 
 
 # -- answers (Voucherify's shapes) ------------------------------------------------------------

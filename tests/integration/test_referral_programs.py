@@ -438,3 +438,27 @@ def test_bad_referral_tiers_are_refused(stack: tuple[AdminServer, InProcess]) ->
         assert r.status_code == 400, (rp, r.text)
         assert needle in r.text, (needle, r.text)
     assert srv.request("GET", "/v1/campaigns").json()["total"] == before
+
+
+def test_a_programme_whose_code_pattern_is_used_up_refuses_a_publication_with_409(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    """A fuzz finding: a join-once programme whose code_config has room for two codes gave a 500
+    on the third member's publication; it is a 409 ``codes_exhausted`` that changes nothing."""
+    from gateway_fixtures import keyspace
+
+    srv, g = stack
+    body = _r3(_club(srv))
+    body["voucher"] = {**body["voucher"], "code_config": {"pattern": "R#", "charset": "AB"}}
+    assert srv.request("POST", "/v1/campaigns", json=body).status_code == 200
+    first = srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},
+                                                           "customer": {"source_id": "alice"}})  # fmt: skip
+    assert first.status_code == 200 and first.json()["voucher"]["code"] in ("RA", "RB"), first.text
+    assert srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},
+                                                          "customer": {"source_id": "carl"}}).status_code == 200  # fmt: skip
+    srv.request("POST", "/v1/customers", json={"source_id": "bob"})
+    before = keyspace(g.redis, g.prefix)
+    second = srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},
+                                                            "customer": {"source_id": "bob"}})  # fmt: skip
+    assert second.status_code == 409 and second.json()["key"] == "codes_exhausted", second.text
+    assert {k for k in keyspace(g.redis, g.prefix) if ":audit" not in k} == {k for k in before if ":audit" not in k}
