@@ -157,6 +157,9 @@ class Ctx:
 #: ASGI scope entry holding the actor of a web UI request: set only by admin.ui, after it checked
 #: the session cookie (and, on a POST, the CSRF token); never from anything the client sends
 UI_ACTOR = "promogate.ui_actor"
+#: ASGI scope entry holding the JSON body of a route called in process (:mod:`admin.drafts`):
+#: :func:`json_body` reads it instead of the request's own body; set only by server code
+INNER_BODY = "promogate.inner_body"
 
 
 async def begin(request: Request, permission: str) -> Ctx:
@@ -173,6 +176,11 @@ async def begin(request: Request, permission: str) -> Ctx:
 
 
 async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
+    inner = request.scope.get(INNER_BODY)  # type: ignore[call-overload]
+    if inner is not None:
+        if not inner and required:
+            raise invalid("The request body is empty")
+        return strip_nulls(inner)
     raw = await request.body()
     if not raw or not raw.strip():
         if required:
@@ -252,6 +260,7 @@ def create_app(
 ) -> Litestar:
     from . import (
         routes_defs,
+        routes_drafts,
         routes_ledger,
         routes_loyalty,
         routes_members,
@@ -281,6 +290,7 @@ def create_app(
             *routes_people.HANDLERS,
             *routes_members.HANDLERS,
             *routes_referrals.HANDLERS,
+            *routes_drafts.HANDLERS,
             *routes_ledger.HANDLERS,
             *routes_ops.HANDLERS,
             # the marketer web UI at the root (HTML pages: left out of the OpenAPI schema)

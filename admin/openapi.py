@@ -17,6 +17,7 @@ listed; unknown fields are ignored, as Voucherify does.
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Any, Literal
 
 from litestar import Litestar
@@ -1782,13 +1783,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 }
 
 
-def operations() -> dict[tuple[str, str], Op]:
-    """Every admin route's entry: this table, the members routes' (admin/routes_members.py)
-    and the referral holders routes' (admin/routes_referrals.py), kept beside their handlers."""
-    from .routes_members import OPERATIONS as MEMBERS
-    from .routes_referrals import OPERATIONS as REFERRALS
+#: route modules that keep their OpenAPI entries beside their handlers (an ``OPERATIONS`` dict)
+OPERATION_MODULES = ("routes_members", "routes_referrals", "routes_drafts")
 
-    return {**OPERATIONS, **MEMBERS, **REFERRALS}
+
+def operations() -> dict[tuple[str, str], Op]:
+    """Every admin route's entry: this table and those of :data:`OPERATION_MODULES`."""
+    out = dict(OPERATIONS)
+    for name in OPERATION_MODULES:
+        out.update(importlib.import_module(f"admin.{name}").OPERATIONS)
+    return out
 
 
 def describe(app: Litestar) -> None:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -42,6 +44,49 @@ from .errors import ApiError, from_compile, from_validation
 
 E = core.engine
 MAX_RETRIES = 50
+
+
+# ------------------------------------------------------------------------------- dry runs
+
+
+class Draft:
+    """The document as a dry run left it (nothing written): its state, compiled ruleset, the
+    codes changed outside the document, and the audit changes the writes would have made."""
+
+    def __init__(self, st: State, rs: Any) -> None:
+        self.st = st
+        self.rs = rs
+        self.codes: dict[str, m.Voucher] = {}
+        self.changes: list[audit.Change] = []
+
+
+#: set by :func:`dry_run`: the draft that writes go to instead of Redis
+_DRAFT: ContextVar[Draft | None] = ContextVar("promogate_draft", default=None)
+
+
+class DryRun(Exception):
+    """Raised by a write under :func:`dry_run` once the change is applied to the draft and
+    compiled: the route stops there, before any side effect that follows its write (an async
+    action started, a notice sent). ``result`` is what the write would have returned."""
+
+    def __init__(self, result: Any, changes: list[audit.Change]) -> None:
+        super().__init__("dry run")
+        self.result = result
+        self.changes = changes
+
+
+@contextmanager
+def dry_run(draft: Draft) -> Iterator[Draft]:
+    """Within it, :meth:`Repo.state` / :meth:`Repo.ruleset` / :meth:`Repo.code` read ``draft``
+    and every write (:meth:`Repo.mutate`, :meth:`Repo.mutate_code`, :meth:`Repo.record`) is
+    applied to it, validated and compiled exactly as for real, then raises :class:`DryRun`:
+    Redis is never written. A change refused (400 naming the field) raises its ApiError as
+    it would for real. Start a draft with :meth:`Repo.draft`."""
+    token = _DRAFT.set(draft)
+    try:
+        yield draft
+    finally:
+        _DRAFT.reset(token)
 
 
 class CampaignMeta(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -214,6 +259,20 @@ def _checked_meta(meta: Meta) -> bytes:
     return raw
 
 
+def _checked_voucher(new: m.Voucher, rs: Any) -> m.Voucher:
+    """A code kept outside the document, validated and compiled against ``rs`` (400 naming
+    the field if it does not)."""
+    try:
+        checked = msgspec.convert(msgspec.to_builtins(new), m.Voucher)
+    except msgspec.ValidationError as exc:
+        raise from_validation(exc, "voucher") from None
+    try:
+        E.holder_for_voucher(rs, checked)
+    except CompileError as exc:
+        raise from_compile(exc) from None
+    return checked
+
+
 def new_stamp() -> str:
     """A value for ``Padmin:defs_stamp``, written with every admin write of the document."""
     return secrets.token_hex(12)
@@ -237,6 +296,9 @@ class Repo:
 
     async def state(self) -> State:
         """A read-only snapshot (shared between requests: do not modify it)."""
+        draft = _DRAFT.get()
+        if draft is not None:
+            return draft.st
         v, stamp = await self.r.mget(self.k.version, self.k.defs_stamp)
         key = None if stamp is None else (int(v or 0), stamp.decode())
         if key is not None and self._cache is not None and self._cache[0] == key:
@@ -251,6 +313,9 @@ class Repo:
         return st
 
     async def ruleset(self) -> tuple[State, Any]:
+        draft = _DRAFT.get()
+        if draft is not None:
+            return draft.st, draft.rs
         st = await self.state()
         key = st.cache_key
         if key is not None and self._rs is not None and self._rs[0] == key:
@@ -261,8 +326,38 @@ class Repo:
         return st, rs
 
     async def code(self, code: str) -> m.Voucher | None:
+        draft = _DRAFT.get()
+        if draft is not None and code in draft.codes:
+            return draft.codes[code]
         raw = await self.r.get(self.k.code(code))
         return _voucher_dec.decode(raw) if raw else None
+
+    async def draft(self) -> Draft:
+        """A private copy of the published document, compiled, for :func:`dry_run`."""
+        v, stamp, doc, meta = await self.r.mget(
+            self.k.version, self.k.defs_stamp, self.k.defs, self.k.meta
+        )
+        st = self._decode(v, doc, meta)
+        _st, rs = await self.ruleset()
+        if _st.version != st.version:
+            rs = await asyncio.to_thread(compile_defs, st.defs)
+        return Draft(st, rs)
+
+    async def _dry(self, draft: Draft, fn: Callable[[State], Outcome], watch: list[str]) -> None:
+        """:meth:`mutate` on the draft: a fresh copy, the change, validation and compilation;
+        the draft becomes the result and :class:`DryRun` is raised (nothing written)."""
+        st = self._decode(
+            str(draft.st.version).encode(), _enc.encode(draft.st.defs), _enc.encode(draft.st.meta)
+        )
+        st.watched = dict(zip(watch, await self.r.mget(*watch), strict=True)) if watch else {}
+        out = fn(st)
+        if not out.write:
+            raise DryRun(out.result, [])
+        rs = compile_defs(st.defs)
+        _checked_meta(st.meta)
+        draft.st, draft.rs = st, rs
+        draft.changes.extend(out.changes)
+        raise DryRun(out.result, list(out.changes))
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -274,6 +369,9 @@ class Repo:
         watch: Iterable[str] = (),
     ) -> Any:
         watch = list(watch)
+        draft = _DRAFT.get()
+        if draft is not None:
+            await self._dry(draft, fn, watch)
         for _ in range(MAX_RETRIES):
             async with self.r.pipeline(transaction=True) as pipe:
                 try:
@@ -325,6 +423,16 @@ class Repo:
         fn: Callable[[m.Voucher, State], tuple[m.Voucher, Any, list[audit.Change]]],
     ) -> Any:
         """Change a code kept outside the document (``Pcode:<CODE>``); 404 if absent."""
+        draft = _DRAFT.get()
+        if draft is not None:
+            cur = await self.code(code)
+            if cur is None:
+                return None
+            new, result, changes = fn(cur, draft.st)
+            checked = _checked_voucher(new, draft.rs)
+            draft.codes[code] = checked
+            draft.changes.extend(changes)
+            raise DryRun(result, list(changes))
         key = self.k.code(code)
         for _ in range(MAX_RETRIES):
             st, rs = await self.ruleset()
@@ -338,14 +446,7 @@ class Repo:
                         return None
                     cur = _voucher_dec.decode(raw)
                     new, result, changes = fn(cur, st)
-                    try:
-                        checked = msgspec.convert(msgspec.to_builtins(new), m.Voucher)
-                    except msgspec.ValidationError as exc:
-                        raise from_validation(exc, "voucher") from None
-                    try:
-                        E.holder_for_voucher(rs, checked)
-                    except CompileError as exc:
-                        raise from_compile(exc) from None
+                    checked = _checked_voucher(new, rs)
                     now = self.clock()
                     pipe.multi()
                     pipe.set(key, _enc.encode(checked))
@@ -365,7 +466,12 @@ class Repo:
         changes: list[audit.Change],
         extra: Callable[[Any], None],
     ) -> None:
-        """Writes outside the document (customers, keys...) with their audit entries, atomically."""
+        """Writes outside the document (customers, keys...) with their audit entries, atomically.
+        Under :func:`dry_run` nothing is written: :class:`DryRun` with the changes."""
+        draft = _DRAFT.get()
+        if draft is not None:
+            draft.changes.extend(changes)
+            raise DryRun(None, list(changes))
         now = self.clock()
         async with self.r.pipeline(transaction=True) as pipe:
             extra(pipe)

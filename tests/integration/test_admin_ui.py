@@ -302,3 +302,29 @@ def test_ledger_facets_paging_and_the_api_rollback(stack: tuple[AdminServer, InP
     assert r.status_code == 303
     page = c.get("/ledger?customer=stack")
     assert page.text.count('data-status="ROLLED_BACK"') == 2 and "Roll back all" not in page.text
+
+
+def test_a_background_task_page_shows_its_progress_until_it_ends(
+    stack: tuple[AdminServer, InProcess],
+) -> None:
+    srv, _g = stack
+    made = srv.request("POST", "/v1/campaigns", json={
+        "name": "Bulk", "campaign_type": "DISCOUNT_COUPONS", "type": "AUTO_UPDATE",
+        "vouchers_count": 3000,
+        "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT", "amount_off": 100}},
+    }).json()  # fmt: skip
+    aid = made["async_action_id"]
+    c = _sign_in(srv)
+    listed = c.get("/actions")
+    assert listed.status_code == 200 and f'href="/actions/{aid}"' in listed.text
+    panel = c.get(f"/actions/{aid}", headers={"HX-Request": "true"})
+    assert panel.status_code == 200 and "<html" not in panel.text  # the panel alone
+    assert 'aria-label="Progress"' in panel.text
+    done = srv.wait_action(aid)
+    assert done["status"] == "DONE"
+    page = c.get(f"/actions/{aid}")
+    assert page.status_code == 200 and 'data-status="DONE"' in page.text
+    assert "hx-get" not in page.text.split('id="action-panel"')[1].split(">")[0]  # stops polling
+    assert 'value="100"' in page.text and "3,000 of 3,000 done" in page.text
+    assert f'href="/campaigns/{made["id"]}"' in page.text
+    assert c.get("/actions/nope").status_code == 404

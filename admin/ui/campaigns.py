@@ -1,0 +1,153 @@
+"""Home tiles, the campaign list, campaign detail with the burn chart, enable / disable."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from .. import reports
+from ..app import Ctx
+from ..errors import ApiError
+from ..routes_defs import (
+    disable_campaign,
+    enable_campaign,
+)
+from .base import (
+    CAMPAIGN_TYPES,
+    MAX_FIELD,
+    PAGE_SIZE,
+    SECURITY_HEADERS,
+    SERIES_HOURS,
+    STATUSES,
+    Signed,
+    _enter,
+    _int,
+    _json_island,
+    _page,
+    _posted,
+)
+
+# ------------------------------------------------------------------------------- home
+
+
+async def _statuses(ctx: Ctx, campaigns: list[Any]) -> list[dict[str, Any]]:
+    counters = await reports.campaigns_counters(ctx.r, ctx.k, [c.id for c in campaigns])
+    now = ctx.now()
+    return [
+        reports.campaign_status(c, cnt, now) | {"counters": cnt}
+        for c, cnt in zip(campaigns, counters, strict=True)
+    ]
+
+
+@get("/", include_in_schema=False)
+async def home(request: Request) -> Response:
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    st = await ctx.repo.state()
+    camps = list(st.defs.campaigns)
+    statuses = await _statuses(ctx, camps)
+    by_status = {s: 0 for s in STATUSES}
+    for s in statuses:
+        by_status[s["status"]] += 1
+    async with ctx.r.pipeline(transaction=False) as pipe:
+        for c in camps:
+            pipe.llen(ctx.k.list_codes(c.id))
+        lens = await pipe.execute() if camps else []
+    codes = len(st.defs.vouchers) + sum(int(n) for n in lens)
+    hour = await reports.last_hour(ctx.r, ctx.k, ctx.now())
+    return _page("home.html", ctx, signed, by_status=by_status, campaigns=len(camps), codes=codes,
+                 hour=hour, version=st.version)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- campaigns
+
+
+@get("/campaigns", include_in_schema=False)
+async def campaigns(request: Request) -> Response:
+    """Filters in the URL: ``status``, ``type``, ``q`` (name contains), ``page``."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    qp = request.query_params
+    status = qp.get("status") if qp.get("status") in STATUSES else ""
+    ctype = qp.get("type") if qp.get("type") in CAMPAIGN_TYPES else ""
+    q = (qp.get("q") or "")[:MAX_FIELD]
+    page = _int(qp.get("page"), 1, 1, 1_000_000)
+    st = await ctx.repo.state()
+    camps = [c for c in st.defs.campaigns
+             if (not ctype or c.campaign_type == ctype) and (not q or q.lower() in c.name.lower())]  # fmt: skip
+    camps.sort(key=lambda c: c.created_seq, reverse=True)
+    rows = [(c, s) for c, s in zip(camps, await _statuses(ctx, camps), strict=True)
+            if not status or s["status"] == status]  # fmt: skip
+    total = len(rows)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+
+    def link(**change: Any) -> str:
+        params = {"status": status, "type": ctype, "q": q, "page": page, **change}
+        query = urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
+        return "/campaigns" + ("?" + query if query else "")
+
+    canonical = link()
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    if here != canonical:  # a filter form sends its empty fields too: keep the URL clean
+        return Redirect(canonical, status_code=303, headers=SECURITY_HEADERS)
+
+    return _page("campaigns.html", ctx, signed, rows=shown, total=total, page=page, pages=pages,
+                 status=status, ctype=ctype, q=q, statuses=STATUSES, types=CAMPAIGN_TYPES,
+                 prev_link=link(page=page - 1) if page > 1 else None,
+                 next_link=link(page=page + 1) if page < pages else None)  # fmt: skip
+
+
+async def _campaign_page(
+    ctx: Ctx, signed: Signed, campaign_id: str, notice: str | None = None
+) -> Template:
+    from ..routes_defs import CAMPAIGN
+
+    st = await ctx.repo.state()
+    camp = CAMPAIGN.get(st, campaign_id)  # 404 not_found
+    (status,) = await _statuses(ctx, [camp])
+    series = await reports.campaign_series(ctx.r, ctx.k, camp, ctx.now(), SERIES_HOURS)
+    codes = int(await ctx.r.llen(ctx.k.list_codes(camp.id))) + sum(
+        1 for v in st.defs.vouchers if v.campaign_id == camp.id
+    )
+    return _page("campaign.html", ctx, signed, camp=camp, st=status, series=series,
+                 series_json=_json_island(series), codes=codes, notice=notice,
+                 version=st.version)  # fmt: skip
+
+
+@get("/campaigns/{campaign_id:str}", include_in_schema=False)
+async def campaign(request: Request, campaign_id: FromPath[str]) -> Response:
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    return await _campaign_page(ctx, signed, campaign_id)
+
+
+@post("/campaigns/{campaign_id:str}/state", include_in_schema=False, status_code=200)
+async def campaign_state(request: Request, campaign_id: FromPath[str]) -> Response:
+    """Enable or disable a campaign through the API's own route (role ``write``)."""
+    got = await _posted(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed, form = got
+    action = form.get("action")
+    if action not in ("enable", "disable"):
+        raise ApiError(
+            400, "invalid_payload", "Invalid payload", "`action` must be enable or disable"
+        )
+    route = enable_campaign if action == "enable" else disable_campaign
+    await route.fn(request, campaign_id=campaign_id)  # its begin(): the API's role check
+    return await _campaign_page(ctx, signed, campaign_id, notice=f"Campaign {action}d.")
+
+
+HANDLERS = [home, campaigns, campaign, campaign_state]
