@@ -18,7 +18,7 @@ listed; unknown fields are ignored, as Voucherify does.
 from __future__ import annotations
 
 import importlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from litestar import Litestar
 from msgspec import UNSET, Meta, Struct, UnsetType, field
@@ -1204,22 +1204,27 @@ class KeyCount(_Out, kw_only=True):
     count: int
 
 
-class SeriesLimits(_Out, kw_only=True):
-    #: None: no such limit
-    redemptions: int | None
-    discounted_amount: int | None
+T = TypeVar("T")
 
 
-class SeriesPace(_Out, kw_only=True):
-    #: net change per hour over the last 6 hours (of the window)
-    redemptions: float
-    discounted_amount: float
+class PerLimit(_Out, Generic[T], kw_only=True):
+    """One value per campaign-wide limit the burn chart follows."""
+
+    redemptions: T
+    discounted_amount: T
 
 
-class SeriesExhaustion(_Out, kw_only=True):
-    #: when the limit runs out at the current pace (ISO 8601); None: no limit, no use, or spent
-    redemptions: str | None
-    discounted_amount: str | None
+class SeriesLimits(PerLimit[int | None]):
+    """Each limit; None: no such limit."""
+
+
+class SeriesPace(PerLimit[float]):
+    """Net change per hour over the last 6 hours (of the window)."""
+
+
+class SeriesExhaustion(PerLimit[str | None]):
+    """When each limit runs out at the current pace (ISO 8601); None: no limit, no use, or
+    spent."""
 
 
 class CampaignSeries(_Out, kw_only=True):
