@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gateway_fixtures import gw, server  # noqa: E402,F401
+from stacks import admin_and_gateway, admin_and_gateway_processes  # noqa: E402,F401
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import voucherify as v
+from stacks import gateway_sdk
 from voucherify.exceptions import ApiException
 
 from admin.testing import AdminServer, GatewayProcess
@@ -22,14 +22,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def services(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, GatewayProcess]]:
-    with AdminServer(redis_url, key_prefix) as adm, GatewayProcess(redis_url, key_prefix) as gw:
-        yield adm, gw
-
-
-def _gateway_client(gw: GatewayProcess) -> v.ApiClient:
-    cfg = v.Configuration(host=gw.url, api_key={"X-App-Id": gw.app_id, "X-App-Token": gw.app_token})
-    return v.ApiClient(cfg)
+def services(
+    admin_and_gateway_processes: tuple[AdminServer, GatewayProcess],
+) -> tuple[AdminServer, GatewayProcess]:
+    return admin_and_gateway_processes
 
 
 def _items(amount: int, product: str = "tee") -> list[dict[str, Any]]:
@@ -41,7 +37,7 @@ def test_section_15a_loyalty_program_end_to_end(
     services: tuple[AdminServer, GatewayProcess],
 ) -> None:
     adm_srv, gw_srv = services
-    with adm_srv.sdk() as adm, _gateway_client(gw_srv) as gwc, warnings.catch_warnings():
+    with adm_srv.sdk() as adm, gateway_sdk(gw_srv) as gwc, warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", DeprecationWarning
         )  # LoyaltiesApi warns on every call (SDK)

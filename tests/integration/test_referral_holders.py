@@ -7,16 +7,15 @@ filters, and every refusal in Voucherify's error shape with nothing written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import voucherify as v
-from gateway_fixtures import InProcess, in_process, keyspace
+from gateway_fixtures import InProcess, keyspace
+from stacks import club_programme
 from voucherify.exceptions import ApiException, ForbiddenException, NotFoundException
 
 from admin.testing import AdminServer
-from core import model as m
 
 R3 = {"name": "Refer a friend", "campaign_type": "REFERRAL_PROGRAM", "type": "AUTO_UPDATE", "join_once": True,
       "voucher": {"type": "DISCOUNT_VOUCHER", "discount": {"type": "AMOUNT", "amount_off": 1000, "effect": "APPLY_TO_ORDER"},
@@ -28,20 +27,8 @@ NOT_PUBLISHED = "Referral code must be first published to Referrer before assign
 
 
 @pytest.fixture
-def stack(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProcess]]:
-    """Admin and an in-process gateway on one key prefix."""
-    with (
-        in_process(redis_url, key_prefix, m.Definitions()) as g,
-        AdminServer(redis_url, key_prefix, clock=g.clock) as srv,
-    ):
-        yield srv, g
-
-
-def _club(srv: AdminServer) -> str:
-    r = srv.request("POST", "/v1/loyalties", json={
-        "name": "Club", "voucher": {"loyalty_card": {"points": 0}, "code_config": {"pattern": "CLUB-#####"}}})  # fmt: skip
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
+def stack(admin_and_gateway: tuple[AdminServer, InProcess]) -> tuple[AdminServer, InProcess]:
+    return admin_and_gateway
 
 
 def _r3(club: str) -> dict[str, Any]:
@@ -53,7 +40,7 @@ def _r3(club: str) -> dict[str, Any]:
 
 def _programme(srv: AdminServer) -> tuple[str, str]:
     """(the loyalty club's id, the referral programme's id)."""
-    club = _club(srv)
+    club = club_programme(srv)
     r = srv.request("POST", "/v1/campaigns", json=_r3(club))
     assert r.status_code == 200, r.text
     return club, str(r.json()["id"])

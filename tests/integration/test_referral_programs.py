@@ -9,15 +9,14 @@ a named friend with the order naming its referrer (R8), never by its referrer (R
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import voucherify as v
-from gateway_fixtures import HEADERS, InProcess, in_process
+from gateway_fixtures import HEADERS, InProcess
+from stacks import club_programme
 
 from admin.testing import AdminServer
-from core import model as m
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.* is deprecated\.:DeprecationWarning")
 
@@ -30,20 +29,8 @@ R3 = {"name": "Refer a friend", "campaign_type": "REFERRAL_PROGRAM", "type": "AU
 
 
 @pytest.fixture
-def stack(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProcess]]:
-    """Admin and an in-process gateway on one key prefix."""
-    with (
-        in_process(redis_url, key_prefix, m.Definitions()) as g,
-        AdminServer(redis_url, key_prefix, clock=g.clock) as srv,
-    ):
-        yield srv, g
-
-
-def _club(srv: AdminServer) -> str:
-    r = srv.request("POST", "/v1/loyalties", json={
-        "name": "Club", "voucher": {"loyalty_card": {"points": 0}, "code_config": {"pattern": "CLUB-#####"}}})  # fmt: skip
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
+def stack(admin_and_gateway: tuple[AdminServer, InProcess]) -> tuple[AdminServer, InProcess]:
+    return admin_and_gateway
 
 
 def _r3(club: str, **changes: Any) -> dict[str, Any]:
@@ -56,7 +43,7 @@ def _r3(club: str, **changes: Any) -> dict[str, Any]:
 
 def test_the_sdk_creates_and_reads_a_referral_programme(stack: tuple[AdminServer, InProcess]) -> None:
     srv, _ = stack
-    club = _club(srv)
+    club = club_programme(srv)
     with srv.sdk() as client:
         api = v.CampaignsApi(client)
         camp = api.create_campaign(v.CampaignsCreateRequestBody.from_dict(_r3(club)))
@@ -99,7 +86,7 @@ def test_bad_referral_programmes_are_refused_and_nothing_is_stored(
     stack: tuple[AdminServer, InProcess], changes: dict[str, Any], needle: str
 ) -> None:
     srv, _ = stack
-    club = _club(srv)
+    club = club_programme(srv)
     rr = changes.get("referee_reward")
     if rr and rr["related_object_parent"]["id"] == "CLUB":
         changes = {**changes, "referee_reward": {**rr, "related_object_parent": {"id": club}}}
@@ -122,7 +109,7 @@ def _check(g: InProcess, code: str, customer: dict[str, str] | None) -> dict[str
 
 def test_a_referral_code_is_for_friends_not_for_its_referrer(stack: tuple[AdminServer, InProcess]) -> None:
     srv, g = stack
-    club = _club(srv)
+    club = club_programme(srv)
     camp = srv.request("POST", "/v1/campaigns", json=_r3(club))
     assert camp.status_code == 200, camp.text
     pub = srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},
@@ -168,7 +155,7 @@ def test_a_referrer_holds_one_code_however_often_or_concurrently_it_is_published
     import httpx
 
     srv, g = stack
-    club = _club(srv)
+    club = club_programme(srv)
     assert srv.request("POST", "/v1/campaigns", json=_r3(club)).status_code == 200
     with srv.sdk() as client:
         pubs = v.PublicationsApi(client)
@@ -218,7 +205,7 @@ def _assign(srv: AdminServer, reward: str, campaign: str) -> None:
 def _programme(srv: AdminServer, **changes: Any) -> tuple[str, str, str]:
     """Club (loyalty, auto-join) + a double-sided referral programme paying the referrer 500
     club points per referee; alice published. Returns (club id, referral campaign id, code)."""
-    club = _club(srv)
+    club = club_programme(srv)
     camp = srv.request("POST", "/v1/campaigns", json=_r3(club, **changes))
     assert camp.status_code == 200, camp.text
     _assign(srv, _reward(srv, club, 500, "500 club points"), camp.json()["id"])
@@ -292,7 +279,7 @@ def test_referral_tiers_choose_the_referrers_rewards_by_its_count_of_referees(
     """From 1 referee: 100 points each; the 3rd referee once: a 30 % coupon; from 5: 1,000
     points more each (promogate's referral tiers, on rewards assigned to the campaign)."""
     srv, g = stack
-    club = _club(srv)
+    club = club_programme(srv)
     coupons = _coupons(srv)
     every, third, big = _reward(srv, club, 100, "100"), _reward(srv, coupons, None, "30 %"), _reward(srv, club, 1000, "1000")
     tiers = [{"min_referees": 1, "rewards": [every]}, {"min_referees": 3, "once": True, "rewards": [third]},
@@ -338,7 +325,7 @@ def test_a_gift_card_referee_reward(stack: tuple[AdminServer, InProcess]) -> Non
     """A GIFT_VOUCHER referee reward: the referee gets a gift card of the named campaign with
     the amount in cents, which pays at checkout."""
     srv, g = stack
-    club = _club(srv)
+    club = club_programme(srv)
     gifts = srv.request("POST", "/v1/campaigns", json={
         "name": "Gift cards", "campaign_type": "GIFT_VOUCHERS",
         "voucher": {"type": "GIFT_VOUCHER", "gift": {"amount": 1}, "code_config": {"pattern": "GIFT-######"}}})  # fmt: skip
@@ -427,7 +414,7 @@ def test_abuse_a_programme_asks_to_refuse_is_refused_with_its_key(stack: tuple[A
 
 def test_bad_referral_tiers_are_refused(stack: tuple[AdminServer, InProcess]) -> None:
     srv, _ = stack
-    club = _club(srv)
+    club = club_programme(srv)
     before = srv.request("GET", "/v1/campaigns").json()["total"]
     for rp, needle in (({"referral_tiers": [{"rewards": ["rew_nope"]}]}, "unknown reward"),
                        ({"referral_tiers": [{"rewards": []}]}, "referral_tiers"),
@@ -448,7 +435,7 @@ def test_a_programme_whose_code_pattern_is_used_up_refuses_a_publication_with_40
     from gateway_fixtures import keyspace
 
     srv, g = stack
-    body = _r3(_club(srv))
+    body = _r3(club_programme(srv))
     body["voucher"] = {**body["voucher"], "code_config": {"pattern": "R#", "charset": "AB"}}
     assert srv.request("POST", "/v1/campaigns", json=body).status_code == 200
     first = srv.request("POST", "/v1/publications", json={"campaign": {"name": "Refer a friend"},

@@ -8,10 +8,10 @@ and with the custom-event variant (R13).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import pytest
 import voucherify as v
+from stacks import gateway_sdk
 
 from admin.testing import AdminServer, GatewayProcess
 
@@ -19,19 +19,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def services(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, GatewayProcess]]:
-    with AdminServer(redis_url, key_prefix) as adm, GatewayProcess(redis_url, key_prefix) as gw:
-        yield adm, gw
-
-
-def _gateway_client(gw: GatewayProcess) -> v.ApiClient:
-    cfg = v.Configuration(host=gw.url, api_key={"X-App-Id": gw.app_id, "X-App-Token": gw.app_token})
-    return v.ApiClient(cfg)
+def services(
+    admin_and_gateway_processes: tuple[AdminServer, GatewayProcess],
+) -> tuple[AdminServer, GatewayProcess]:
+    return admin_and_gateway_processes
 
 
 def test_section_15b_double_sided_referral_end_to_end(services: tuple[AdminServer, GatewayProcess]) -> None:
     adm_srv, gw_srv = services
-    with adm_srv.sdk() as adm, _gateway_client(gw_srv) as gwc, warnings.catch_warnings():
+    with adm_srv.sdk() as adm, gateway_sdk(gw_srv) as gwc, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # LoyaltiesApi warns on every call (SDK)
         # the loyalty programme of §15a, alice a member holding 40 points (where 15a ends)
         club = v.LoyaltiesApi(adm).create_loyalty_program(v.LoyaltiesCreateCampaignRequestBody.from_dict(

@@ -1,0 +1,47 @@
+"""Admin beside a gateway on one key prefix, the fixtures several suites share (re-exported by
+conftest.py), and the helpers that go with them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import voucherify as v
+from gateway_fixtures import InProcess, in_process
+
+from admin.testing import AdminServer, GatewayProcess
+from core import model as m
+
+
+@pytest.fixture
+def admin_and_gateway(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProcess]]:
+    """Admin and an in-process gateway (no definitions of its own) on one key prefix, admin
+    on the gateway's clock."""
+    with (
+        in_process(redis_url, key_prefix, m.Definitions()) as g,
+        AdminServer(redis_url, key_prefix, clock=g.clock) as srv,
+    ):
+        yield srv, g
+
+
+@pytest.fixture
+def admin_and_gateway_processes(
+    redis_url: str, key_prefix: str
+) -> Iterator[tuple[AdminServer, GatewayProcess]]:
+    """Admin and a gateway process (two workers) on one key prefix."""
+    with AdminServer(redis_url, key_prefix) as adm, GatewayProcess(redis_url, key_prefix) as gw:
+        yield adm, gw
+
+
+def gateway_sdk(gw: GatewayProcess) -> v.ApiClient:
+    """The official SDK's client on the gateway, with its application key."""
+    cfg = v.Configuration(host=gw.url, api_key={"X-App-Id": gw.app_id, "X-App-Token": gw.app_token})
+    return v.ApiClient(cfg)
+
+
+def club_programme(srv: AdminServer) -> str:
+    """A points programme ("Club", cards CLUB-#####): its id."""
+    r = srv.request("POST", "/v1/loyalties", json={
+        "name": "Club", "voucher": {"loyalty_card": {"points": 0}, "code_config": {"pattern": "CLUB-#####"}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
