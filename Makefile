@@ -13,6 +13,7 @@
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
 #   make bench-redis    Redis us per script call (validate, redeem, rollback of one code) beside a trivial script (loadtests.redis_cost)
+#   make profile-redis  where a one-code redeem's Redis time goes: its FCALL replayed against variants of redeem.lua (loadtests.redis_profile)
 #   make bench-ui       the web UI's pages at 1,000 campaigns, 1,000,000 codes, 20,000 ledger entries (loadtests.ui_pages)
 #   make bench-wallet   a run of credits as one stream entry against one entry per credit: Redis us and bytes per call (loadtests.wallet_runs)
 #   make fuzz      schemathesis on both services' OpenAPI documents, many examples + its CLI (FUZZ_EXAMPLES, FUZZ_SEED)
@@ -194,6 +195,11 @@ bench-wallet: build
 .PHONY: bench-redis
 bench-redis: build
 	$(VPY) -m loadtests.redis_cost
+
+# A private redis-server; ~1 minute (PROFILE_CALLS, PROFILE_ROUNDS).
+.PHONY: profile-redis
+profile-redis: build
+	$(VPY) -m loadtests.redis_profile
 
 # A private redis-server; ~2-3 minutes (UI_CAMPAIGNS, UI_CODES, UI_REDEMPTIONS, UI_ROUNDS): the web
 # UI's pages timed with 1,000 campaigns, a 1,000,000-code campaign and a 20,000-entry ledger.
