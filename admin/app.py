@@ -55,9 +55,11 @@ class Admin:
         self.runner = act.Runner(
             self.redis, settings.redis_url, self.keys, self.clock, self._doc_codes_sync
         )
+        from .bulk import register_bulk
         from .transfer import register_import
 
         register_import(self)
+        register_bulk(self)
         self.durability = DurabilityWatch(log)  # what a crash of Redis loses (/ready shows it)
         self._resumer: asyncio.Task[None] | None = None
 
@@ -175,6 +177,33 @@ async def begin(request: Request, permission: str) -> Ctx:
     return Ctx(adm, actor, request.headers.get("x-request-id") or request_id(), request)
 
 
+async def call_route(
+    request: Request, handler: Any, body: dict[str, Any] | None = None, **params: Any
+) -> Response:
+    """Run the admin route ``handler`` in process for ``request``'s caller (its own role check
+    applies, as over HTTP, and so does the approvals gate), with ``body`` as the JSON body it
+    reads (None: the request's own)."""
+    from .approvals import guard_call  # approvals imports the routes, which import this module
+
+    await guard_call(request, handler)
+    if body is None:
+        return await handler.fn(request, **params)
+    saved = request.scope.get(INNER_BODY)  # type: ignore[call-overload]
+    request.scope[INNER_BODY] = body  # type: ignore[literal-required]
+    try:
+        return await handler.fn(request, **params)
+    finally:
+        request.scope[INNER_BODY] = saved  # type: ignore[literal-required]
+
+
+async def route_answer(
+    request: Request, handler: Any, body: dict[str, Any] | None = None, **params: Any
+) -> Any:
+    """:func:`call_route`'s answer, decoded (None when it has no body)."""
+    resp = await call_route(request, handler, body, **params)
+    return orjson.loads(resp.content) if resp.content else None
+
+
 async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
     inner = request.scope.get(INNER_BODY)  # type: ignore[call-overload]
     if inner is not None:
@@ -259,6 +288,9 @@ def create_app(
     settings: Settings | None = None, clock: Callable[[], int] | None = None
 ) -> Litestar:
     from . import (
+        approvals,
+        routes_approvals,
+        routes_bulk,
         routes_defs,
         routes_drafts,
         routes_ledger,
@@ -266,7 +298,9 @@ def create_app(
         routes_members,
         routes_ops,
         routes_people,
+        routes_preview,
         routes_referrals,
+        routes_restore,
         ui,
     )
     from .openapi import describe as describe_openapi
@@ -285,12 +319,16 @@ def create_app(
         route_handlers=[
             health,
             ready,
+            *routes_approvals.HANDLERS,
+            *routes_bulk.HANDLERS,
             *routes_defs.HANDLERS,
             *routes_loyalty.HANDLERS,
             *routes_people.HANDLERS,
             *routes_members.HANDLERS,
             *routes_referrals.HANDLERS,
             *routes_drafts.HANDLERS,
+            *routes_restore.HANDLERS,
+            *routes_preview.HANDLERS,
             *routes_ledger.HANDLERS,
             *routes_ops.HANDLERS,
             # the marketer web UI at the root (HTML pages: left out of the OpenAPI schema)
@@ -304,6 +342,7 @@ def create_app(
         ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        before_request=approvals.gate,  # four-eyes mode (admin/approvals.py)
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_exception,

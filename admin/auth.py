@@ -12,7 +12,8 @@ permission     roles
 ``code_state`` admin, marketer, support: enable / disable one code
 ``issue``      admin, marketer, support: issue a code of an existing campaign to a customer
 ``rollback``   admin, marketer, support: roll back a redemption (with a reason, audited)
-``manage``     admin: API keys, export / import of all definitions
+``manage``     admin: API keys, export / import of all definitions, approvals' setting
+``approve``    admin: approve or reject a change set (four eyes: never its own author's)
 =============  ===============================================================================
 
 ``application`` keys serve checkout calls on the gateway only: every admin call refuses them.
@@ -35,6 +36,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "issue": ("admin", "marketer", "support"),
     "rollback": ("admin", "marketer", "support"),
     "manage": ("admin",),
+    "approve": ("admin",),
 }
 
 ADMIN_ROLES = tuple(r for r in ROLES if r != "application")

@@ -9,7 +9,9 @@ same 400 naming the field) and stops at its write, so nothing reaches Redis. :fu
 runs them for real, one after the other, through the same routes.
 
 Only definition writes can be drafted (:data:`DRAFTABLE`): they are the ones whose every
-write goes through :class:`admin.repo.Repo`.
+write goes through :class:`admin.repo.Repo`. A later call may name an object an earlier one
+creates: ``$changes[i].id`` in its path or body stands for the id call ``i`` returned (a new
+campaign's rule set and its assignment), resolved call by call by :func:`run` and :func:`apply`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import re
 from typing import Any
 
 import msgspec
+import orjson
 from litestar import Request, Response
 
 from . import routes_defs as d
-from .app import INNER_BODY
+from .app import call_route
 from .errors import ApiError
 from .repo import Draft, DryRun, dry_run
+from .routes_restore import restore_version
 
 #: the routes a draft may call
 DRAFTABLE = (
@@ -45,9 +49,12 @@ DRAFTABLE = (
     d.put_stacking,
     d.create_product,
     d.update_product,
+    restore_version,
 )
 
 MAX_OPS = 50
+#: in a call's path or body: the id that call ``i`` of the same change returned
+REF = re.compile(r"\$changes\[(\d+)\]\.id")
 
 
 class Op(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,7 +90,8 @@ def route_of(op: Op) -> tuple[Any, dict[str, str]]:
         "invalid_payload",
         "Invalid payload",
         f"{op.method} {op.path} cannot be part of a draft: only definition writes can "
-        "(campaigns, codes, promotion tiers, validation rules, stacking rules, products)",
+        "(campaigns, codes, promotion tiers, validation rules, stacking rules, products, "
+        "restores from the audit log)",
     )
 
 
@@ -105,12 +113,30 @@ def ops_from(raw: Any) -> list[Op]:
 async def call(request: Request, op: Op) -> Response:
     """Run one op through its route with ``request``'s caller (its role check applies)."""
     handler, params = route_of(op)
-    saved = request.scope.get(INNER_BODY)  # type: ignore[call-overload]
-    request.scope[INNER_BODY] = op.body or {}  # type: ignore[literal-required]
-    try:
-        return await handler.fn(request, **params)
-    finally:
-        request.scope[INNER_BODY] = saved  # type: ignore[literal-required]
+    return await call_route(request, handler, op.body or {}, **params)
+
+
+def resolved(op: Op, ids: list[str]) -> Op:
+    """``op`` with each ``$changes[i].id`` replaced by ``ids[i]`` (one not returned yet stays,
+    and its route refuses it as an unknown id)."""
+
+    def sub(v: Any) -> Any:
+        if isinstance(v, str):
+            return REF.sub(lambda mt: ids[int(mt.group(1))] if int(mt.group(1)) < len(ids) else mt.group(0), v)
+        if isinstance(v, dict):
+            return {k: sub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        return v
+
+    return Op(op.method, sub(op.path), sub(op.body))
+
+
+def id_of(result: Any) -> str:
+    """The id of what a call made or changed (its answer, or a dry run's result), else ``""``."""
+    obj = getattr(result, "obj", result)
+    got = obj.get("id") if isinstance(obj, dict) else getattr(obj, "id", None)
+    return got if isinstance(got, str) else ""
 
 
 class Result(msgspec.Struct):
@@ -127,21 +153,33 @@ async def run(request: Request, ops: list[Op], draft: Draft | None = None) -> tu
     admin = request.app.state.admin
     draft = draft or await admin.repo.draft()
     out: list[Result] = []
+    ids: list[str] = []
     with dry_run(draft):
-        for i, op in enumerate(ops):
+        for i, given in enumerate(ops):
+            op = resolved(given, ids)
             try:
                 await call(request, op)
             except DryRun as dr:
                 out.append(Result(op, dr.result))
+                ids.append(id_of(dr.result))
                 continue
             except ApiError as exc:
                 if len(ops) > 1:
                     exc.details = f"changes[{i}] ({op.method} {op.path}): {exc.details}"
                 raise
             out.append(Result(op, None))  # nothing to write (e.g. enabling what is enabled)
+            ids.append("")
     return draft, out
 
 
-async def apply(request: Request, ops: list[Op]) -> list[Response]:
-    """Run ``ops`` for real, in order, each through its route (each its own atomic write)."""
-    return [await call(request, op) for op in ops]
+async def apply(request: Request, ops: list[Op]) -> list[Any]:
+    """Run ``ops`` for real, in order, each through its route (each its own atomic write):
+    their decoded answers."""
+    ids: list[str] = []
+    out: list[Any] = []
+    for op in ops:
+        resp = await call(request, resolved(op, ids))
+        got = orjson.loads(resp.content) if resp.content else None
+        out.append(got)
+        ids.append(id_of(got))
+    return out

@@ -1742,8 +1742,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         replies=_one("The campaign's figures", CampaignReport), errors=_R404
     ),
     ("GET", "/v1/reports/campaigns/{campaign_id}/series"): Op(
-        params=(_q("hours", Annotated[int, Meta(ge=1, le=720)], "Hours covered, the current one last (default 48)"),),
-        replies=_one("The campaign's hourly series (the web UI's burn chart)", CampaignSeries),
+        params=(_q("hours", Annotated[int, Meta(ge=1, le=720)], "Hours covered, the current one last (default 48)"),
+                _q("format", Literal["json", "csv"], "`csv`: the hourly rows as CSV (`hour_start`, `succeeded`, "
+                   "`failed`, `rolled_back`, `redemptions_used`, `discounted_amount_used`); default `json`")),
+        replies={200: Reply("The campaign's hourly series (the web UI's burn chart)", CampaignSeries,
+                            also=((_CSV, {"type": "string"}),))},
         errors=_R404,
     ),
     ("GET", "/v1/reports/customers/{customer_id}"): Op(
@@ -1789,7 +1792,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 #: route modules that keep their OpenAPI entries beside their handlers (an ``OPERATIONS`` dict)
-OPERATION_MODULES = ("routes_members", "routes_referrals", "routes_drafts")
+OPERATION_MODULES = ("routes_members", "routes_referrals", "routes_drafts", "routes_restore", "routes_bulk",
+                     "routes_preview", "routes_approvals")
 
 
 def operations() -> dict[tuple[str, str], Op]:

@@ -75,6 +75,11 @@ class DryRun(Exception):
         self.changes = changes
 
 
+def in_dry_run() -> bool:
+    """Whether this call runs under :func:`dry_run` (its writes go to a draft)."""
+    return _DRAFT.get() is not None
+
+
 @contextmanager
 def dry_run(draft: Draft) -> Iterator[Draft]:
     """Within it, :meth:`Repo.state` / :meth:`Repo.ruleset` / :meth:`Repo.code` read ``draft``

@@ -10,6 +10,10 @@ Failed redemptions: read from entries of ``type`` ``failure`` with ``data`` hold
 ``customer``, ``order_amount``, ``key`` (the failure key), ``message`` and ``items[]``
 (``object``, ``id``, ``campaign``). The gateway does not write them yet (see admin/API.md).
 
+Figures over time (the home page's last hour, the burn-chart series, the paces) and filtered
+listings read admin's views folded incrementally from the ledger (store/ledger_fold.py), not the
+stream itself; a listing with no indexed filter walks the stream newest first.
+
 Live counters (net of rollbacks) are read at ``P{c:<campaign id>}:uses``, ``:disc``,
 ``:ordval``, ``:spent`` and, per code, ``P{c:<campaign id>}:v:<code>:uses`` / ``:spent`` /
 ``:points`` (core/_engine.py ``_plan``).
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 
 from core import model as m
+from store import ledger_fold as lf
 from store.keys import Keys, voucher_counter_keys
 
 from .shapes import iso
@@ -151,48 +156,120 @@ async def _resolve_status(redis: Any, k: Keys, rows: list[dict[str, Any]]) -> No
             r["rollback_reason"] = why.decode() if why else None
 
 
-async def iter_rows(
-    redis: Any, k: Keys, flt: Filters, *, newest_first: bool = True, after: str | None = None
-) -> AsyncIterator[dict[str, Any]]:
-    """Every redemption row matching ``flt``; ``after`` is a row cursor (``<entry id>.<n>``)."""
-    skip_entry, skip_idx = None, -1
-    if after:
-        skip_entry, _, idx = after.rpartition(".")
-        skip_idx = int(idx or 0)
-    if newest_first:
-        hi = "+" if skip_entry is None else skip_entry
-        lo = "-"
-    else:
-        lo = "-" if skip_entry is None else skip_entry
-        hi = "+"
-    first = True
+def _index_candidates(flt: Filters) -> list[str]:
+    """The ledger views' indexes holding every entry ``flt`` can match (store.ledger_fold)."""
+    names = []
+    if flt.customer:
+        names.append(lf.index_name("cust", flt.customer))
+    if flt.campaign_id:
+        names.append(lf.index_name("camp", flt.campaign_id))
+    if flt.failure_code:
+        names.append(lf.index_name("key", flt.failure_code))
+    if flt.status == "FAILED" or flt.result == "FAILURE":
+        names.append(lf.index_name("failed"))
+    return names
+
+
+Batches = AsyncIterator[list[tuple[str, dict[bytes, bytes]]]]
+
+
+async def _stream_batches(
+    redis: Any, k: Keys, newest_first: bool, lo: str, hi: str, size: int
+) -> Batches:
+    """Entries of the ledger stream in [``lo``, ``hi``] (XRANGE bounds), in batches growing
+    from ``size`` to :data:`BATCH`."""
     while True:
         if newest_first:
-            batch = await redis.xrevrange(k.ledger, max=hi, min=lo, count=BATCH)
+            got = await redis.xrevrange(k.ledger, max=hi, min=lo, count=size)
         else:
-            batch = await redis.xrange(k.ledger, min=lo, max=hi, count=BATCH)
-        if not batch:
+            got = await redis.xrange(k.ledger, min=lo, max=hi, count=size)
+        if not got:
             return
-        rows: list[dict[str, Any]] = []
-        for eid, f in batch:
-            entry = eid.decode()
-            these = _rows(entry, f)
-            if first and entry == skip_entry:
-                # the cursor's own entry: only rows beyond it
-                these = [r for r in these if (int(r["cursor"].rpartition(".")[2]) > skip_idx)]
-            rows.extend(r for r in these if flt.pre(r))
-        first = False
-        await _resolve_status(redis, k, rows)
-        for r in rows:
-            if flt.post(r):
-                yield r
-        if len(batch) < BATCH:
+        yield [(eid.decode(), f) for eid, f in got]
+        if len(got) < size:
             return
-        last = batch[-1][0].decode()
+        last = got[-1][0].decode()
         if newest_first:
             hi = "(" + last
         else:
             lo = "(" + last
+        size = min(BATCH, size * 4)
+
+
+async def _indexed_batches(
+    redis: Any, k: Keys, name: str, newest_first: bool, cursor: str | None, size: int
+) -> Batches:
+    """The entries of index ``name`` from ``cursor`` on: the index holds every entry up to the
+    position just folded; newer ones (the tail) come straight from the stream."""
+    pos = await lf.fold(redis, k)
+    order = lf.entry_order
+    cur_after_pos = cursor is not None and order(cursor) > order(pos)
+    if newest_first:
+        parts = []
+        if cursor is None or cur_after_pos:
+            tail_lo = "(" + pos if pos else "-"
+            parts.append(_stream_batches(redis, k, True, tail_lo, cursor or "+", size))
+        if pos:
+            hi = pos if cursor is None or cur_after_pos else cursor
+            parts.append(lf.index_batches(redis, k, name, newest_first=True, lo=None, hi=hi,
+                                          size=size))  # fmt: skip
+    else:
+        parts = []
+        if pos and not cur_after_pos:
+            parts.append(lf.index_batches(redis, k, name, newest_first=False, lo=cursor, hi=pos,
+                                          size=size))  # fmt: skip
+        tail_lo = cursor if cur_after_pos else ("(" + pos if pos else "-")
+        parts.append(_stream_batches(redis, k, False, tail_lo, "+", size))
+    for part in parts:
+        async for batch in part:
+            yield batch
+
+
+async def _entry_batches(
+    redis: Any, k: Keys, flt: Filters, newest_first: bool, cursor: str | None, size: int
+) -> Batches:
+    names = _index_candidates(flt)
+    if not names:
+        if newest_first:
+            src = _stream_batches(redis, k, True, "-", cursor or "+", size)
+        else:
+            src = _stream_batches(redis, k, False, cursor or "-", "+", size)
+    else:
+        sizes = await lf.index_sizes(redis, k, names)
+        name = min(zip(sizes, names, strict=True))[1]  # the most selective
+        src = _indexed_batches(redis, k, name, newest_first, cursor, size)
+    async for batch in src:
+        yield batch
+
+
+async def iter_rows(
+    redis: Any,
+    k: Keys,
+    flt: Filters,
+    *,
+    newest_first: bool = True,
+    after: str | None = None,
+    first_batch: int = BATCH,
+) -> AsyncIterator[dict[str, Any]]:
+    """Every redemption row matching ``flt``; ``after`` is a row cursor (``<entry id>.<n>``).
+    A filter on a customer, campaign, failure key or refusals reads only the entries of the
+    ledger views' index (store.ledger_fold); other filters walk the stream."""
+    skip_entry, skip_idx = None, -1
+    if after:
+        skip_entry, _, idx = after.rpartition(".")
+        skip_idx = int(idx or 0)
+    src = _entry_batches(redis, k, flt, newest_first, skip_entry, max(1, min(first_batch, BATCH)))
+    async for batch in src:
+        rows: list[dict[str, Any]] = []
+        for entry, f in batch:
+            these = _rows(entry, f)
+            if entry == skip_entry:  # the cursor's own entry: only rows beyond it
+                these = [r for r in these if (int(r["cursor"].rpartition(".")[2]) > skip_idx)]
+            rows.extend(r for r in these if flt.pre(r))
+        await _resolve_status(redis, k, rows)
+        for r in rows:
+            if flt.post(r):
+                yield r
 
 
 def row_out(r: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +310,7 @@ async def list_redemptions(
     out: list[dict[str, Any]] = []
     has_more = False
     last_cursor = None
-    async for r in iter_rows(redis, k, flt, after=after):
+    async for r in iter_rows(redis, k, flt, after=after, first_batch=limit + 1):
         if len(out) == limit:
             has_more = True
             break
@@ -416,56 +493,38 @@ async def campaign_figures(
 
 # ------------------------------------------------------------------------------ recent activity
 
-HOUR_MS = 3_600_000
-#: the ledger's entry ids carry Redis's clock, ``at`` the gateway's: a window read by id starts
-#: this much earlier, then keeps the entries whose ``at`` is inside it
-CLOCK_MARGIN_MS = 300_000
+HOUR_MS = lf.HOUR_MS
+MINUTE_MS = lf.MINUTE_MS
 
 
-async def ledger_since(redis: Any, k: Keys, since_ms: int) -> AsyncIterator[tuple[int, dict[bytes, bytes]]]:
-    """``(at, fields)`` of every ledger entry whose ``at`` >= ``since_ms``, newest first. Reads
-    only the entries added since then (by stream id), so its cost follows the window's traffic,
-    not the ledger's length."""
-    lo = str(max(0, since_ms - CLOCK_MARGIN_MS))
-    hi = "+"
-    while True:
-        batch = await redis.xrevrange(k.ledger, max=hi, min=lo, count=BATCH)
-        for _eid, f in batch:
-            at = int(f.get(b"at", b"0") or 0)
-            if at >= since_ms:
-                yield at, f
-        if len(batch) < BATCH:
-            return
-        hi = "(" + batch[-1][0].decode()
+def _ranked(counts: dict[str, int], top: int | None = None) -> list[dict[str, Any]]:
+    """``k:<key>`` fields of a figures hash as ``[{key, count}]``, most frequent first."""
+    pairs = [(f[2:], n) for f, n in counts.items() if f.startswith("k:") and n]
+    pairs.sort(key=lambda kv: (-kv[1], kv[0]))
+    return [{"key": key, "count": n} for key, n in pairs[:top]]
 
 
-def _items(f: dict[bytes, bytes]) -> list[dict[str, Any]]:
-    data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
-    return data.get("items") or []
+def _summed(hashes: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for h in hashes:
+        for f, n in h.items():
+            out[f] = out.get(f, 0) + n
+    return out
 
 
 async def last_hour(redis: Any, k: Keys, now_ms: int, top: int = 5) -> dict[str, Any]:
-    """Redemptions succeeded and refused in the last hour, with the top refusal keys."""
-    succeeded = failed = rolled_back = 0
-    keys: dict[str, int] = {}
-    async for _at, f in ledger_since(redis, k, now_ms - HOUR_MS):
-        kind = f.get(b"type", b"").decode()
-        if kind == "redeem":
-            succeeded += len(_items(f))
-        elif kind == "failure":
-            failed += 1
-            data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
-            key = str(data.get("key") or "unknown")
-            keys[key] = keys.get(key, 0) + 1
-        elif kind == "rollback":
-            rolled_back += len(orjson.loads(f.get(b"redemptions") or b"[]"))
-    ranked = sorted(keys.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    """Redemptions succeeded, refused and rolled back in the last 60 minutes (whole minutes of
+    the entries' ``at``, the current one included), with the top refusal keys: read from the
+    per-minute figures folded from the ledger (store.ledger_fold), 60 small hashes."""
+    await lf.fold(redis, k)
+    last = now_ms // MINUTE_MS
+    total = _summed(await lf.minutes(redis, k, last - 59, last))
     return {
-        "since": iso(now_ms - HOUR_MS),
-        "succeeded": succeeded,
-        "failed": failed,
-        "rolled_back": rolled_back,
-        "top_failure_keys": [{"key": key, "count": n} for key, n in ranked],
+        "since": iso((last - 59) * MINUTE_MS),
+        "succeeded": total.get("s", 0),
+        "failed": total.get("f", 0),
+        "rolled_back": total.get("r", 0),
+        "top_failure_keys": _ranked(total, top),
     }
 
 
@@ -520,6 +579,44 @@ async def campaigns_counters(redis: Any, k: Keys, campaign_ids: list[str]) -> li
     return [vals[i : i + 4] for i in range(0, len(vals), 4)]
 
 
+#: the hours a pace is measured over (the current one included)
+PACE_HOURS = 6
+
+
+def exhaustion_ms(now_ms: int, limit: int | None, used: int, per_hour: float) -> int | None:
+    """When a limit runs out at ``per_hour`` (None: no limit, already out, or no use)."""
+    if not limit or used >= limit or per_hour <= 0:
+        return None
+    return now_ms + int((limit - used) / per_hour * HOUR_MS)
+
+
+async def projected_exhaustions(
+    redis: Any, k: Keys, camps: list[m.Campaign], counters: list[list[int]], now_ms: int,
+    within_hours: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The campaigns whose redemption or discount limit runs out within ``within_hours`` at
+    the pace of the last :data:`PACE_HOURS` hours (the burn chart's pace), soonest first, each
+    with the limit that runs out first. Reads :data:`PACE_HOURS` hashes for every campaign."""
+    await lf.fold(redis, k)
+    cur = now_ms // HOUR_MS
+    total = _summed(await lf.all_campaign_hours(redis, k, cur - PACE_HOURS + 1, PACE_HOURS))
+    out = []
+    for camp, cnt in zip(camps, counters, strict=True):
+        soonest = None
+        for name, idx, field in (("redemptions", 0, "u"), ("discounted_amount", 1, "d")):
+            limit = getattr(camp.limits, name)
+            per_hour = round(total.get(f"{field}:{camp.id}", 0) / PACE_HOURS, 2)
+            at = exhaustion_ms(now_ms, limit, cnt[idx], per_hour)
+            if at is not None and at <= now_ms + within_hours * HOUR_MS and (
+                soonest is None or at < soonest["at_ms"]
+            ):
+                soonest = {"campaign": camp, "limit": name, "used": cnt[idx], "of": limit,
+                           "per_hour": per_hour, "at_ms": at, "at": iso(at)}  # fmt: skip
+        if soonest is not None:
+            out.append(soonest)
+    return sorted(out, key=lambda x: x["at_ms"])
+
+
 async def campaign_series(
     redis: Any, k: Keys, camp: m.Campaign, now_ms: int, hours: int
 ) -> dict[str, Any]:
@@ -531,32 +628,17 @@ async def campaign_series(
     end = (now_ms // HOUR_MS + 1) * HOUR_MS
     start = end - hours * HOUR_MS
     uses_key, disc_key = k.campaign_counters(camp.id)[:2]
-    succeeded, failed, rolled_back = [0] * hours, [0] * hours, [0] * hours
-    d_uses, d_disc = [0] * hours, [0] * hours
-    failure_keys: dict[str, int] = {}
-    async for at, f in ledger_since(redis, k, start):
-        i = min(hours - 1, (at - start) // HOUR_MS)
-        kind = f.get(b"type", b"").decode()
-        if kind == "redeem":
-            succeeded[i] += sum(1 for it in _items(f) if it.get("campaign") == camp.id)
-            for key, d in orjson.loads(f.get(b"ops") or b"[]"):
-                if key == uses_key:
-                    d_uses[i] += int(d)
-                elif key == disc_key:
-                    d_disc[i] += int(d)
-        elif kind == "rollback":
-            for key, applied in orjson.loads(f.get(b"ops") or b"[]"):
-                if key == uses_key:
-                    d_uses[i] -= int(applied)
-                    rolled_back[i] += int(applied)
-                elif key == disc_key:
-                    d_disc[i] -= int(applied)
-        elif kind == "failure":
-            data = orjson.loads(f[b"data"]) if f.get(b"data") else {}
-            if any(it.get("campaign") == camp.id for it in data.get("items") or []):
-                failed[i] += 1
-                key = str(data.get("key") or "unknown")
-                failure_keys[key] = failure_keys.get(key, 0) + 1
+    await lf.fold(redis, k)
+    # the hour after the current one too: an entry stamped ahead of admin's clock counts last
+    figs = await lf.campaign_hours(redis, k, camp.id, start // HOUR_MS, hours + 1)
+    figs[-2] = _summed(figs[-2:])
+    figs.pop()
+
+    def column(field: str) -> list[int]:
+        return [h.get(field, 0) for h in figs]
+
+    succeeded, failed, rolled_back = column("s"), column("f"), column("r")
+    d_uses, d_disc = column("u"), column("d")
     uses_now, disc_now = [int(x or 0) for x in await redis.mget(uses_key, disc_key)]
 
     def cumulative(now_value: int, deltas: list[int]) -> list[int]:
@@ -569,15 +651,14 @@ async def campaign_series(
 
     used_uses = cumulative(uses_now, d_uses)
     used_disc = cumulative(disc_now, d_disc)
-    pace_hours = min(6, hours)
+    pace_hours = min(PACE_HOURS, hours)
 
     def pace(deltas: list[int]) -> float:
         return round(sum(deltas[-pace_hours:]) / pace_hours, 2)
 
     def exhaustion(limit: int | None, used: int, per_hour: float) -> str | None:
-        if not limit or used >= limit or per_hour <= 0:
-            return None
-        return iso(now_ms + int((limit - used) / per_hour * HOUR_MS))
+        at = exhaustion_ms(now_ms, limit, used, per_hour)
+        return iso(at) if at is not None else None
 
     lim = camp.limits
     p_uses, p_disc = pace(d_uses), pace(d_disc)
@@ -599,8 +680,18 @@ async def campaign_series(
             "redemptions": exhaustion(lim.redemptions, uses_now, p_uses),
             "discounted_amount": exhaustion(lim.discounted_amount, disc_now, p_disc),
         },
-        "failures_by_key": [
-            {"key": key, "count": n}
-            for key, n in sorted(failure_keys.items(), key=lambda kv: (-kv[1], kv[0]))
-        ],
+        "failures_by_key": _ranked(_summed(figs)),
     }
+
+
+CSV_SERIES = ["hour_start", "succeeded", "failed", "rolled_back", "redemptions_used",
+              "discounted_amount_used"]  # fmt: skip
+
+
+def series_csv(series: dict[str, Any]) -> bytes:
+    """A :func:`campaign_series` answer as CSV: one row per hour, oldest first."""
+    cols = [series[c] for c in CSV_SERIES[1:]]
+    rows = [_csv_line(CSV_SERIES)]
+    for j, t in enumerate(series["t"]):
+        rows.append(_csv_line([iso(t * 1000), *(c[j] for c in cols)]))
+    return b"".join(rows)

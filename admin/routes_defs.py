@@ -42,6 +42,7 @@ from .resources import (
     set_active,
     show,
 )
+from .routes_members import with_live_cards
 
 MAX_VOUCHERS_COUNT = 10_000_000
 
@@ -520,9 +521,11 @@ async def voucher_view(ctx: Ctx, v: m.Voucher, st: State | None = None) -> dict[
     st = st or await ctx.repo.state()
     camp = st.campaign(v.campaign_id) if v.campaign_id else None
     (counters,) = await counters_for(ctx.r, ctx.k, [v])
-    return shapes.voucher_out(
+    view = shapes.voucher_out(
         v, camp, counters, st.times("voucher", v.code) or (_camp_times(st, camp))
     )
+    (view,) = await with_live_cards(ctx, [view])
+    return view
 
 
 def _camp_times(st: State, camp: m.Campaign | None) -> list[int] | None:
@@ -665,6 +668,7 @@ async def list_vouchers(request: Request) -> Response:
         views.append(
             shapes.voucher_out(v, camp, cnt, st.times("voucher", v.code) or _camp_times(st, camp))
         )
+    views = await with_live_cards(ctx, views)
     return ok({"object": "list", "data_ref": "vouchers", "vouchers": views, "total": total})
 
 

@@ -20,7 +20,7 @@ from .audit import Change, check_cursor, parse_time
 from .errors import ApiError, invalid, not_found
 from .repo import Outcome, State
 from .routes_defs import CAMPAIGN
-from .routes_members import _catalog, _loyalty
+from .routes_members import _catalog, _loyalty, with_live_cards
 from .routes_people import customer_key, customer_out, load_customer
 from .shapes import iso, voucher_out
 from .transfer import check_codes, parse_codes_csv, vouchers_csv
@@ -75,9 +75,24 @@ async def campaign_series(request: Request, campaign_id: FromPath[str]) -> Respo
     UI's burn chart is drawn from it)."""
     ctx = await begin(request, "read")
     hours = ctx.qint("hours", 48, hi=MAX_SERIES_HOURS)
+    fmt = ctx.q("format", "json")
+    if fmt not in ("json", "csv"):
+        raise invalid("`format` must be json or csv")
+    if fmt == "csv":
+        return await series_csv_response(ctx, campaign_id, hours)
     st = await ctx.repo.state()
     camp = CAMPAIGN.get(st, campaign_id)
     return ok(await reports.campaign_series(ctx.r, ctx.k, camp, ctx.now(), hours))
+
+
+async def series_csv_response(ctx: Ctx, campaign_id: str, hours: int) -> Response:
+    """The series as a CSV download (the API's ``format=csv`` and the web UI's link)."""
+    st = await ctx.repo.state()
+    camp = CAMPAIGN.get(st, campaign_id)
+    series = await reports.campaign_series(ctx.r, ctx.k, camp, ctx.now(), hours)
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in camp.id)[:80]
+    return Response(reports.series_csv(series), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-series.csv"'})  # fmt: skip
 
 
 async def customer_wallet(
@@ -86,22 +101,26 @@ async def customer_wallet(
     """The codes a customer holds (by id or source_id) with their live balances, and the
     totals of their gift and points balances."""
     st = await ctx.repo.state()
-    keys = {cust["id"], customer_key(cust)}
+    keys = sorted({cust["id"], customer_key(cust)})
     vouchers = [v for v in st.defs.vouchers if v.customer_id in keys]
+    # a code can be listed under both the id and the source_id: once here (and in the totals)
+    held: set[str] = set()
     for key in keys:
-        for code in sorted(x.decode() for x in await ctx.r.smembers(ctx.k.customer_codes(key))):
-            v = await ctx.repo.code(code)
-            if v is not None:
-                vouchers.append(v)
+        held.update(x.decode() for x in await ctx.r.smembers(ctx.k.customer_codes(key)))
+    held -= {v.code for v in vouchers}
+    for code in sorted(held):
+        v = await ctx.repo.code(code)
+        if v is not None:
+            vouchers.append(v)
     counters = await reports.counters_for(ctx.r, ctx.k, vouchers)
     codes = []
     gift_balance = points_balance = 0
     for v, cnt in zip(vouchers, counters, strict=True):
         camp = st.campaign(v.campaign_id) if v.campaign_id else None
-        view = voucher_out(v, camp, cnt)
+        codes.append(voucher_out(v, camp, cnt))
+    for view in await with_live_cards(ctx, codes):
         gift_balance += (view.get("gift") or {}).get("balance", 0)
         points_balance += (view.get("loyalty_card") or {}).get("balance", 0)
-        codes.append(view)
     return codes, {"gift_balance": gift_balance, "loyalty_points_balance": points_balance}
 
 

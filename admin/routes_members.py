@@ -13,6 +13,7 @@ marketer, support: the agents who fix a customer's balance).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from litestar.params import FromPath
 from core import model as m
 from store.autopipe import AutoPipeline
 from store.loyalty import Catalog, Loyalty
-from store.members import CampaignGone, card_out
+from store.members import CampaignGone, card_figures, card_out
 from store.openapi import Body, Op, Param, Reply
 
 from . import audit
@@ -63,6 +64,18 @@ async def _audited(ctx: Ctx, action: str, object_id: str, after: Any, before: An
                   Change(action=action, object_type="loyalty_card", object_id=object_id, before=before,
                          after=after), ctx.now(), ctx.rid)  # fmt: skip
         await pipe.execute()
+
+
+async def with_live_cards(ctx: Ctx, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Voucher answers whose loyalty cards carry the wallet's live figures: a card's points live
+    in its wallet (store.wallet), not in the counters a voucher answer is built from."""
+    cards = [v for v in views if v.get("type") == "LOYALTY_CARD" and v.get("campaign_id")]
+    if cards:
+        lo, now = _loyalty(ctx), ctx.now()
+        figures = await asyncio.gather(*(lo.wallet.card(v["campaign_id"], v["code"], now) for v in cards))
+        for v, card in zip(cards, figures, strict=True):
+            v["loyalty_card"] = {**(v.get("loyalty_card") or {}), **card_figures(card)}
+    return views
 
 
 async def segment_entered(ctx: Ctx, customer_id: str, segment_id: str) -> int:
@@ -144,8 +157,6 @@ async def list_members(request: Request, campaign_id: FromPath[str]) -> Response
     total = await ctx.r.llen(ctx.k.list_codes(camp.id))
     now = ctx.now()
     found = await lo.members.cards(codes)
-    import asyncio
-
     figures = await asyncio.gather(*(lo.wallet.card(camp.id, c, now) for c in codes))
     data = [
         card_out(f[0], camp, card, f[1])

@@ -226,6 +226,7 @@ cdef class Outcome:
     cdef public long long amount_after
     cdef public long long discount_after
     cdef public long long items_discount_after
+    cdef public tuple limit
 
 
 cdef class Evaluation:

@@ -1019,6 +1019,10 @@ class Outcome:
         self.amount_after = 0
         self.discount_after = 0
         self.items_discount_after = 0
+        #: the limit that refused it, with its numbers: ``(counter key, what this order would
+        #: add, the limit, error key, used so far)`` (live value, others' holds and this
+        #: request's earlier redeemables); None when no limit refused it
+        self.limit = None
 
     @property
     def total_discount(self) -> int:
@@ -2175,6 +2179,8 @@ def evaluate(rs: Ruleset, redeemables, customer, order, now_ms, vouchers=None, c
         if counters is not None:
             bad = _limits_fail(o, counters, pending)
             if bad is not None:
+                o.limit = (bad[0], bad[1], bad[2], bad[3],
+                           _counter_value(counters, bad[0]) + pending.get(bad[0], 0))
                 _undo(ctx, o, n_items)
                 o.ops = []
                 _fail(o, bad[3])

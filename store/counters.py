@@ -30,6 +30,7 @@ call raises :class:`~store.autopipe.StoreUnavailable` within ``timeout`` seconds
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
@@ -366,6 +367,14 @@ def _b(v: Any) -> bytes:
     return v if isinstance(v, bytes) else str(v).encode()
 
 
+def _hash(v: Any) -> dict[str, Any]:
+    """An HGETALL reply (a dict, or a flat list) with text fields."""
+    if isinstance(v, dict):
+        return {_s(k): x for k, x in v.items()}
+    v = v or []
+    return {_s(k): x for k, x in zip(v[::2], v[1::2], strict=True)}
+
+
 def _list(v: Any) -> list[Any]:
     # cjson encodes an empty Lua table as {}: read it as an empty list.
     return v if isinstance(v, list) else []
@@ -498,6 +507,28 @@ class Store:
             ks += self._card_keys(cards, args)
         reply = await self.pipe.evalsha(self.scripts["check"], ks, args)
         return [int(v) for v in reply]
+
+    async def peek(self, keys: Sequence[str], now_ms: int) -> list[int]:
+        """:meth:`check`'s figures for counter keys, read only (nothing purged, nothing
+        written): each key's value plus what live sessions (expiry > ``now_ms``) hold on it.
+        For a preview that must not touch the store (admin's ``POST /v1/preview``). Plain
+        reads sent together: one round trip through the auto-pipeliner."""
+        if not keys:
+            return []
+        full = [self.prefix + k for k in keys]
+        cmd = self.pipe.execute_command
+        values, *holds = await asyncio.gather(
+            cmd("MGET", *full),
+            *(cmd("ZRANGEBYSCORE", k + ":holds", f"({int(now_ms)}", "+inf") for k in full),
+            *(cmd("HGETALL", k + ":holdamt") for k in full),
+        )
+        n = len(full)
+        out = []
+        for i, raw in enumerate(values):
+            amounts = _hash(holds[n + i])
+            held = sum(int(amounts.get(_s(s), 0)) for s in holds[i] or ())
+            out.append(int(raw or 0) + held)
+        return out
 
     def _card_keys(self, cards: Iterable[Sequence[Any]], args: list[Any]) -> list[str]:
         """The 7 keys of each card ``(campaign id, code, ...)``, appending to ``args`` the

@@ -44,6 +44,9 @@ Redemptions (written by the gateway's scripts, read by admin's reports):
 ``Pledger``                       stream: one entry per redeem, rollback or refused redeem
 ``Pidem:redeem:<key>``            hash ``{fp, resp}``: an idempotent redeem answer (TTL)
 ``Pidem:rollback:<key>``          hash ``{fp, resp}``: an idempotent rollback answer (TTL)
+``Plview:<name>``                 admin's views folded from ``Pledger``: position, per-minute and
+                                  per-hour-and-campaign figures, indexes of entry ids
+                                  (:mod:`store.ledger_fold`; written by admin only)
 ================================  ==============================================================
 
 Loyalty card wallets (written only by the Lua scripts of :mod:`store.wallet`; one card = a
@@ -117,6 +120,10 @@ qualifications):
 ``Padmin:defs_stamp``             random, rewritten with every admin write of ``Pdefs``: with the
                                   version, what admin's definitions cache is keyed on (a version
                                   can repeat when a prefix is wiped; a stamp cannot)
+``Padmin:changeset:<id>``         JSON: a change set of approvals (admin/approvals.py): its
+                                  calls, diff, status, author and approver
+``Padmin:changesets``             zset: change set id -> submission time (ms)
+``Padmin:settings:approvals``     JSON ``{"required": bool}``: four-eyes mode on or off
 ``Pcampcodes:<campaign id>``      list of a campaign's codes kept outside the document
 ``Pvid:<v_ id>``                  string: the code of a loyalty card's voucher id
 ``Pcampgone:<campaign id>``       set (ms) in the transaction that deletes the campaign, and
@@ -137,6 +144,11 @@ qualifications):
 ``Paudit``                        stream: the audit trail (append-only)
 ``Pui:session:<sha256 of id>``    JSON: a web UI session (key id, CSRF token, times), with the
                                   session's TTL; the cookie holds the id, Redis only its hash
+``Pui:signin:fail:<kind>:<v>``    integer: failed web UI sign-ins of a key id (``key``, v = its
+                                  SHA-256) or a client address (``addr``) in the current window
+                                  (expires with the window)
+``Pui:bulk:<token>``              JSON: a bulk code action's uploaded codes waiting for their
+                                  confirmation (admin/ui/bulk.py), 15 minutes
 ================================  ==============================================================
 """
 
@@ -219,6 +231,28 @@ class Keys:
         """A web UI session, by the SHA-256 of the id its cookie holds (admin/ui.py)."""
         return f"{self.prefix}ui:session:{session_id_sha256}"
 
+    def ui_signin_failures(self, kind: Literal["key", "addr"], value: str) -> str:
+        """Failed web UI sign-ins of a key id's hash or a client address (admin/ui/signin.py)."""
+        return f"{self.prefix}ui:signin:fail:{kind}:{value}"
+
+    def ui_bulk(self, token: str) -> str:
+        """A bulk code action's upload waiting for its confirmation (admin/ui/bulk.py)."""
+        return f"{self.prefix}ui:bulk:{token}"
+
+    def change_set(self, change_set_id: str) -> str:
+        """A change set waiting for (or past) its approval, as JSON (admin/approvals.py)."""
+        return f"{self.prefix}admin:changeset:{change_set_id}"
+
+    @property
+    def change_sets(self) -> str:
+        """zset: change set id -> submission time (ms), the approvals list (admin/approvals.py)."""
+        return f"{self.prefix}admin:changesets"
+
+    @property
+    def approvals_setting(self) -> str:
+        """``{"required": bool}``: whether definition writes need an approved change set."""
+        return f"{self.prefix}admin:settings:approvals"
+
     # -- counters and redemptions -----------------------------------------------------------
 
     def counter(self, logical: str) -> str:
@@ -232,6 +266,10 @@ class Keys:
 
     def record(self, redemption_id: str) -> str:
         return f"{self.prefix}rd:{redemption_id}"
+
+    def ledger_view(self, name: str) -> str:
+        """One of admin's views of the ledger (:mod:`store.ledger_fold`)."""
+        return f"{self.prefix}lview:{name}"
 
     @property
     def record_prefix(self) -> str:

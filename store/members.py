@@ -296,6 +296,19 @@ class Members:
 # -- answers (Voucherify's shapes) ------------------------------------------------------------
 
 
+def card_figures(card: Card) -> dict[str, Any]:
+    """A card's ``loyalty_card`` object: its live figures (the wallet's, after normalisation)."""
+    return {
+        "points": card.points,
+        "balance": card.balance,
+        "next_expiration_date": date_of_expiry(card.next_expiration_at_ms),
+        "next_expiration_points": card.next_expiration_points or None,
+        "pending_points": card.pending,
+        "expired_points": card.expired,
+        "subtracted_points": card.subtracted,
+    }
+
+
 def card_out(
     v: m.Voucher, camp: m.Campaign | None, card: Card, created_ms: int, redeemed_quantity: int = 0
 ) -> dict[str, Any]:
@@ -313,15 +326,7 @@ def card_out(
         "type": "LOYALTY_CARD",
         "discount": None,
         "gift": None,
-        "loyalty_card": {
-            "points": card.points,
-            "balance": card.balance,
-            "next_expiration_date": date_of_expiry(card.next_expiration_at_ms),
-            "next_expiration_points": card.next_expiration_points or None,
-            "pending_points": card.pending,
-            "expired_points": card.expired,
-            "subtracted_points": card.subtracted,
-        },
+        "loyalty_card": card_figures(card),
         "start_date": iso_ms(_ms(v.start_date)),
         "expiration_date": iso_ms(_ms(v.expiration_date)),
         "validity_timeframe": None,

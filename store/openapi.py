@@ -82,6 +82,8 @@ class Reply:
     description: str
     schema: Any = None
     media_type: str = JSON
+    #: other media types the same answer may take: ``(media type, JSON Schema dict)`` pairs
+    also: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ def describe(
             if reply.schema is not None:
                 schema = reply.schema if i < 0 else rendered[i]
                 content = {reply.media_type: OpenAPIMediaType(schema=schema)}
+                content.update({mt: OpenAPIMediaType(schema=sc) for mt, sc in reply.also})
             responses[str(status)] = OpenAPIResponse(description=reply.description, content=content)
         for status in op.errors:
             responses[str(status)] = OpenAPIResponse(

@@ -28,12 +28,28 @@ from litestar import Router
 from litestar.exceptions import HTTPException
 
 from ..errors import ApiError
-from . import actions, audit, campaigns, codes, customers, ledger, signin
+from . import (
+    actions,
+    approvals,
+    audit,
+    bulk,
+    campaigns,
+    codelist,
+    codes,
+    customers,
+    editor,
+    ledger,
+    loyalty,
+    preview,
+    referrals,
+    signin,
+)
 from .base import STATIC, TEMPLATES, jinja_setup, ui_api_error, ui_http_error, ui_unexpected
 
 __all__ = ["STATIC", "TEMPLATES", "jinja_setup", "router"]
 
-SCREENS = (signin, campaigns, codes, customers, ledger, audit, actions)
+SCREENS = (signin, campaigns, codes, customers, ledger, audit, actions, loyalty, referrals,
+           codelist, bulk, editor, preview, approvals)
 
 
 def router() -> Router:

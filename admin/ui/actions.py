@@ -9,7 +9,7 @@ import orjson
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
-from ..app import Ctx
+from ..app import Ctx, route_answer
 from ..errors import not_found
 from ..routes_ops import get_action, list_actions
 from .base import MAX_FIELD, _enter, _page
@@ -33,7 +33,7 @@ async def actions(request: Request) -> Response:
     if isinstance(got, Response):
         return got
     ctx, signed = got
-    listed = orjson.loads((await list_actions.fn(request)).content)
+    listed = await route_answer(request, list_actions)
     return _page("actions.html", ctx, signed, rows=listed["async_actions"])
 
 
@@ -45,7 +45,7 @@ async def action(request: Request, action_id: FromPath[str]) -> Response:
         return got
     ctx, signed = got
     action_id = action_id[:MAX_FIELD]
-    a = orjson.loads((await get_action.fn(request, action_id=action_id)).content)
+    a = await route_answer(request, get_action, action_id=action_id)
     if not a:
         raise not_found("async_action", action_id)
     params = await _params(ctx, action_id)

@@ -6,10 +6,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from .. import audit
+from ..drafts import Op, call, run
+from ..errors import ApiError
+from ..routes_restore import RESTORABLE, STACKING, audited_version
 from .base import (
     MAX_FIELD,
     PAGE_SIZE,
@@ -18,6 +22,7 @@ from .base import (
     _cursor,
     _enter,
     _page,
+    _posted,
 )
 
 # ------------------------------------------------------------------------------- audit
@@ -83,8 +88,55 @@ async def audit_page(request: Request) -> Response:
     filt = {k: v for k, v in params.items() if v and k != "after"}
     next_link = "/audit?" + urlencode({**filt, "after": more}) if more else None
     first_link = ("/audit" + ("?" + urlencode(filt) if filt else "")) if after else None
-    return _page("audit.html", ctx, signed, entries=entries, otype=otype, oid=oid,
+    return _page("audit.html", ctx, signed, entries=entries, restorable=(*RESTORABLE, STACKING), otype=otype, oid=oid,
                  types=AUDIT_TYPES, next_link=next_link, first_link=first_link)  # fmt: skip
 
 
-HANDLERS = [audit_page]
+
+VERSIONS = ("after", "before")
+
+
+def _restore_op(entry_id: str, version: str) -> Op:
+    return Op("POST", f"/v1/audit-log/{entry_id}/restore", {"version": version})
+
+
+def _version(value: str | None) -> str:
+    if value not in VERSIONS:
+        raise ApiError(400, "invalid_payload", "Invalid payload", "`version` must be after or before")
+    return value
+
+
+@get("/audit/{entry_id:str}/restore", include_in_schema=False)
+async def restore_confirm(request: Request, entry_id: FromPath[str]) -> Response:
+    """What restoring an entry's version would change (a dry run of the API's restore, with its
+    role check), and the button that does it."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, signed = got
+    entry_id = entry_id[:MAX_FIELD]
+    version = _version(request.query_params.get("version"))
+    entry = await audited_version(ctx, entry_id, version)
+    draft, _ = await run(request, [_restore_op(entry_id, version)])
+    changes = [{"action": c.action, "diff": diff(msgspec.to_builtins(c.before), msgspec.to_builtins(c.after))}
+               for c in draft.changes]  # fmt: skip
+    return _page("audit_restore.html", ctx, signed, entry=entry, version=version, changes=changes)
+
+
+@post("/audit/{entry_id:str}/restore", include_in_schema=False, status_code=200)
+async def restore(request: Request, entry_id: FromPath[str]) -> Response:
+    """Restore through the API's own route (role ``write``, audited ``<kind>.restore``); back to
+    the object's history."""
+    got = await _posted(request)
+    if isinstance(got, Response):
+        return got
+    _ctx, _signed, form = got
+    entry_id = entry_id[:MAX_FIELD]
+    version = _version(form.get("version"))
+    entry = await audited_version(_ctx, entry_id, version)
+    await call(request, _restore_op(entry_id, version))
+    back = "/audit?" + urlencode({"type": entry["resource_type"], "id": entry["resource_id"]})
+    return Redirect(back, status_code=303, headers=SECURITY_HEADERS)
+
+
+HANDLERS = [audit_page, restore_confirm, restore]

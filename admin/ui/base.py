@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from store.unavailable import is_unavailable
 
 from .. import reports
-from ..app import UI_ACTOR, Admin, Ctx, begin
+from ..app import UI_ACTOR, Admin, Ctx, begin, call_route
 from ..audit import Actor, check_cursor
 from ..auth import can, key_actor
 from ..errors import ApiError
@@ -243,7 +243,7 @@ async def _rollback_then(request: Request, form: dict[str, str], render: Any) ->
     if not form.get("reason", "").strip():
         return await render(None, f"Say why {rid} is rolled back: a reason is required.", 400)
     try:
-        await rollback_redemption.fn(request, redemption_id=rid)  # begin(): the role check
+        await call_route(request, rollback_redemption, redemption_id=rid)  # the role check
     except ApiError as exc:
         if exc.status in (401, 403):
             raise

@@ -10,12 +10,14 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from .. import reports
-from ..app import Ctx
+from ..app import Ctx, call_route
 from ..errors import ApiError
 from ..routes_defs import (
     disable_campaign,
     enable_campaign,
 )
+from ..routes_ledger import series_csv_response
+from ..shapes import iso
 from .base import (
     CAMPAIGN_TYPES,
     MAX_FIELD,
@@ -60,9 +62,44 @@ async def home(request: Request) -> Response:
             pipe.llen(ctx.k.list_codes(c.id))
         lens = await pipe.execute() if camps else []
     codes = len(st.defs.vouchers) + sum(int(n) for n in lens)
-    hour = await reports.last_hour(ctx.r, ctx.k, ctx.now())
+    now = ctx.now()
+    hour = await reports.last_hour(ctx.r, ctx.k, now)
+    running = [(c, s["counters"]) for c, s in zip(camps, statuses, strict=True)
+               if s["status"] == "running"]  # fmt: skip
+    running_out = await reports.projected_exhaustions(
+        ctx.r, ctx.k, [c for c, _ in running], [n for _, n in running], now, EXHAUSTION_HOURS)
     return _page("home.html", ctx, signed, by_status=by_status, campaigns=len(camps), codes=codes,
-                 hour=hour, version=st.version)  # fmt: skip
+                 hour=hour, version=st.version, running_out=running_out[:TILE_ROWS],
+                 running_out_total=len(running_out), exhaustion_hours=EXHAUSTION_HOURS,
+                 expiring=_expiring(camps, statuses, now), gateways=await _gateways(ctx, st))  # fmt: skip
+
+
+#: the home page lists campaigns projected to run out within this many hours
+EXHAUSTION_HOURS = 24
+#: and those ending within this many days
+EXPIRING_DAYS = 7
+TILE_ROWS = 10
+
+
+def _expiring(camps: list[Any], statuses: list[dict[str, Any]], now: int) -> list[dict[str, Any]]:
+    """Running or scheduled campaigns whose end date is within :data:`EXPIRING_DAYS`."""
+    out = []
+    for c, s in zip(camps, statuses, strict=True):
+        end = int(c.expiration_date.timestamp() * 1000) if c.expiration_date else None
+        if end is not None and s["status"] in ("running", "scheduled") and \
+                end <= now + EXPIRING_DAYS * 86_400_000:  # fmt: skip
+            out.append({"campaign": c, "end_ms": end, "end": iso(end), "status": s["status"]})
+    return sorted(out, key=lambda x: x["end_ms"])[:TILE_ROWS]
+
+
+async def _gateways(ctx: Ctx, st: Any) -> dict[str, Any]:
+    """What admin can tell of the gateways: the workers subscribed to definition changes (each
+    gateway worker listens on the channel) and the last definitions change admin recorded. The
+    gateways record no "version loaded" anywhere admin can read."""
+    ((_ch, listening),) = await ctx.r.pubsub_numsub(ctx.k.channel)
+    changed = max((t[-1] for t in st.meta.times.values() if t), default=None)
+    return {"listening": int(listening), "version": st.version,
+            "changed": iso(changed) if changed else None}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- campaigns
@@ -133,6 +170,16 @@ async def campaign(request: Request, campaign_id: FromPath[str]) -> Response:
     return await _campaign_page(ctx, signed, campaign_id)
 
 
+@get("/campaigns/{campaign_id:str}/series.csv", include_in_schema=False)
+async def campaign_series_csv(request: Request, campaign_id: FromPath[str]) -> Response:
+    """The burn chart's series as CSV: the same function as the API's ``format=csv``."""
+    got = await _enter(request)
+    if isinstance(got, Response):
+        return got
+    ctx, _signed = got
+    return await series_csv_response(ctx, campaign_id, SERIES_HOURS)
+
+
 @post("/campaigns/{campaign_id:str}/state", include_in_schema=False, status_code=200)
 async def campaign_state(request: Request, campaign_id: FromPath[str]) -> Response:
     """Enable or disable a campaign through the API's own route (role ``write``)."""
@@ -146,8 +193,8 @@ async def campaign_state(request: Request, campaign_id: FromPath[str]) -> Respon
             400, "invalid_payload", "Invalid payload", "`action` must be enable or disable"
         )
     route = enable_campaign if action == "enable" else disable_campaign
-    await route.fn(request, campaign_id=campaign_id)  # its begin(): the API's role check
+    await call_route(request, route, campaign_id=campaign_id)  # the API's role check, its gate
     return await _campaign_page(ctx, signed, campaign_id, notice=f"Campaign {action}d.")
 
 
-HANDLERS = [home, campaigns, campaign, campaign_state]
+HANDLERS = [home, campaigns, campaign, campaign_series_csv, campaign_state]

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
-from ..app import Ctx
+from ..app import Ctx, call_route
 from ..errors import ApiError
 from ..routes_defs import (
     disable_voucher,
@@ -77,7 +77,7 @@ async def code_state(request: Request) -> Response:
             "`code` and `action` (enable or disable) are required",
         )
     route = enable_voucher if action == "enable" else disable_voucher
-    await route.fn(request, code=code)  # its begin(): the API's role check, audited, published
+    await call_route(request, route, code=code)  # the API's role check, audited, published
     panel = await _code_panel(ctx, code)
     notice = (
         f"Code {code} {action}d: the gateways refuse it now."

@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from core import model as m
 
-from ..app import INNER_BODY, Ctx
+from ..app import Ctx, route_answer
 from ..auth import can
 from ..errors import ApiError
 from ..routes_loyalty import _redeemed
@@ -39,24 +38,6 @@ from .base import (
 
 #: the largest adjustment the form takes (the API's own bound is 10**12)
 MAX_POINTS = 10**9
-
-
-async def inner_call(request: Request, handler: Any, body: dict[str, Any], **params: str) -> Any:
-    """Call admin route ``handler`` in process with ``body`` as its JSON body (the caller's
-    role check applies, as over HTTP); its decoded answer."""
-    saved = request.scope.get(INNER_BODY)  # type: ignore[call-overload]
-    request.scope[INNER_BODY] = body  # type: ignore[literal-required]
-    try:
-        resp = await handler.fn(request, **params)
-    finally:
-        request.scope[INNER_BODY] = saved  # type: ignore[literal-required]
-    return orjson.loads(resp.content) if resp.content else None
-
-
-async def _read(request: Request, handler: Any, **params: str) -> Any:
-    """An admin read route's decoded answer (its own role check and query parameters)."""
-    resp = await handler.fn(request, **params)
-    return orjson.loads(resp.content)
 
 
 def _programs(st: Any) -> list[m.Campaign]:
@@ -104,7 +85,7 @@ async def _program_page(
     camp = cat.program(campaign_id)  # 404 unless a loyalty programme
     st = await ctx.repo.state()
     page = _int(request.query_params.get("page"), 1, 1, 1000)
-    listed = await _read(request, list_members, campaign_id=camp.id)
+    listed = await route_answer(request, list_members, campaign_id=camp.id)
     names = _tier_names(st, camp.id)
     lo = _loyalty(ctx)
     members = []
@@ -229,7 +210,9 @@ def _adjustment(form: dict[str, str]) -> tuple[int | None, str, dict[str, str]]:
     except ValueError:
         points = None
     if points is None or points == 0 or abs(points) > MAX_POINTS:
-        errors["points"] = f"A whole number of points, not 0, between -{MAX_POINTS:,} and {MAX_POINTS:,}."
+        errors["points"] = (
+            f"A whole number of points, not 0, between -{MAX_POINTS:,} and {MAX_POINTS:,}."
+        )
     reason = form.get("reason", "").strip()[:1000]
     if not reason:
         errors["reason"] = "Say why the balance changes: a reason is required (it is audited)."
@@ -250,7 +233,7 @@ async def adjust(request: Request, member_id: FromPath[str]) -> Response:
     if errors:
         return await _member_page(request, ctx, signed, ident, 400, errors=errors, values=values)
     try:
-        out = await inner_call(request, update_balance, {"points": points, "reason": reason},
+        out = await route_answer(request, update_balance, {"points": points, "reason": reason},
                                member_id=ident)  # fmt: skip
     except ApiError as exc:
         if exc.status in (401, 403):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -32,15 +33,27 @@ from .base import (
 # ------------------------------------------------------------------------------- sign-in
 
 
+#: failed sign-ins allowed per key id and per client address within the window
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 15 * 60
+
+
 def _login_page(
-    request: Request, error: str | None = None, status: int = 200, key_id: str = ""
+    request: Request,
+    error: str | None = None,
+    status: int = 200,
+    key_id: str = "",
+    retry_after: int | None = None,
 ) -> Template:
     nonce = secrets.token_urlsafe(24)
+    headers = dict(SECURITY_HEADERS)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     t = Template(
         template_name="login.html",
         context={"nonce": nonce, "error": error, "key_id": key_id[:MAX_FIELD], "path": "/login"},
         status_code=status,
-        headers=SECURITY_HEADERS,
+        headers=headers,
         cookies=[
             Cookie(
                 key=LOGIN_COOKIE,
@@ -77,16 +90,26 @@ async def login(request: Request) -> Response:
     ):
         return _login_page(request, "The sign-in form expired: please try again.", 403, key_id)
     adm = _admin(request)
+    counters = _failure_keys(request, key_id[:MAX_FIELD])
+    wait = await _locked_for(adm.redis, counters)
+    if wait:
+        minutes = -(-wait // 60)
+        msg = (f"Too many failed sign-ins for this key or from this address: try again in "
+               f"{minutes} minute{'s' if minutes > 1 else ''}.")  # fmt: skip
+        return _login_page(request, msg, 429, key_id, retry_after=wait)
     try:
         actor = await authenticate(adm.redis, adm.keys, key_id[:MAX_FIELD], token[:MAX_FIELD])
         require(actor, "read")
     except ApiError as exc:
+        if exc.status == 401:
+            await _count_failure(adm.redis, counters)
         msg = (
             "Unknown key id or wrong token."
             if exc.status == 401
             else "This key's role cannot use admin (an `application` key is for checkout)."
         )
         return _login_page(request, msg, exc.status, key_id)
+    await adm.redis.delete(counters[1])  # this address' count only: not the key's, nor others'
     sid = secrets.token_urlsafe(32)
     now = adm.clock()
     ttl = adm.settings.ui_session_ttl
@@ -100,6 +123,36 @@ async def login(request: Request) -> Response:
                     httponly=True, samesite="strict", secure=secure)  # fmt: skip
     _clear(resp, request, LOGIN_COOKIE, "/login")
     return resp
+
+
+def _failure_keys(request: Request, key_id: str) -> tuple[str, str]:
+    """The failure counters of a sign-in: its key id's and its client address' (the peer of
+    the connection: a proxy in front of admin makes every client one address)."""
+    keys = _admin(request).keys
+    addr = request.client.host if request.client else "unknown"
+    return (keys.ui_signin_failures("key", _sha(key_id)),
+            keys.ui_signin_failures("addr", addr[:MAX_FIELD]))  # fmt: skip
+
+
+async def _locked_for(redis: Any, counters: tuple[str, str]) -> int:
+    """Seconds until the sign-ins of these counters are allowed again (0: allowed now)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in counters:
+            pipe.get(name)
+            pipe.ttl(name)
+        got = await pipe.execute()
+    waits = [max(1, int(ttl)) for n, ttl in zip(got[::2], got[1::2], strict=True)
+             if n is not None and int(n) >= MAX_FAILURES]  # fmt: skip
+    return max(waits, default=0)
+
+
+async def _count_failure(redis: Any, counters: tuple[str, str]) -> None:
+    """One more failure on each counter; the window starts at a counter's first failure."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for name in counters:
+            pipe.incr(name)
+            pipe.expire(name, FAILURE_WINDOW_S, nx=True)
+        await pipe.execute()
 
 
 def _clear(resp: Response, request: Request, name: str, path: str) -> None:

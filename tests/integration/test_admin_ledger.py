@@ -7,10 +7,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import redis
+from stacks import club_programme
 
 from admin.testing import AdminServer, GatewayProcess
 
@@ -307,3 +309,26 @@ def test_definitions_export_import_round_trip(
         assert b.request("GET", "/v1/audit-log", params={"action": "definitions.import"}).json()[
             "data"
         ]
+
+
+def test_a_card_held_under_id_and_source_id_is_listed_once_with_its_live_balance(
+    admin_and_gateway: tuple[AdminServer, Any],
+) -> None:
+    srv, _g = admin_and_gateway
+    club = club_programme(srv)
+    pub = srv.request("POST", "/v1/publications",
+                      json={"campaign": {"id": club}, "customer": {"source_id": "ann"}})  # fmt: skip
+    assert pub.status_code == 200, pub.text
+    code = pub.json()["voucher"]["code"]
+    r = srv.request("POST", f"/v1/loyalties/{club}/members/{code}/balance", json={"points": 150})
+    assert r.status_code == 200, r.text
+    cust_id = srv.request("GET", "/v1/customers/ann").json()["id"]
+    for ident in ("ann", cust_id):
+        rep = srv.request("GET", f"/v1/reports/customers/{ident}").json()
+        assert [v["code"] for v in rep["vouchers"]] == [code]
+        assert rep["balances"]["loyalty_points_balance"] == 150
+    # a card's figures are its wallet's, wherever a voucher answer shows it
+    card = srv.request("GET", f"/v1/vouchers/{code}").json()["loyalty_card"]
+    assert (card["points"], card["balance"]) == (150, 150)
+    (listed,) = srv.request("GET", "/v1/vouchers", params={"campaign_id": club}).json()["vouchers"]
+    assert listed["loyalty_card"]["balance"] == 150

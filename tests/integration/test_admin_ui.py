@@ -11,11 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from gateway_fixtures import InProcess, body, in_process, voucher
+from ui_session import client as _client
+from ui_session import close_clients
+from ui_session import csrf as _csrf
+from ui_session import sign_in as _sign_in
 
 from admin.testing import AdminServer
 from store.auth import token_hash
-
-_CLIENTS: list[httpx.Client] = []
 
 
 @pytest.fixture
@@ -24,30 +26,7 @@ def stack(redis_url: str, key_prefix: str) -> Iterator[tuple[AdminServer, InProc
         try:
             yield srv, g
         finally:
-            while _CLIENTS:
-                _CLIENTS.pop().close()
-
-
-def _client(srv: AdminServer) -> httpx.Client:
-    """A cookie-keeping client on ``srv`` (like a browser), closed after the test."""
-    c = httpx.Client(base_url=srv.url)
-    _CLIENTS.append(c)
-    return c
-
-
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, html[:500]
-    return m.group(1)
-
-
-def _sign_in(srv: AdminServer, key: tuple[str, str] | None = None) -> httpx.Client:
-    kid, tok = key or (srv.admin_id, srv.admin_token)
-    c = _client(srv)
-    nonce = _csrf(c.get("/login").text)
-    r = c.post("/login", data={"key_id": kid, "token": tok, "csrf_token": nonce})
-    assert r.status_code == 303 and r.headers["location"] == "/", r.text
-    return c
+            close_clients()
 
 
 def test_session_cookie_and_its_record(stack: tuple[AdminServer, InProcess]) -> None:
