@@ -129,11 +129,21 @@ def main() -> None:
                 for cust in (customer, rare):
                     if cust:
                         pages.append(("GET", f"/customers/{cust.decode()}", {}))
-                results = []
-                for method, path, kw in pages:
-                    res = _time(c, method, path, rounds, **kw)
-                    if res["status"] != 404:  # a screen not built yet
-                        results.append(res)
+                order = {"amount": 5000, "items": [{"product_id": "prod_tee", "quantity": 1, "price": 5000}]}
+                pages += [(  # the editor, the preview, the code list deep in a million codes, P1 screens
+                    "GET", f"/campaigns/{big}/codes", {}), ("GET", f"/campaigns/{big}/codes?after={n_codes - 50}", {}),
+                    ("GET", "/campaigns/new", {}), ("GET", f"/campaigns/{big}/edit", {}), ("GET", "/preview", {}),
+                    ("POST", "/preview", {"data": {"csrf_token": csrf, "order_json": json.dumps(order),
+                                                   "codes": codes[-1], "customer": "shopper-1"}}),
+                    ("GET", "/loyalty", {}), ("GET", "/rewards", {}), ("GET", "/referrals", {}),
+                    ("GET", "/approvals", {}), ("GET", "/actions", {}), ("GET", "/codes/bulk", {}),
+                    ("GET", f"/audit?type=campaign&id={big}", {})]  # fmt: skip
+                programme = re.search(r'href="(/loyalty/camp_[^"/]+)"', c.get("/loyalty").text)
+                assert programme, "the demo's loyalty programme is listed"
+                pages.append(("GET", programme.group(1), {}))
+                results = [_time(c, method, path, rounds, **kw) for method, path, kw in pages]
+                bad = [p for p in results if p["status"] >= 400]
+                assert not bad, bad
         r.close()
     report = {"at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "campaigns": n_camps + len(demo.DEMO["campaigns"]) + 1,
               "codes": n_codes, "generation_s": round(gen_s, 1), "redemptions": n_reds, "rounds": rounds,
