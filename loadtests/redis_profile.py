@@ -74,8 +74,8 @@ VARIANTS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("no_checks", "checking the limits (reads of every counter and hold)", [
         ("local failed = check_ops(ops, 3, now, session)", "local failed = nil"),
     ]),
-    ("no_duplicate_check", "the EXISTS of each record key", [
-        ("if redis.call('EXISTS', KEYS[4 + K + j]) == 1 then", "if false then"),
+    ("no_duplicate_check", "the EXISTS of the record keys", [
+        ("if redis.call('EXISTS', unpack(rk)) > 0 then", "if false then"),
     ]),
     ("args_only", "everything after reading the arguments (the call's floor)", [
         ("local stored = idempotent_answer(idem, fp)", "do return {'ok', '0-1'} end\nlocal stored = nil"),

@@ -111,22 +111,45 @@ local function parse_ops(base, n)
   return ops
 end
 
+-- Whether any of the counter keys `ks` (full names) has hold structures: ONE EXISTS for all of
+-- them (the common case is none, and then no key needs held_live's purge and read).
+local function any_holds(ks)
+  if #ks == 0 then return false end
+  local hk = {}
+  for i = 1, #ks do hk[i] = ks[i] .. ':holds' end
+  return redis.call('EXISTS', unpack(hk)) > 0
+end
+
 -- Check every op: current + (live holds of other sessions, if the op counts holds)
 -- + (sum of this call's deltas on that key so far) <= limit.
 -- Returns nil when all pass, else {'fail', op index (0-based), current, held, error}.
--- `key_off` is the position in KEYS just before the first counter key.
+-- `key_off` is the position in KEYS just before the first counter key. Every distinct key is
+-- read by one MGET, and one EXISTS tells whether any key that counts holds has some.
 local function check_ops(ops, key_off, now, session)
   local cur, held, acc = {}, {}, {}
+  local ks, kis, hks = {}, {}, {}
+  for i = 1, #ops do
+    local ki = ops[i].k
+    if acc[ki] == nil then
+      acc[ki] = 0
+      ks[#ks + 1] = KEYS[key_off + ki]
+      kis[#kis + 1] = ki
+    end
+    if ops[i].hold and held[ki] == nil then
+      held[ki] = false
+      hks[#hks + 1] = KEYS[key_off + ki]
+    end
+  end
+  if #ks > 0 then
+    local vals = redis.call('MGET', unpack(ks))
+    for j = 1, #kis do cur[kis[j]] = tonumber(vals[j]) or 0 end
+  end
+  local holds = any_holds(hks)
   for i = 1, #ops do
     local op = ops[i]
     local ki = op.k
-    local k = KEYS[key_off + ki]
-    if cur[ki] == nil then
-      cur[ki] = tonumber(redis.call('GET', k)) or 0
-      acc[ki] = 0
-    end
-    if op.hold and held[ki] == nil then
-      held[ki] = held_live(k, now, session)
+    if op.hold and held[ki] == false then
+      if holds then held[ki] = held_live(KEYS[key_off + ki], now, session) else held[ki] = 0 end
     end
     acc[ki] = acc[ki] + op.d
     if op.lim >= 0 then
@@ -139,4 +162,3 @@ local function check_ops(ops, key_off, now, session)
   end
   return nil
 end
-

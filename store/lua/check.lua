@@ -22,8 +22,11 @@ if n > 0 then
   local ks = {}
   for i = 1, n do ks[i] = KEYS[i] end
   local vals = redis.call('MGET', unpack(ks))
+  local holds = any_holds(ks)
   for i = 1, n do
-    out[i] = (tonumber(vals[i]) or 0) + held_live(KEYS[i], now, session)
+    local h = 0
+    if holds then h = held_live(KEYS[i], now, session) end
+    out[i] = (tonumber(vals[i]) or 0) + h
   end
 end
 if C > 0 then

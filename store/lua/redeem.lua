@@ -63,9 +63,13 @@ local stored = idempotent_answer(idem, fp)
 if stored then return stored end
 
 local rbase = 11 + N * 6
-for j = 0, R - 1 do
-  if redis.call('EXISTS', KEYS[4 + K + j]) == 1 then
-    return {'duplicate', ARGV[rbase + j * 5]}
+if R > 0 then  -- one EXISTS for every record key; which one, only when one exists
+  local rk = {}
+  for j = 0, R - 1 do rk[j + 1] = KEYS[4 + K + j] end
+  if redis.call('EXISTS', unpack(rk)) > 0 then
+    for j = 0, R - 1 do
+      if redis.call('EXISTS', KEYS[4 + K + j]) == 1 then return {'duplicate', ARGV[rbase + j * 5]} end
+    end
   end
 end
 

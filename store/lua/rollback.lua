@@ -65,7 +65,12 @@ local idem_ttl, maxlen, stacked, rd_prefix, extra =
 local stored = idempotent_answer(idem, fp)
 if stored then return stored end
 
-local head = redis.call('HMGET', rec, 'status', 'rollback_id', 'children')
+-- each target record read once, every field the rollback needs
+local FIELDS = {'undo', 'id', 'data', 'ops', 'wallet'}
+local function row(v, at)
+  return {undo = v[at], id = v[at + 1], data = v[at + 2], ops = v[at + 3], wallet = v[at + 4]}
+end
+local head = redis.call('HMGET', rec, 'status', 'rollback_id', 'children', unpack(FIELDS))
 if not head[1] then return {'not_found'} end
 if head[1] == 'ROLLED_BACK' then return {'already_rolled_back', head[2] or ''} end
 
@@ -73,11 +78,14 @@ local children = {}
 if head[3] and head[3] ~= '' and head[3] ~= '[]' then children = cjson.decode(head[3]) end
 if #children > 0 and not stacked then return {'invalid_redemption'} end
 
-local targets = {rec}
+local targets, rows = {rec}, {row(head, 4)}
 for i = 1, #children do
   local ck = rd_prefix .. children[i]
-  local st = redis.call('HGET', ck, 'status')
-  if st and st ~= 'ROLLED_BACK' then targets[#targets + 1] = ck end
+  local c = redis.call('HMGET', ck, 'status', unpack(FIELDS))
+  if c[1] and c[1] ~= 'ROLLED_BACK' then
+    targets[#targets + 1] = ck
+    rows[#rows + 1] = row(c, 2)
+  end
 end
 
 -- cards touched, by their first key (and in order), opened and normalised once
@@ -104,7 +112,7 @@ end
 -- every target's undo steps checked before anything changes
 local undos, need = {}, {}
 for t = 1, #targets do
-  local u = redis.call('HGET', targets[t], 'undo')
+  local u = rows[t].undo
   local steps = {}
   if u and u ~= '' then steps = cjson.decode(u) end
   undos[t] = steps
@@ -128,17 +136,32 @@ end
 
 local out, ids, reversed, refunds = {}, {}, {}, {}
 for t = 1, #targets do
-  local r = redis.call('HMGET', targets[t], 'id', 'data', 'ops', 'wallet')
+  local rw = rows[t]
+  local r = {rw.id, rw.data, rw.ops, rw.wallet}
   local ops = {}
   if r[3] and r[3] ~= '' and r[3] ~= '[]' then ops = cjson.decode(r[3]) end
-  local done = {}
+  -- every counter read by one MGET; `left` follows what this loop takes off (a key may repeat)
+  local done, left = {}, {}
+  if #ops > 0 then
+    local ks = {}
+    for i = 1, #ops do ks[i] = ops[i][1] end
+    local vals = redis.call('MGET', unpack(ks))
+    for i = 1, #ops do
+      if left[ks[i]] == nil then left[ks[i]] = vals[i] and tonumber(vals[i]) or false end
+    end
+  end
   for i = 1, #ops do
     local k, d = ops[i][1], tonumber(ops[i][2])
     local applied = 0
-    local cur = redis.call('GET', k)
+    local cur = left[k]
     if cur then
-      applied = math.min(d, tonumber(cur))
-      if applied > 0 then redis.call('DECRBY', k, applied) else applied = 0 end
+      applied = math.min(d, cur)
+      if applied > 0 then
+        redis.call('DECRBY', k, applied)
+        left[k] = cur - applied
+      else
+        applied = 0
+      end
     end
     done[i] = {k, istr(d), istr(applied)}
     reversed[#reversed + 1] = {k, istr(applied)}
