@@ -104,6 +104,19 @@ async def _gateways(ctx: Ctx, st: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- campaigns
 
+#: the campaign list's pace hint looks this far ahead ("runs out in ~3 h at this rate")
+PACE_HINT_HOURS = 24 * 30
+
+
+def _in_words(ms: int) -> str:
+    """A duration ahead, roughly: ``~45 min``, ``~3 h``, ``~2 d``."""
+    minutes = max(1, round(ms / 60_000))
+    if minutes < 90:
+        return f"~{minutes} min"
+    hours = round(minutes / 60)
+    return f"~{hours} h" if hours < 48 else f"~{round(hours / 24)} d"
+
+
 
 @get("/campaigns", include_in_schema=False)
 async def campaigns(request: Request) -> Response:
@@ -138,7 +151,12 @@ async def campaigns(request: Request) -> Response:
     if here != canonical:  # a filter form sends its empty fields too: keep the URL clean
         return Redirect(canonical, status_code=303, headers=SECURITY_HEADERS)
 
-    return _page("campaigns.html", ctx, signed, rows=shown, total=total, page=page, pages=pages,
+    now = ctx.now()
+    running = [(c, s) for c, s in shown if s["status"] == "running"]
+    ahead = await reports.projected_exhaustions(
+        ctx.r, ctx.k, [c for c, _ in running], [s["counters"] for _, s in running], now, PACE_HINT_HOURS)
+    pace = {p["campaign"].id: p | {"in": _in_words(p["at_ms"] - now)} for p in ahead}
+    return _page("campaigns.html", ctx, signed, rows=shown, total=total, page=page, pages=pages, pace=pace,
                  status=status, ctype=ctype, q=q, statuses=STATUSES, types=CAMPAIGN_TYPES,
                  prev_link=link(page=page - 1) if page > 1 else None,
                  next_link=link(page=page + 1) if page < pages else None)  # fmt: skip

@@ -41,6 +41,11 @@ def test_home_tiles_running_out_ending_soon_and_gateways(
     assert 'data-figure="version"' in text and "last change" in text
     listening = int(text.split('data-figure="listening">')[1].split("<")[0])
     assert listening >= 1  # the in-process gateway's worker subscribes to definition changes
+    # the campaign list says the same beside the campaign, and nothing beside the others
+    listed = c.get("/campaigns").text
+    assert listed.count("data-pace=") == 1
+    hint = listed[listed.index("data-pace="):]
+    assert "discount budget runs out in ~4 h at this rate" in hint[: hint.index("</span>")]
 
 
 def test_series_as_csv_from_the_api_and_the_campaign_page(
