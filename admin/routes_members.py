@@ -149,8 +149,16 @@ async def list_members(request: Request, campaign_id: FromPath[str]) -> Response
     camp = cat.program(campaign_id)
     limit = ctx.qint("limit", 10)
     page = ctx.qint("page", 1, 1, 1000)
+    data, total = await members_at(ctx, camp, (page - 1) * limit, limit)
+    return ok({"object": "list", "data_ref": "vouchers", "vouchers": data, "total": total})
+
+
+async def members_at(
+    ctx: Ctx, camp: m.Campaign, start: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The programme's cards ``start`` .. ``start + limit`` (in the order they were published)
+    with their live figures, and how many it has: one LRANGE at any position."""
     lo = _loyalty(ctx)
-    start = (page - 1) * limit
     codes = [
         c.decode() for c in await ctx.r.lrange(ctx.k.list_codes(camp.id), start, start + limit - 1)
     ]
@@ -163,7 +171,7 @@ async def list_members(request: Request, campaign_id: FromPath[str]) -> Response
         for f, card in zip(found, figures, strict=True)
         if f is not None
     ]
-    return ok({"object": "list", "data_ref": "vouchers", "vouchers": data, "total": total})
+    return data, int(total)
 
 
 def _order(ctx: Ctx, default: str, allowed: tuple[str, ...]) -> bool:

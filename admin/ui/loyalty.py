@@ -23,7 +23,7 @@ from ..app import Ctx, route_answer
 from ..auth import can
 from ..errors import ApiError
 from ..routes_loyalty import _redeemed
-from ..routes_members import _catalog, _loyalty, list_members, update_balance
+from ..routes_members import _catalog, _loyalty, members_at, update_balance
 from ..routes_people import load_customer
 from .base import (
     MAX_FIELD,
@@ -38,6 +38,10 @@ from .base import (
 
 #: the largest adjustment the form takes (the API's own bound is 10**12)
 MAX_POINTS = 10**9
+
+
+#: members per page of a programme (a cursor: any position of a million-member list, one LRANGE)
+MEMBERS_PAGE = 20
 
 
 def _programs(st: Any) -> list[m.Campaign]:
@@ -84,25 +88,26 @@ async def _program_page(
     cat = await _catalog(ctx)
     camp = cat.program(campaign_id)  # 404 unless a loyalty programme
     st = await ctx.repo.state()
-    page = _int(request.query_params.get("page"), 1, 1, 1000)
-    listed = await route_answer(request, list_members, campaign_id=camp.id)
+    pos = _int(request.query_params.get("after"), 0, 0, 10**12)
+    cards, total = await members_at(ctx, camp, pos, MEMBERS_PAGE)
     names = _tier_names(st, camp.id)
     lo = _loyalty(ctx)
     members = []
-    for card in listed["vouchers"]:
+    for card in cards:
         tier = await lo.tier_of(cat, camp.id, card["loyalty_card"]["points"])
         members.append({"card": card, "tier": names.get(tier, tier) if tier else None})
     base = "/loyalty/" + quote(camp.id, safe="")
-    more = page * 10 < listed["total"]
+    more = pos + MEMBERS_PAGE < total
     return _page("loyalty_program.html", ctx, signed, http_status, camp=camp, members=members,
-                 total=listed["total"], page=page, base=base, q=q, find_error=find_error,
+                 total=total, pos=pos, base=base, q=q, find_error=find_error,
                  rules=[e for e in st.defs.earning_rules if e.campaign_id == camp.id],
                  tiers=sorted((t for t in st.defs.loyalty_tiers if t.campaign_id == camp.id),
                               key=lambda t: t.points.from_),
                  rewards=_reward_rows(st, [a for a in st.defs.reward_assignments
                                            if a.campaign_id == camp.id]),
-                 prev_link=f"{base}?page={page - 1}" if page > 1 else None,
-                 next_link=f"{base}?page={page + 1}" if more else None)  # fmt: skip
+                 prev_link=(f"{base}?after={max(0, pos - MEMBERS_PAGE)}" if pos > MEMBERS_PAGE else base)
+                 if pos > 0 else None,
+                 next_link=f"{base}?after={pos + MEMBERS_PAGE}" if more else None)  # fmt: skip
 
 
 @get("/loyalty/{campaign_id:str}", include_in_schema=False)

@@ -334,3 +334,19 @@ def test_bad_input_is_a_clear_4xx_never_a_500(stack: tuple[AdminServer, InProces
         r = c.post(path, data={**data, "csrf_token": csrf})
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:300])
     assert srv.request("GET", f"/v1/loyalties/members/{vid}").json()["loyalty_card"]["balance"] == 0
+
+
+def test_members_page_on_by_position_to_the_last(stack: tuple[AdminServer, InProcess]) -> None:
+    srv, _g = stack
+    for i in range(23):
+        r = srv.request("POST", "/v1/publications",
+                        json={"campaign": {"id": "camp_L"}, "customer": {"source_id": f"m{i}"}})  # fmt: skip
+        assert r.status_code == 200, r.text
+    c = _sign_in(srv)
+    total = int(srv.request("GET", "/v1/loyalties/camp_L/members").json()["total"])
+    first = c.get("/loyalty/camp_L").text
+    assert first.count('href="/loyalty/members/') == 20 and 'href="/loyalty/camp_L?after=20"' in first
+    last = c.get("/loyalty/camp_L?after=20").text
+    assert last.count('href="/loyalty/members/') == total - 20 and "?after=40" not in last
+    assert 'href="/loyalty/camp_L"' in last  # back to the first page
+    assert c.get("/loyalty/camp_L?after=999999999").status_code == 200  # past the end: empty
