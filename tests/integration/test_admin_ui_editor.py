@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from ui_session import close_clients
+from ui_session import csrf as _csrf
+from ui_session import sign_in as _sign_in
 
 from admin.testing import AdminServer
-
-_CLIENTS: list[httpx.Client] = []
 
 UNDRAWABLE = {
     "name": "VIP or big basket",
@@ -40,23 +41,7 @@ def srv(redis_url: str, key_prefix: str) -> Iterator[AdminServer]:
         try:
             yield s
         finally:
-            while _CLIENTS:
-                _CLIENTS.pop().close()
-
-
-def _sign_in(srv: AdminServer, key: tuple[str, str] | None = None) -> httpx.Client:
-    kid, tok = key or (srv.admin_id, srv.admin_token)
-    c = httpx.Client(base_url=srv.url)
-    _CLIENTS.append(c)
-    r = c.post("/login", data={"key_id": kid, "token": tok, "csrf_token": _csrf(c.get("/login").text)})
-    assert r.status_code == 303, r.text
-    return c
-
-
-def _csrf(page: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert m, page[:500]
-    return m.group(1)
+            close_clients()
 
 
 class _Form(HTMLParser):
