@@ -991,7 +991,9 @@ class VoucherOut(_Out, kw_only=True):
     campaign_id: str | UnsetType = UNSET
     discount: dict[str, Any] | UnsetType = UNSET
     gift: dict[str, int | str] | UnsetType = UNSET
-    loyalty_card: dict[str, int] | UnsetType = UNSET
+    #: a card's live figures (its wallet's): points, balance, pending / expired / subtracted
+    #: points, ``next_expiration_date`` (a date or null), ``next_expiration_points``
+    loyalty_card: dict[str, int | str | None] | UnsetType = UNSET
     customer_id: str | UnsetType = UNSET
     start_date: str | UnsetType = UNSET
     expiration_date: str | UnsetType = UNSET

@@ -462,7 +462,8 @@ def _member_ops(base: str) -> dict[tuple[str, str], Op]:
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/loyalties/{campaign_id}/members"): Op(
-        bodies=(Body(MemberBody),), replies={200: Reply("The member's card", _OBJ)}, errors=_RD
+        bodies=(Body(MemberBody),), replies={200: Reply("The member's card", _OBJ)},
+        errors=(*_RD, 405),  # a program called `members` is another route's path
     ),
     ("GET", "/v1/loyalties/{campaign_id}/members"): Op(
         params=_PAGE, replies={200: Reply("The program's cards", _OBJ)}, errors=_RD

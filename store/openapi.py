@@ -45,6 +45,9 @@ ERRORS: dict[int, str] = {
     403: "The key's role may not make this call (`forbidden`); `details` names the roles that may.",
     404: "A resource the call names does not exist (`not_found`, with `resource_id` and "
     "`resource_type`).",
+    405: "The path names a route of another method (`method_not_allowed`): e.g. a program "
+    "called `members` in `/v1/loyalties/{campaign_id}/members` is the path "
+    "`/v1/loyalties/members/{member_id}`.",
     409: "Conflict: a duplicate, a resource in use, an Idempotency-Key used with another body, or "
     "too many concurrent changes (`duplicate_found`, `resource_in_use`, `not_empty`, "
     "`multiple_requests`).",
