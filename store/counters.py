@@ -656,7 +656,7 @@ class Store:
             fingerprint if idempotency_key else "",
             self.idempotency_ttl,
             self.ledger_maxlen,
-            response,
+            response if idempotency_key else "",  # kept only for a replay: not sent without a key
             ledger,
             len(plan.keys),
             n_ops,

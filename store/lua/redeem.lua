@@ -12,7 +12,7 @@
 -- ARGV[3]            request fingerprint for the idempotency key ('' = no idempotency key)
 -- ARGV[4]            idempotency answer TTL in seconds
 -- ARGV[5]            ledger MAXLEN (approximate trimming; 0 = never trim)
--- ARGV[6]            response to store under the idempotency key (pre-serialized by Python)
+-- ARGV[6]            response to store under the idempotency key (pre-serialized by Python; '' without one)
 -- ARGV[7]            extra ledger payload (JSON string, '' = none)
 -- ARGV[8], [9], [10] K, N (ops), R (records)
 -- ARGV[11..]         N ops, 6 fields each: key index (1..K), delta, limit (-1 = none), error,
