@@ -28,6 +28,7 @@ from .app import call_route
 from .errors import ApiError
 from .repo import Draft, DryRun, dry_run
 from .routes_restore import restore_version
+from .shapes import convert
 
 #: the routes a draft may call
 DRAFTABLE = (
@@ -101,10 +102,7 @@ def ops_from(raw: Any) -> list[Op]:
         raise ApiError(400, "invalid_payload", "Invalid payload", "`changes` must be a non-empty list")
     if len(raw) > MAX_OPS:
         raise ApiError(400, "invalid_payload", "Invalid payload", f"At most {MAX_OPS} changes")
-    try:
-        ops = msgspec.convert(raw, list[Op])
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "invalid_payload", "Invalid payload", f"changes: {exc}") from None
+    ops = convert(raw, list[Op], "changes")
     for op in ops:
         route_of(op)
     return ops

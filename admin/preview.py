@@ -37,11 +37,11 @@ from store.loyalty import _customer_model
 
 from . import drafts
 from .app import Ctx
-from .errors import ApiError, from_validation, invalid
+from .errors import ApiError, invalid
 from .routes_ledger import _store
 from .routes_members import _loyalty
 from .routes_people import load_customer, segments_of
-from .shapes import iso
+from .shapes import convert, iso
 
 E = core.engine
 NO_LIMIT = -1  # core's "no limit"
@@ -94,10 +94,7 @@ def _at(raw: Any, ctx: Ctx) -> int:
 def _order(raw: Any) -> m.Order:
     if not isinstance(raw, dict):
         raise invalid("`order` is required: an object with `amount` and/or `items`")
-    try:
-        order = msgspec.convert(raw, m.Order)
-    except msgspec.ValidationError as exc:
-        raise from_validation(exc, "order") from None
+    order = convert(raw, m.Order, "order")
     for i, it in enumerate(order.items or ()):
         priced = it.price is not None and it.quantity is not None and it.amount is not None
         if priced and it.amount != it.price * it.quantity:
@@ -112,10 +109,7 @@ def _redeemables(raw: Any) -> list[m.Redeemable] | None:
     if not isinstance(raw, list) or not raw:
         raise invalid("`redeemables` must be a non-empty list (leave it out to try every "
                       "promotion and code that could apply)")  # fmt: skip
-    try:
-        return msgspec.convert(raw, list[m.Redeemable])
-    except msgspec.ValidationError as exc:
-        raise from_validation(exc, "redeemables") from None
+    return convert(raw, list[m.Redeemable], "redeemables")
 
 
 async def _customer(ctx: Ctx, raw: Any) -> tuple[m.Customer | None, dict[str, Any] | None]:
@@ -134,10 +128,7 @@ async def _customer(ctx: Ctx, raw: Any) -> tuple[m.Customer | None, dict[str, An
         return _customer_model(stored, metrics), stored
     if not isinstance(raw, dict):
         raise invalid("`customer` must be an object or a customer id")
-    try:
-        cust = msgspec.convert(raw, m.Customer)
-    except msgspec.ValidationError as exc:
-        raise from_validation(exc, "customer") from None
+    cust = convert(raw, m.Customer, "customer")
     cust.summary = None  # never the client's word for its metrics
     ident = cust.source_id or cust.id
     return cust, (await load_customer(ctx, ident) if ident else None)

@@ -41,6 +41,7 @@ from store.keys import Keys
 
 from . import audit
 from .errors import ApiError, from_compile, from_validation
+from .shapes import convert
 
 E = core.engine
 MAX_RETRIES = 50
@@ -267,10 +268,7 @@ def _checked_meta(meta: Meta) -> bytes:
 def _checked_voucher(new: m.Voucher, rs: Any) -> m.Voucher:
     """A code kept outside the document, validated and compiled against ``rs`` (400 naming
     the field if it does not)."""
-    try:
-        checked = msgspec.convert(msgspec.to_builtins(new), m.Voucher)
-    except msgspec.ValidationError as exc:
-        raise from_validation(exc, "voucher") from None
+    checked = convert(msgspec.to_builtins(new), m.Voucher, "voucher")
     try:
         E.holder_for_voucher(rs, checked)
     except CompileError as exc:

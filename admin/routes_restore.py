@@ -104,10 +104,7 @@ async def restore_version(request: Request, entry_id: FromPath[str]) -> Response
     a restore that changes nothing writes nothing. Answers the object as its kind's GET does."""
     ctx = await begin(request, "write")
     body = await json_body(request)
-    try:
-        version = msgspec.convert(body, RestoreIn).version
-    except msgspec.ValidationError as exc:
-        raise invalid(f"{exc}") from None
+    version = convert(body, RestoreIn, "restore").version
     entry = await audited_version(ctx, entry_id, version)
     kind = entry["resource_type"]
     if kind == STACKING:

@@ -74,7 +74,7 @@ def _int(v: Any) -> Any:
     return v
 
 
-def convert(data: dict[str, Any], typ: type, root: str) -> Any:
+def convert(data: Any, typ: type, root: str) -> Any:
     try:
         return msgspec.convert(data, typ)
     except msgspec.ValidationError as exc:

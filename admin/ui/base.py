@@ -22,6 +22,7 @@ from ..app import UI_ACTOR, Admin, Ctx, begin, call_route
 from ..audit import Actor, check_cursor
 from ..auth import can, key_actor
 from ..errors import ApiError
+from ..routes_defs import disable_voucher, enable_voucher
 from ..routes_ledger import rollback_redemption
 from ..shapes import iso
 
@@ -231,6 +232,19 @@ async def _timeline(
 ) -> tuple[list[dict[str, Any]], str | None]:
     page = await reports.list_redemptions(ctx.r, ctx.k, flt, PAGE_SIZE, after)
     return page["redemptions"], page["more_starting_after"]
+
+
+async def _code_state(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    """Enable or disable ``form["code"]`` (``form["action"]``) through the API's own voucher
+    route (role ``code_state``; audited, published: the gateways refuse a disabled code at
+    once); the code and the action."""
+    code = form.get("code", "").strip()[:MAX_FIELD]
+    action = form.get("action", "")
+    if not code or action not in ("enable", "disable"):
+        raise ApiError(400, "invalid_payload", "Invalid payload",
+                       "`code` and `action` (enable or disable) are required")  # fmt: skip
+    await call_route(request, enable_voucher if action == "enable" else disable_voucher, code=code)
+    return code, action
 
 
 async def _rollback_then(request: Request, form: dict[str, str], render: Any) -> Response:

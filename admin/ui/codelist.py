@@ -22,11 +22,11 @@ from ..app import Ctx, call_route
 from ..errors import ApiError
 from ..repo import State
 from ..reports import counters_for
-from ..routes_defs import CAMPAIGN, add_vouchers, disable_voucher, enable_voucher, find_voucher
+from ..routes_defs import CAMPAIGN, add_vouchers, find_voucher
 from ..routes_ledger import import_csv
 from ..shapes import voucher_out
 from ..transfer import vouchers_csv
-from .base import MAX_FIELD, SECURITY_HEADERS, Signed, _enter, _int, _page, _posted
+from .base import SECURITY_HEADERS, Signed, _code_state, _enter, _int, _page, _posted
 
 #: rows per page of a campaign's codes
 CODES_PAGE = 50
@@ -89,13 +89,7 @@ async def campaign_code_state(request: Request, campaign_id: FromPath[str]) -> R
     if isinstance(got, Response):
         return got
     ctx, signed, form = got
-    code = form.get("code", "").strip()[:MAX_FIELD]
-    action = form.get("action")
-    if not code or action not in ("enable", "disable"):
-        raise ApiError(400, "invalid_payload", "Invalid payload",
-                       "`code` and `action` (enable or disable) are required")  # fmt: skip
-    route = enable_voucher if action == "enable" else disable_voucher
-    await call_route(request, route, code=code)  # the API's role check, audited, published
+    code, action = await _code_state(request, form)
     notice = f"Code {code} {action}d" + (
         ": checkouts refuse it now." if action == "disable" else "."
     )

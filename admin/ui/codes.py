@@ -6,16 +6,15 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
-from ..app import Ctx, call_route
+from ..app import Ctx
 from ..errors import ApiError
 from ..routes_defs import (
-    disable_voucher,
-    enable_voucher,
     find_voucher,
     voucher_view,
 )
 from .base import (
     MAX_FIELD,
+    _code_state,
     _enter,
     _page,
     _posted,
@@ -67,17 +66,7 @@ async def code_state(request: Request) -> Response:
     if isinstance(got, Response):
         return got
     ctx, signed, form = got
-    code = form.get("code", "").strip()[:MAX_FIELD]
-    action = form.get("action")
-    if not code or action not in ("enable", "disable"):
-        raise ApiError(
-            400,
-            "invalid_payload",
-            "Invalid payload",
-            "`code` and `action` (enable or disable) are required",
-        )
-    route = enable_voucher if action == "enable" else disable_voucher
-    await call_route(request, route, code=code)  # the API's role check, audited, published
+    code, action = await _code_state(request, form)
     panel = await _code_panel(ctx, code)
     notice = (
         f"Code {code} {action}d: the gateways refuse it now."

@@ -4,6 +4,7 @@ conftest.py), and the helpers that go with them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import voucherify as v
@@ -37,6 +38,13 @@ def gateway_sdk(gw: GatewayProcess) -> v.ApiClient:
     """The official SDK's client on the gateway, with its application key."""
     cfg = v.Configuration(host=gw.url, api_key={"X-App-Id": gw.app_id, "X-App-Token": gw.app_token})
     return v.ApiClient(cfg)
+
+
+def keyspace(r: Any, prefix: str, skip: tuple[bytes, ...] = (b"ui:",)) -> dict[bytes, bytes]:
+    """Every key under ``prefix`` with its ``DUMP`` (type and value): equal before and after a
+    call that must write nothing. Keys containing one of ``skip`` are left out (by default the
+    web UI's sessions)."""
+    return {k: r.dump(k) for k in r.scan_iter(match=prefix + "*") if not any(s in k for s in skip)}
 
 
 def club_programme(srv: AdminServer) -> str:

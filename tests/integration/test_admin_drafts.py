@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from stacks import keyspace
 
 from admin.testing import AdminServer
 
@@ -27,14 +28,8 @@ def srv(redis_url: str, key_prefix: str) -> Iterator[AdminServer]:
 
 
 def _snapshot(srv: AdminServer, r: Any) -> dict[bytes, Any]:
-    """Every key under the test's prefix with its type and value (what a write would change)."""
-    out = {}
-    for k in r.scan_iter(match=srv.prefix + "*"):
-        t = r.type(k)
-        if k.endswith(b"audit") or b"ui:" in k:
-            continue
-        out[k] = (t, r.dump(k))
-    return out
+    """What a write would change (the audit stream is checked on its own)."""
+    return keyspace(r, srv.prefix, skip=(b"audit", b"ui:"))
 
 
 def _check(srv: AdminServer, changes: list[dict[str, Any]], key: tuple[str, str] | None = None) -> Any:

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 import redis
 import voucherify as v
+from stacks import keyspace
 from voucherify.exceptions import ApiException
 
 from admin.testing import AdminServer
@@ -54,14 +55,7 @@ def api(srv: AdminServer) -> Iterator[v.LoyaltiesApi]:
 def _keyspace(srv: AdminServer) -> dict[bytes, Any]:
     r = redis.Redis.from_url(srv.redis_url)
     try:
-        out = {}
-        for k in r.scan_iter(match=srv.prefix + "*"):
-            if k.endswith(b"audit"):
-                continue
-            t = r.type(k)
-            out[k] = r.dump(k)
-            del t
-        return out
+        return keyspace(r, srv.prefix, skip=(b"audit",))
     finally:
         r.close()
 

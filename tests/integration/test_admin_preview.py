@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from stacks import keyspace
 
 from admin.testing import AdminServer, GatewayProcess
 
@@ -29,8 +30,8 @@ def srv(redis_url: str, key_prefix: str) -> Iterator[AdminServer]:
 
 
 def _snapshot(srv: AdminServer, r: Any) -> dict[bytes, Any]:
-    """Every key under the test's prefix with its value (what a write would change)."""
-    return {k: (r.type(k), r.dump(k)) for k in r.scan_iter(match=srv.prefix + "*") if b"ui:" not in k}
+    """What a write would change."""
+    return keyspace(r, srv.prefix)
 
 
 def _code(srv: AdminServer, body: dict[str, Any], code: str) -> dict[str, Any]:
