@@ -11,6 +11,7 @@
 #   make screenshots  the web UI's screens, taken by the browser tests, into docs/screenshots/
 #   make loadtest  locust scenarios (loadtests.run)
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
+#   make bench-codes-memory  Redis memory per stored code at 1,000,000 codes: bucket hashes vs a key per code (loadtests.codes_memory)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
 #   make bench-redis    Redis us per script call (validate, redeem, rollback of one code) beside a trivial script (loadtests.redis_cost)
 #   make profile-redis  where a one-code redeem's Redis time goes: its FCALL replayed against variants of redeem.lua (loadtests.redis_profile)
@@ -195,6 +196,12 @@ bench-wallet: build
 .PHONY: bench-redis
 bench-redis: build
 	$(VPY) -m loadtests.redis_cost
+
+# A private redis-server; ~1-2 minutes (CODES_MEMORY_N, CODES_MEMORY_CARDS): Redis memory per
+# stored code, bucket hashes against a key per code, and with loyalty cards mixed in (issue 13).
+.PHONY: bench-codes-memory
+bench-codes-memory: build
+	$(VPY) -m loadtests.codes_memory
 
 # A private redis-server; ~1 minute (PROFILE_CALLS, PROFILE_ROUNDS).
 .PHONY: profile-redis

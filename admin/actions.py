@@ -33,6 +33,7 @@ import msgspec
 import orjson
 
 from core import model as m
+from store import codebook
 from store.keys import Keys
 from store.unavailable import is_unavailable
 
@@ -328,7 +329,8 @@ class Runner:
             if not codes:
                 break
             pipe = client.pipeline(transaction=False)
-            pipe.unlink(*[self.k.code(c.decode()) for c in codes])
+            for c in codes:
+                codebook.drop(pipe, self.k, c.decode())
             pipe.ltrim(lst, len(codes), -1)
             pipe.execute()
             done += len(codes)

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import redis
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -23,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from store import client as store_client
+from store import codebook
 from store.durability import DurabilityWatch
 from store.errors import service_unavailable
 from store.keys import Keys
@@ -72,6 +74,14 @@ class Admin:
 
     async def start(self) -> None:
         await self.durability.refresh(self.redis, self.settings.redis_timeout)  # logs it
+        try:  # codes stored by a version before the buckets: moved once (store/codebook.py)
+            moved = await asyncio.to_thread(self._migrate_codes)
+            if moved:
+                log.warning("moved %d codes into their bucket hashes (store/codebook.py)", moved)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("could not check for codes to move (Redis unavailable): %s", exc)
         try:
             await self.runner.resume()
         except Exception as exc:
@@ -81,6 +91,13 @@ class Admin:
             # Redis down at start: /ready says so, and the actions resume once it is back
             log.warning("could not resume async actions yet (Redis unavailable): %s", exc)
             self._resumer = asyncio.create_task(self._resume_when_back(), name="resume-actions")
+
+    def _migrate_codes(self) -> int:
+        client = redis.Redis.from_url(self.settings.redis_url)
+        try:
+            return codebook.migrate(client, self.keys)
+        finally:
+            client.close()
 
     async def _resume_when_back(self) -> None:
         while True:

@@ -36,6 +36,8 @@ import msgspec
 import orjson
 from litestar import Request
 
+from store import codebook
+
 from . import drafts
 from .app import UI_ACTOR, Ctx
 from .audit import Actor, Change
@@ -51,7 +53,6 @@ MAX_REASON = 500
 MAX_RETRIES = 5
 #: the routes the gate holds back while approvals are required (their functions)
 GATED = frozenset(h.fn for h in drafts.DRAFTABLE if h not in (enable_voucher, disable_voucher))
-_enc = msgspec.json.Encoder()
 
 
 def _plain(v: Any) -> Any:
@@ -277,7 +278,7 @@ async def _apply(request: Request, ctx: Ctx, cs: dict[str, Any]) -> dict[str, An
 
         def extra(pipe: Any) -> None:
             for code, v in codes.items():
-                pipe.set(ctx.k.code(code), _enc.encode(v))
+                codebook.put(pipe, ctx.k, code, v)
                 pipe.publish(ctx.k.channel, "code:" + code)
             pipe.set(ctx.k.change_set(cs["id"]), orjson.dumps(done))
 
@@ -286,8 +287,7 @@ async def _apply(request: Request, ctx: Ctx, cs: dict[str, Any]) -> dict[str, An
                                 "approver": _who(ctx.actor), "calls": len(cs["changes"])})  # fmt: skip
         return Outcome(changes=[*draft.changes, applied], extra=extra)
 
-    watch = [ctx.k.code(c) for c in codes]
-    await ctx.repo.mutate(ctx.actor, cs["id"], fn, watch=watch)
+    await ctx.repo.mutate(ctx.actor, cs["id"], fn, watch=list(codes))
     return done
 
 

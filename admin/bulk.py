@@ -8,7 +8,7 @@ would change, how many are unknown and how many would be refused, writing nothin
   one :meth:`admin.repo.Repo.mutate` (compiled, published as a new version, each code audited),
   and the same transaction creates the async action (``VOUCHERS.BULK_UPDATE``) with the other
   codes waiting in ``Paction:<id>:rows``;
-- the action changes the codes kept outside the document (``Pcode:<CODE>``) chunk by chunk:
+- the action changes the codes kept outside the document (their buckets, store/codebook.py) chunk by chunk:
   each chunk is one transaction that WATCHes its codes and the definitions version, writes the
   changed codes, one audit entry and one ``code:<CODE>`` notice each (what the single-code
   routes send: the gateways drop their cached copy, so a disabled code is refused at once), its
@@ -36,6 +36,7 @@ import msgspec
 from redis.exceptions import WatchError
 
 from core import model as m
+from store import codebook
 from store.keys import Keys
 
 from . import actions as act
@@ -54,7 +55,6 @@ CHUNK = 1000
 RESULT_COLUMNS = ("code", "outcome", "reason")
 
 _voucher_dec = msgspec.json.Decoder(m.Voucher)
-_enc = msgspec.json.Encoder()
 
 
 # ------------------------------------------------------------------------------- input
@@ -218,7 +218,7 @@ async def _read(
 ) -> list[tuple[str, m.Voucher | None]]:
     outside = [c for c in chunk if c not in doc]
     raws = (
-        dict(zip(outside, await redis.mget([k.code(c) for c in outside]), strict=True))
+        dict(zip(outside, await codebook.read(redis, k, outside), strict=True))
         if outside
         else {}
     )
@@ -277,13 +277,13 @@ class _Chunk:
         codes = [c.decode() for c in self.r.lrange(rows_key(self.k, self.aid), 0, CHUNK - 1)]
         if not codes:
             return 0
-        keys = [self.k.code(c) for c in codes]
+        buckets = list(dict.fromkeys(b for c in codes for b in self.k.code_buckets(c)))
         for _ in range(MAX_RETRIES):
             with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(self.k.version, *keys)
+                    pipe.watch(self.k.version, *buckets)
                     rs = self.ruleset(pipe, int(pipe.get(self.k.version) or 0))
-                    raws = pipe.mget(keys)
+                    raws = codebook.read_sync(self.r, self.k, codes)  # after WATCH: a change aborts EXEC
                     pipe.multi()
                     self._write(pipe, codes, raws, rs)
                     pipe.execute()
@@ -306,7 +306,7 @@ class _Chunk:
             if new is None:
                 self._delete(pipe, v)
             else:
-                pipe.set(self.k.code(code), _enc.encode(new))
+                codebook.put(pipe, self.k, code, new)
             audit.add(
                 pipe, self.k.audit, self.actor, change_entry(self.plan, v, new), now, self.rid
             )
@@ -319,7 +319,7 @@ class _Chunk:
 
     def _delete(self, pipe: Any, v: m.Voucher) -> None:
         """What ``DELETE /v1/vouchers/{code}`` writes for a code kept outside the document."""
-        pipe.delete(self.k.code(v.code))
+        codebook.drop(pipe, self.k, v.code)
         if v.campaign_id:
             pipe.lrem(self.k.list_codes(v.campaign_id), 1, v.code)
         if v.customer_id:

@@ -1,17 +1,18 @@
-"""Bulk code generation: unique random codes from a ``code_config``, stored as ``Pcode:<CODE>``.
+"""Bulk code generation: unique random codes from a ``code_config``, stored in their bucket
+hashes (``Pcodes:<n>``, store/codebook.py).
 
 Randomness: :class:`store.codemaker.CodeMaker` (shared with the gateway, which issues loyalty
 cards and reward codes).
 
-Uniqueness: each chunk is written by one Lua call (``SETNX_SCRIPT``) that does ``SET Pcode:<CODE> NX``
-per code and appends only the codes it stored to the campaign's code list
+Uniqueness: each chunk is written by one Lua call (``SETNX_SCRIPT``) that does ``HSETNX`` of
+each code in its bucket and appends only the codes it stored to the campaign's code list
 (``Pcampcodes:<campaign id>``); a code that already exists comes back and is regenerated. The
 same call refuses to store anything once the campaign's deletion mark (``Pcampgone:<id>``) is
 set, so a generation or import running while its campaign is deleted stops (FAILED) instead of
 leaving codes the deletion's clean-up never sees. Codes
 kept in the definitions document (created one by one) are checked too: against a snapshot of
 the document's codes, refreshed after each chunk whenever the definitions version moved (a
-one-by-one create WATCHes ``Pcode:<CODE>``, so it cannot slip in between).
+one-by-one create WATCHes the code's bucket, so it cannot slip in between).
 
 Progress is reported on the async action hash (``Paction:<id>``): ``status``, ``progress``
 (percent), ``processed``, ``total``. Memory stays bounded: one chunk of codes at a time.
@@ -23,9 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import msgspec
-
 from core import model as m
+from store import codebook
 from store.codemaker import CodeMaker
 from store.keys import Keys
 
@@ -35,14 +35,16 @@ MAX_ATTEMPTS = 50  # rounds of regenerating duplicates in one chunk before givin
 SETNX_SCRIPT = """
 -- KEYS[1] campaign code list; KEYS[2] the campaign's deletion mark (Pcampgone:<id>);
 -- KEYS[3] the writing action's hash ('' = none): its field 'stored' counts the codes stored;
--- KEYS[4..N+3] the Pcode:<CODE> keys; ARGV[1..N] the codes; ARGV[N+1..2N] the JSON values
+-- KEYS[2i+2], KEYS[2i+3] (i = 1..N) code i's bucket to store it in, and its other bucket
+-- (store.codebook.place); ARGV[1..N] the codes; ARGV[N+1..2N] the values (store.codebook.pack)
 -- returns -1 (nothing written) when the campaign was deleted, else the 1-based indices of the
 -- codes that already existed (nothing written for those)
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local n = #KEYS - 3
+local n = #ARGV / 2
 local dup, new = {}, {}
 for i = 1, n do
-  if redis.call('SET', KEYS[i + 3], ARGV[n + i], 'NX') then
+  if redis.call('HEXISTS', KEYS[2 * i + 3], ARGV[i]) == 0
+      and redis.call('HSETNX', KEYS[2 * i + 2], ARGV[i], ARGV[n + i]) == 1 then
     new[#new + 1] = ARGV[i]
   else
     dup[#dup + 1] = i
@@ -68,7 +70,7 @@ def store_codes(
     values: list[bytes],
     counter: str = "",
 ) -> list[int]:
-    """SET NX ``codes`` (with their JSON ``values``) and list the new ones under the campaign, in
+    """Store ``codes`` where none is (with their packed ``values``) and list the new ones under the campaign, in
     one atomic call of ``script`` (``SETNX_SCRIPT`` registered on a client); ``counter``, an
     action's hash, gets its ``stored`` field raised by the number stored in the same call.
     Returns the 0-based indices of the codes that existed already. Raises
@@ -79,19 +81,13 @@ def store_codes(
             keys.list_codes(campaign_id),
             keys.campaign_gone(campaign_id),
             counter,
-            *(keys.code(c) for c in codes),
+            *(b for c, v in zip(codes, values, strict=True) for b in codebook.place(keys, c, v)),
         ],  # fmt: skip
         args=[*codes, *values],
     )
     if reply == -1:
         raise CampaignGone(f"campaign {campaign_id} was deleted: no more codes are stored for it")
     return [int(i) - 1 for i in reply]
-
-
-def _json_plain(text: str) -> bool:
-    """Whether ``text`` goes into a JSON string as it is: no quote, no backslash and no control
-    character (below U+0020), which JSON needs escaped."""
-    return all(ch >= " " and ch not in '"\\' for ch in text)
 
 
 class Generator:
@@ -111,7 +107,7 @@ class Generator:
         campaign_id: str,
         cfg: m.CodeConfig,
         doc_codes: Callable[[], tuple[set[str], int]],
-        template: Callable[[str], bytes] | None = None,
+        template: Callable[[str], bytes] | None = None,  # a code's record (JSON); None: {code, campaign_id}
         chunk: int = CHUNK,
         counter: str = "",
     ) -> None:
@@ -124,19 +120,15 @@ class Generator:
         self.counter = counter
         self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
-            safe = _json_plain(cfg.charset + cfg.prefix + cfg.postfix + (cfg.pattern or ""))
-            cid = msgspec.json.encode(campaign_id).decode()
-            if safe:
-                suffix = f'","campaign_id":{cid}}}'.encode()
-                template = lambda code: b'{"code":"' + code.encode() + suffix  # noqa: E731
-            else:
-                enc = msgspec.json.Encoder()
-                template = lambda code: enc.encode(m.Voucher(code=code, campaign_id=campaign_id))  # noqa: E731
-        self.template = template
+            # every generated code's record is {code, campaign_id}: the same packed value
+            same = codebook.pack("X", m.Voucher(code="X", campaign_id=campaign_id))
+            self.value: Callable[[str], bytes] = lambda code: same
+        else:
+            self.value = lambda code: codebook.pack(code, template(code))
 
     def _store(self, codes: list[str]) -> list[str]:
         """SET NX the codes; returns those that already existed."""
-        vals = [self.template(c) for c in codes]
+        vals = [self.value(c) for c in codes]
         dups = store_codes(self.script, self.k, self.campaign_id, codes, vals, self.counter)
         return [codes[i] for i in dups]
 
@@ -152,7 +144,7 @@ class Generator:
         cands = [c for c in dict.fromkeys(self.maker.sample(n)) if c not in doc]
         if not cands:
             return []
-        held = self.r.mget([self.k.code(c) for c in cands])
+        held = codebook.read_sync(self.r, self.k, cands)
         return [c for c, h in zip(cands, held, strict=True) if h is None][:missing]
 
     def run(self, count: int, progress: Callable[[int, int], None] | None = None) -> int:
@@ -177,7 +169,8 @@ class Generator:
                     doc, version = self.doc_codes()
                     clash = [c for c in new if c in doc]
                     if clash:
-                        self.r.delete(*[self.k.code(c) for c in clash])
+                        for c in clash:
+                            codebook.drop(self.r, self.k, c)
                         for c in clash:
                             self.r.lrem(self.k.list_codes(self.campaign_id), 1, c)
                         if self.counter:

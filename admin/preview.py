@@ -33,6 +33,7 @@ from litestar import Request
 import core
 from core import model as m
 from core.errors import CompileError, RequestError
+from store import codebook
 from store.loyalty import _customer_model
 
 from . import drafts
@@ -166,10 +167,10 @@ async def _source(request: Request, ctx: Ctx, body: dict[str, Any]) -> Source:
 
 
 async def _vouchers(ctx: Ctx, src: Source, codes: list[str]) -> dict[str, Any]:
-    """Holders of the codes kept outside the document (``Pcode:<CODE>``, or the draft's)."""
+    """Holders of the codes kept outside the document (their buckets, or the draft's)."""
     out: dict[str, Any] = {}
     missing = [c for c in dict.fromkeys(codes) if c not in src.rs.vouchers]
-    raws = await ctx.r.mget(*[ctx.k.code(c) for c in missing]) if missing else []
+    raws = await codebook.read(ctx.r, ctx.k, missing)
     for code, raw in zip(missing, raws, strict=True):
         v = src.codes.get(code)
         try:

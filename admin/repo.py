@@ -2,8 +2,8 @@
 
 Every change runs :meth:`Repo.mutate`:
 
-1. ``WATCH Pdefs:version`` (plus any key the change depends on, e.g. ``Pcode:<CODE>`` when a
-   code is created in the document), read the document, its version and the admin metadata;
+1. ``WATCH Pdefs:version`` (plus the bucket of any code kept outside the document the change
+   depends on, e.g. a code created in the document must not exist outside it), read the document, its version and the admin metadata;
 2. apply the change to a fresh copy;
 3. validate it with msgspec and compile it with ``core`` (a change that does not compile is
    refused with a 400 naming the object and field; nothing is written);
@@ -16,8 +16,8 @@ cached.
 
 If anything watched changed meanwhile, EXEC fails and the change is re-applied on the new
 document, so two concurrent admin writes never lose each other. Codes kept outside the
-document (``Pcode:<CODE>``) change through :meth:`Repo.mutate_code`, the same way with their
-own key watched and a ``code:<CODE>`` notice.
+document (in their buckets, store/codebook.py) change through :meth:`Repo.mutate_code`, the
+same way with their bucket watched and a ``code:<CODE>`` notice.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import core
 from core import earning
 from core import model as m
 from core.errors import CompileError
+from store import codebook
 from store.keys import Keys
 
 from . import audit
@@ -131,7 +132,7 @@ class State:
         defs: m.Definitions,
         meta: Meta,
         version: int,
-        watched: dict[str, bytes | None] | None = None,
+        watched: dict[str, bytes | None] | None = None,  # code -> its record (Repo.mutate)
     ) -> None:
         self.defs = defs
         self.meta = meta
@@ -332,7 +333,7 @@ class Repo:
         draft = _DRAFT.get()
         if draft is not None and code in draft.codes:
             return draft.codes[code]
-        raw = await self.r.get(self.k.code(code))
+        raw = await codebook.read_one(self.r, self.k, code)
         return _voucher_dec.decode(raw) if raw else None
 
     async def draft(self) -> Draft:
@@ -352,7 +353,7 @@ class Repo:
         st = self._decode(
             str(draft.st.version).encode(), _enc.encode(draft.st.defs), _enc.encode(draft.st.meta)
         )
-        st.watched = dict(zip(watch, await self.r.mget(*watch), strict=True)) if watch else {}
+        st.watched = dict(zip(watch, await codebook.read(self.r, self.k, watch), strict=True))
         out = fn(st)
         if not out.write:
             raise DryRun(out.result, [])
@@ -371,18 +372,21 @@ class Repo:
         fn: Callable[[State], Outcome],
         watch: Iterable[str] = (),
     ) -> Any:
+        """Apply ``fn`` to the document and publish the result, re-applied when anything watched
+        moved meanwhile. ``watch``: codes kept outside the document whose records ``fn`` reads
+        (``State.watched``: code -> record or None) or whose writes must not interleave."""
         watch = list(watch)
         draft = _DRAFT.get()
         if draft is not None:
             await self._dry(draft, fn, watch)
+        buckets = list(dict.fromkeys(b for c in watch for b in self.k.code_buckets(c)))
         for _ in range(MAX_RETRIES):
             async with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(self.k.version, *watch)
+                    await pipe.watch(self.k.version, *buckets)
                     v, doc, meta = await pipe.mget(self.k.version, self.k.defs, self.k.meta)
-                    watched = (
-                        dict(zip(watch, await pipe.mget(*watch), strict=True)) if watch else {}
-                    )
+                    # read after WATCH (on another connection): a change meanwhile aborts EXEC
+                    watched = dict(zip(watch, await codebook.read(self.r, self.k, watch), strict=True))
                     st = self._decode(v, doc, meta)
                     st.watched = watched
                     out = fn(st)
@@ -425,7 +429,7 @@ class Repo:
         code: str,
         fn: Callable[[m.Voucher, State], tuple[m.Voucher, Any, list[audit.Change]]],
     ) -> Any:
-        """Change a code kept outside the document (``Pcode:<CODE>``); 404 if absent."""
+        """Change a code kept outside the document (in its bucket); 404 if absent."""
         draft = _DRAFT.get()
         if draft is not None:
             cur = await self.code(code)
@@ -436,13 +440,13 @@ class Repo:
             draft.codes[code] = checked
             draft.changes.extend(changes)
             raise DryRun(result, list(changes))
-        key = self.k.code(code)
+        buckets = self.k.code_buckets(code)
         for _ in range(MAX_RETRIES):
             st, rs = await self.ruleset()
             async with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(key, self.k.version)
-                    raw = await pipe.get(key)
+                    await pipe.watch(*buckets, self.k.version)
+                    [raw] = codebook.found([code], [await pipe.hget(b, code) for b in buckets])
                     if int(await pipe.get(self.k.version) or 0) != st.version:
                         continue
                     if raw is None:
@@ -452,7 +456,7 @@ class Repo:
                     checked = _checked_voucher(new, rs)
                     now = self.clock()
                     pipe.multi()
-                    pipe.set(key, _enc.encode(checked))
+                    codebook.put(pipe, self.k, code, checked)
                     for ch in changes:
                         audit.add(pipe, self.k.audit, actor, ch, now, rid)
                     pipe.publish(self.k.channel, "code:" + code)

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from core import model as m
+from store import codebook
 from store import ledger_fold as lf
 from store.keys import Keys, voucher_counter_keys
 
@@ -383,7 +384,7 @@ async def campaign_codes(
         codes = await redis.lrange(lst, start, start + chunk - 1)
         if not codes:
             return
-        raws = await redis.mget([k.code(c.decode()) for c in codes])
+        raws = await codebook.read(redis, k, [c.decode() for c in codes])
         yield [dec.decode(raw) for raw in raws if raw]
         if len(codes) < chunk:
             return

@@ -20,6 +20,7 @@ from litestar.params import FromPath
 from redis.exceptions import WatchError
 
 from core import model as m
+from store import codebook
 from store.codemaker import CodeConfigError, CodeMaker, check_config
 
 from . import actions as act
@@ -416,10 +417,8 @@ async def add_voucher_with_code(
 
 async def create_doc_voucher(ctx: Ctx, code: str, body: dict[str, Any]) -> Response:
     """A code created one by one: kept in the definitions document."""
-    code_key = ctx.k.code(code)
-
     def build(st: State) -> Found:
-        if st.voucher(code) is not None or st.watched.get(code_key) is not None:
+        if st.voucher(code) is not None or st.watched.get(code) is not None:
             raise duplicate("voucher", code)
         ref = body.get("campaign_id") or body.get("campaign")
         camp = CAMPAIGN.get(st, ref) if ref else None
@@ -430,7 +429,7 @@ async def create_doc_voucher(ctx: Ctx, code: str, body: dict[str, Any]) -> Respo
         )
         return Found(v, st.defs.vouchers)
 
-    return await create_one(ctx, VOUCHER, build, watch=[code_key])
+    return await create_one(ctx, VOUCHER, build, watch=[code])
 
 
 async def issue_code(
@@ -467,16 +466,15 @@ async def issue_code(
             if isinstance(exc, CompileError):
                 raise from_compile(exc) from None
             raise
-        raw = msgspec.json.encode(v)
-        key = ctx.k.code(code)
+        buckets = ctx.k.code_buckets(code)
         # One transaction: the code, its place in the campaign's list, the customer's wallet,
         # the gateways' notice and the audit entry are written together or not at all (a crash
         # between a reservation and its listing used to leave a usable code nobody could see).
         # The same code taken, or the document changed, meanwhile (WATCH): try again.
         async with ctx.r.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(key, ctx.k.version)
-                if await pipe.exists(key):
+                await pipe.watch(*buckets, ctx.k.version)
+                if any([await pipe.hexists(b, code) for b in buckets]):
                     continue
                 st2 = await ctx.repo.state()
                 CAMPAIGN.get(st2, camp.id)  # deleted meanwhile: 404, nothing written
@@ -485,7 +483,7 @@ async def issue_code(
                     continue
                 now = ctx.now()
                 pipe.multi()
-                pipe.set(key, raw)
+                codebook.put(pipe, ctx.k, code, v)
                 pipe.rpush(ctx.k.list_codes(camp.id), code)
                 if v.customer_id:
                     pipe.sadd(ctx.k.customer_codes(v.customer_id), code)
@@ -551,7 +549,7 @@ async def get_voucher(request: Request, code: FromPath[str]) -> Response:
 
 async def change_voucher(ctx: Ctx, code: str, verb: str, edit: Edit) -> Response:
     """Change a code wherever it lives (audited ``voucher.<verb>``, published) and answer it: in
-    the document (a change to nothing writes nothing), or kept outside it (``Pcode:<CODE>``)."""
+    the document (a change to nothing writes nothing), or kept outside it (in its bucket, store/codebook.py)."""
     _, _, in_doc = await find_voucher(ctx, code)
     if in_doc:
         return await change_one(ctx, VOUCHER, code, verb, edit, skip_no_op=True)
@@ -603,7 +601,7 @@ async def delete_voucher(request: Request, code: FromPath[str]) -> Response:
         return no_content()
 
     def extra(pipe: Any) -> None:
-        pipe.delete(ctx.k.code(code))
+        codebook.drop(pipe, ctx.k, code)
         if v.campaign_id:
             pipe.lrem(ctx.k.list_codes(v.campaign_id), 1, code)
         if v.customer_id:

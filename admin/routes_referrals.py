@@ -51,6 +51,7 @@ from redis.exceptions import WatchError
 
 from core import model as m
 from core.model import IDENT_MAX
+from store import codebook
 from store.members import iso_ms
 from store.openapi import Body, Op, Param, Reply
 
@@ -117,15 +118,15 @@ def _created(raw: bytes) -> int | None:
 
 async def find_code(ctx: Ctx, ident: str, campaign_ref: str | None) -> Code:
     """The referral code ``ident`` (code or ``v_`` id), kept outside the definitions document
-    (``Pcode:<CODE>``) or in it; 404 when there is none, when it is not a referral programme's,
+    (in its bucket) or in it; 404 when there is none, when it is not a referral programme's,
     or (campaign-scoped) when ``campaign_ref`` is unknown or not its campaign."""
     st = await ctx.repo.state()
     scope = CAMPAIGN.get(st, campaign_ref) if campaign_ref is not None else None
-    raw = await ctx.r.get(ctx.k.code(ident))
+    raw = await codebook.read_one(ctx.r, ctx.k, ident)
     if raw is None and ident.startswith("v_"):
         code = await ctx.r.get(ctx.k.voucher_id(ident))
         if code is not None:
-            raw = await ctx.r.get(ctx.k.code(code.decode()))
+            raw = await codebook.read_one(ctx.r, ctx.k, code.decode())
     v: m.Voucher | None = None
     created: int | None = None
     if raw is not None:

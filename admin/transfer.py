@@ -31,6 +31,7 @@ from redis.exceptions import WatchError
 import core
 from core import model as m
 from core.errors import CompileError
+from store import codebook
 from store.keys import Keys
 
 from . import actions as act
@@ -186,7 +187,7 @@ def check_codes(rs: Any, vouchers: list[m.Voucher], doc_codes: set[str]) -> None
 
 def register_import(admin: Any) -> None:
     """The CSV import action: rows wait in ``Paction:<id>:rows`` and are stored chunk by chunk
-    with SET NX (a code that exists already is reported, never overwritten)."""
+    where none is (a code that exists already is reported, never overwritten)."""
     k: Keys = admin.keys
     runner = admin.runner
 
@@ -212,7 +213,7 @@ def register_import(admin: Any) -> None:
             rows = [(x, v) for x, v in rows if v.code not in doc]
             found = (
                 [rows[i][1].code for i in store_codes(script, k, campaign_id, [v.code for _, v in rows],
-                                                       [x for x, _ in rows], k.action(action_id))]  # fmt: skip
+                                                       [codebook.pack(v.code, x) for x, v in rows], k.action(action_id))]  # fmt: skip
                 if rows
                 else []
             )
@@ -222,8 +223,8 @@ def register_import(admin: Any) -> None:
                 doc, version = admin._doc_codes_sync(client)
                 late = {v.code for v in stored if v.code in doc}
                 if late:
-                    client.delete(*[k.code(c) for c in late])
                     for c in late:
+                        codebook.drop(client, k, c)
                         client.lrem(k.list_codes(campaign_id), 1, c)
                     client.hincrby(k.action(action_id), "stored", -len(late))
                     taken += sorted(late)
@@ -273,7 +274,7 @@ async def export_ndjson(redis: Any, k: Keys, at_ms: int) -> AsyncIterator[bytes]
             codes = await redis.lrange(lst, start, start + 4999)
             if not codes:
                 break
-            raws = await redis.mget([k.code(c.decode()) for c in codes])
+            raws = await codebook.read(redis, k, [c.decode() for c in codes])
             yield b"".join(b'{"kind":"code","voucher":' + r + b"}\n" for r in raws if r)
             start += len(codes)
     ids = await redis.zrange(k.customers, 0, -1, withscores=True)
@@ -338,7 +339,8 @@ async def import_ndjson(
         async with redis.pipeline(transaction=False) as p:
             for kind, obj in pending:
                 if kind == "code":
-                    p.set(k.code(obj["code"]), orjson.dumps(obj), nx=True)
+                    packed = codebook.pack(obj["code"], obj)
+                    p.hsetnx(codebook.place(k, obj["code"], packed)[0], obj["code"], packed)
                     if obj.get("campaign_id"):
                         p.rpush(k.list_codes(obj["campaign_id"]), obj["code"])
                     if obj.get("customer_id"):

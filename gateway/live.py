@@ -12,7 +12,7 @@ import gc
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ import core
 from core import model as m
 from core.errors import CompileError
 from core.segments import Filter, compile_filter, matching, needs_points
+from store import codebook
 from store.auth import token_hash
 from store.keys import Keys
 from store.loyalty import Catalog, Loyalty
@@ -230,11 +231,12 @@ class Live:
             except Exception as exc:
                 log.debug("version check failed: %s", exc)
 
-    async def _cmd(self, *args: Any) -> Any:
-        """One request-time lookup: through the auto-pipeliner if there is one."""
+    def _cmd(self, *args: Any) -> Awaitable[Any]:
+        """One request-time lookup, sent now (through the auto-pipeliner if there is one: the
+        commands issued in one turn of the loop share a round trip); await its reply."""
         if self.pipe is not None:
-            return await self.pipe.execute_command(*args)
-        return await self.redis.execute_command(*args)
+            return self.pipe.execute_command(*args)
+        return asyncio.ensure_future(self.redis.execute_command(*args))
 
     # -- codes -------------------------------------------------------------------------------
 
@@ -289,11 +291,14 @@ class Live:
                 out[code] = hit
         unknown, stored = False, -1
         if missing:
-            raw_version, *raws = await self._cmd(
-                "MGET", self.keys.version, *[self.keys.code(c) for c in missing]
+            # the version and the codes' buckets in one round trip (the auto-pipeliner batches
+            # every command issued in this turn of the loop)
+            raw_version, *raws = await asyncio.gather(
+                self._cmd("GET", self.keys.version),
+                *(self._cmd("HGET", b, c) for c in missing for b in self.keys.code_buckets(c)),
             )
             stored = int(raw_version or 0)
-            for code, raw in zip(missing, raws, strict=True):
+            for code, raw in zip(missing, codebook.found(missing, raws), strict=True):
                 h = None
                 if raw:
                     try:

@@ -12,7 +12,7 @@ The data: one LOYALTY_PROGRAM ``camp_members`` (join once, cards ``MBR-#########
 reward ``rew_members_coin`` (pay with points: 1 point = 0.10) assigned to it. A member is what
 ``POST /v1/loyalties/{campaignId}/members`` creates (``store.loyalty.Loyalty.add_member``): the
 customer (``Pcustomer:<id>``, ``Pcustomer:src:<source_id>``, an entry of ``Pcustomers``), its card
-(``Pcode:<CODE>``, ``P{c:camp_members}:lc:holder:<customer id>``, ``Pvid:<v_ id>``, an entry of
+(a field of its bucket ``Pcodes:<n>``, ``P{c:camp_members}:lc:holder:<customer id>``, ``Pvid:<v_ id>``, an entry of
 ``Pcampcodes:camp_members``, ``Pcustcodes:<id>`` and ``Pcustcodes:<source_id>``), then ONE
 accrual of 1,000 points on the card's wallet (``P{c:camp_members}:lc:<CODE>`` figures hash,
 ``:bk`` / ``:bkp`` bucket, ``:tx`` stream with one transaction) made by this script through
@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.ceiling import Bench
+from store import codebook
 from store.keys import Keys
 from store.process import free_port
 
@@ -233,11 +234,10 @@ async def _accrue(redis_url: str, codes: list[str], concurrency: int = 512) -> f
 def _member_keys(client: Any, code: str) -> dict[str, int]:
     """``MEMORY USAGE`` of each key of the member holding ``code`` (bytes)."""
     k = Keys(PREFIX)
-    rec = json.loads(client.get(k.code(code)))
+    rec = json.loads(codebook.read_sync(client, k, [code])[0])
     cust = json.loads(client.get(k.customer(rec["customer_id"])))
     card = k.card(CAMPAIGN, code)
     names = {
-        "code record Pcode:<CODE>": k.code(code),
         "holder P{c:..}:lc:holder:<cust>": k.card_holder(CAMPAIGN, cust["id"]),
         "voucher id Pvid:<v_ id>": k.voucher_id(rec["id"]),
         "customer Pcustomer:<id>": k.customer(cust["id"]),
@@ -250,6 +250,10 @@ def _member_keys(client: Any, code: str) -> dict[str, int]:
         "wallet transactions :tx (stream, 1 entry)": card.transactions,
     }
     out = {name: int(client.memory_usage(key, samples=0) or 0) for name, key in names.items()}
+    # the card's record is one field of a bucket hash: the bucket's bytes per field held
+    bucket = next(b for b in k.code_buckets(code) if client.hexists(b, code))
+    out["code record (share of its bucket Pcodes:<n>)"] = round(
+        int(client.memory_usage(bucket, samples=0) or 0) / max(1, int(client.hlen(bucket))))
     return out
 
 

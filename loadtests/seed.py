@@ -34,7 +34,7 @@ The data set (sizes are environment-tunable, defaults in brackets):
   ``N_SKUS`` SKUs with a minimum order amount: a cart of 1-20 items qualifies for a few;
 - a unique-code campaign (``LT unique codes 10%``, 10 % off, each code usable once) with
   ``LOADTEST_UNIQUE_CODES`` [30000] codes kept outside the definitions document
-  (``Pcode:<CODE>``), as admin's bulk codes are;
+  (in their bucket hashes, store/codebook.py), as admin's bulk codes are;
 - generic codes ``LTGEN5`` / ``LTGEN10`` / ``LTGEN15`` (huge limits), ``LTPOS`` for the POS
   scenario, ``LTBENCH`` for the ceiling benchmark;
 - the flash-sale code ``LTFLASH`` limited to ``LOADTEST_FLASH_LIMIT`` [10000] uses;

@@ -4,7 +4,7 @@ and reward codes share.
 Randomness: ``secrets.token_bytes`` mapped onto the charset with rejection sampling (a byte
 ``b`` is used only when ``b < 256 - 256 % len(charset)``, so every character is equally likely),
 vectorised with ``bytes.translate`` so that a chunk of 10,000 codes costs a few milliseconds.
-Uniqueness is the writer's business (``SET NX`` of ``Pcode:<CODE>`` in its own atomic call).
+Uniqueness is the writer's business (``HSETNX`` of the code in its bucket, store/codebook.py, in its own atomic call).
 """
 
 from __future__ import annotations

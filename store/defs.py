@@ -12,6 +12,7 @@ import msgspec
 
 from core import model as m
 
+from . import codebook
 from .auth import ROLES, token_hash
 from .keys import Keys
 
@@ -45,7 +46,7 @@ def put_codes_sync(client: Any, prefix: str, vouchers: list[m.Voucher]) -> None:
     k = Keys(prefix)
     pipe = client.pipeline(transaction=False)
     for v in vouchers:
-        pipe.set(k.code(v.code), _enc.encode(v))
+        codebook.put(pipe, k, v.code, v)
         pipe.publish(k.channel, "code:" + v.code)
     pipe.execute()
 

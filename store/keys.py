@@ -10,8 +10,14 @@ Definitions and keys (written by admin, read by every gateway worker):
 ``Pdefs:version``                 integer, bumped on every accepted change
 ``Pdefs:changed``                 pub/sub channel: ``<version>``, ``code:<CODE>`` or
                                   ``appkey:<id>`` notices
-``Pcode:<CODE>``                  a code kept outside the document (bulk / issued codes): JSON of
-                                  ``core.model.Voucher``
+``Pcodes:<n>``                    hash: codes kept outside the document (generated, imported,
+                                  issued codes, loyalty cards), ``n`` = :func:`bucket` of the
+                                  code; field = the code, value = its ``core.model.Voucher``
+                                  record packed by :func:`store.codebook.pack`, when that is
+                                  at most 64 bytes (Redis' compact hash encoding)
+``Pcodes:big:<n>``                hash: the same for records packed to more than 64 bytes
+                                  (loyalty cards, issued codes, codes with metadata...); ``n`` =
+                                  CRC-32 mod :data:`BIG_BUCKETS`
 ``Pappkey:<id>``                  hash ``{token_sha256, role, name}``: an API key
 ``Pkeys``                         zset: API key ids by creation time
 ================================  ==============================================================
@@ -154,12 +160,16 @@ qualifications):
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
+    "BIG_BUCKETS",
+    "BUCKETS",
     "CAMPAIGN_COUNTERS",
     "CardKeys",
     "Keys",
+    "bucket",
     "campaign_tag",
     "voucher_counter_keys",
     "voucher_tag",
@@ -168,6 +178,19 @@ __all__ = [
 #: the live counters of one campaign, after its tag: redemptions, discount given, order value,
 #: gift credits spent
 CAMPAIGN_COUNTERS = (":uses", ":disc", ":ordval", ":spent")
+
+
+#: how many hashes the codes kept outside the document are spread over (a power of two); part of
+#: the stored layout: changing it moves every code (store/codebook.py)
+BUCKETS = 1 << 16
+#: the same for records over the compact limit (``Pcodes:big:<n>``): those hashes are in Redis'
+#: ordinary encoding whatever their size, so fewer of them cost less
+BIG_BUCKETS = 1 << 12
+
+
+def bucket(code: str) -> int:
+    """The bucket of a code kept outside the document: the low bits of its CRC-32 (zlib's, C)."""
+    return zlib.crc32(code.encode()) & (BUCKETS - 1)
 
 
 def campaign_tag(campaign_id: str) -> str:
@@ -221,8 +244,12 @@ class Keys:
 
     # -- definitions and API keys -----------------------------------------------------------
 
-    def code(self, code: str) -> str:
-        return f"{self.prefix}code:{code}"
+    def code_buckets(self, code: str) -> tuple[str, str]:
+        """The two hashes that may hold ``code``'s record (field = the code): the compact one
+        (records of at most :data:`store.codebook.COMPACT_MAX` bytes packed) and the large one."""
+        h = zlib.crc32(code.encode())
+        return (self.prefix + "codes:" + str(h & (BUCKETS - 1)),
+                self.prefix + "codes:big:" + str(h & (BIG_BUCKETS - 1)))  # fmt: skip
 
     def appkey(self, key_id: str) -> str:
         return f"{self.prefix}appkey:{key_id}"

@@ -32,6 +32,7 @@ from core import earning
 from core import model as m
 from core.segments import MAX_WINDOW_DAYS, matching, needs_points
 
+from . import codebook
 from .autopipe import AutoPipeline
 from .codemaker import CodeMaker
 from .errors import ApiError
@@ -302,7 +303,7 @@ class Given(msgspec.Struct, kw_only=True):
 def _undo_step(w: tuple[str, str, str, str]) -> dict[str, Any]:
     """A revoking wallet write as an undo step of store/lua/rollback.lua."""
     verb, key, a, _ = w
-    if verb in ("set", "srem", "lrem", "publish"):
+    if verb in ("set", "hdel", "srem", "lrem", "publish"):
         return {verb: [key, a]}
     return {verb: key}
 
@@ -1331,7 +1332,9 @@ class Loyalty:
         if target.campaign_type == "GIFT_VOUCHERS":
             nv.gift = m.Gift(amount=balance)
         owners = [cust["id"], *([cust["source_id"]] if cust.get("source_id") else [])]
-        writes: list[Any] = [("setnx", self.k.code(code), msgspec.json.encode(nv)),
+        packed = codebook.pack(code, nv)
+        into, other = codebook.place(self.k, code, packed)
+        writes: list[Any] = [("hfree", other, code, ""), ("hsetnx", into, code, packed),
                              ("rpush", self.k.list_codes(target.id), code)]  # fmt: skip
         writes += [("sadd", self.k.customer_codes(o), code) for o in owners]
         issued = {"id": nv.id, "code": code, "campaign": target.name, "campaign_id": target.id,
@@ -1347,7 +1350,8 @@ class Loyalty:
         code caches still hold), its record deleted, out of its lists, the gateways told."""
         top = str(m.USES_MAX)
         out = [("set", self.k.counter(c.uses), top, ""), ("set", self.k.counter(c.spent), top, ""),
-               ("del", self.k.code(c.code), "", ""), ("lrem", self.k.list_codes(c.campaign_id), c.code, "")]  # fmt: skip
+               *(("hdel", b, c.code, "") for b in self.k.code_buckets(c.code)),
+               ("lrem", self.k.list_codes(c.campaign_id), c.code, "")]  # fmt: skip
         out += [("srem", self.k.customer_codes(o), c.code, "") for o in c.owners]
         out.append(("publish", self.k.channel, "code:" + c.code, ""))
         return out

@@ -2,7 +2,7 @@
 the answers' shapes that the gateway and admin share (a card, a transaction, pending points).
 
 A loyalty card is a code kept outside the definitions document, like an issued code: JSON of
-``core.model.Voucher`` at ``Pcode:<CODE>`` (``campaign_id`` = the program, ``customer_id`` =
+``core.model.Voucher`` in its bucket (store/codebook.py; ``campaign_id`` = the program, ``customer_id`` =
 the holder, plus ``created_at`` in ms), listed under its campaign and its customer, found by
 its voucher id through ``Pvid:<v_ id>``; its points are the wallet of ``store.wallet``. The
 customer's card in a program is ``P{c:<campaign>}:lc:holder:<customer id>``, set in the same
@@ -25,6 +25,7 @@ import orjson
 
 from core import model as m
 
+from . import codebook
 from .autopipe import AutoPipeline, Script
 from .codemaker import CodeMaker
 from .counters import load_scripts
@@ -205,11 +206,11 @@ class Members:
     async def card(self, ident: str) -> tuple[m.Voucher, int] | None:
         """The card whose code (or ``v_`` voucher id) is ``ident``, with its creation time (ms);
         None when there is no such code or it is not a loyalty card record."""
-        raw = await self.pipe.execute_command("GET", self.k.code(ident))
+        [raw] = await codebook.fetch(self.pipe.execute_command, self.k, [ident])
         if raw is None and ident.startswith("v_"):
             code = await self.pipe.execute_command("GET", self.k.voucher_id(ident))
             if code is not None:
-                raw = await self.pipe.execute_command("GET", self.k.code(_s(code)))
+                [raw] = await codebook.fetch(self.pipe.execute_command, self.k, [_s(code)])
         if raw is None:
             return None
         try:
@@ -223,7 +224,7 @@ class Members:
         """:meth:`card` of many codes in one round trip (codes only, not ids)."""
         if not codes:
             return []
-        raws = await self.pipe.execute_command("MGET", *(self.k.code(c) for c in codes))
+        raws = await codebook.fetch(self.pipe.execute_command, self.k, codes)
         out: list[tuple[m.Voucher, int] | None] = []
         for raw in raws:
             try:
@@ -263,17 +264,20 @@ class Members:
                           metadata=metadata or {})  # fmt: skip
             rec = msgspec.to_builtins(v)
             rec["created_at"] = now_ms
+            packed = codebook.pack(c, rec)
+            into, other = codebook.place(self.k, c, packed)
             reply = await self.pipe.evalsha(
                 self.scripts["join"],
                 [
                     self.k.card_holder(camp.id, customer["id"]),
-                    self.k.code(c),
+                    into,
                     self.k.list_codes(camp.id),
                     self.k.campaign_gone(camp.id),
                     self.k.voucher_id(vid),
+                    other,
                     *sets,
                 ],  # fmt: skip
-                [c, msgspec.json.encode(rec), vid, "1" if once else "0"],
+                [c, packed, vid, "1" if once else "0"],
             )
             tag = _s(reply[0])
             if tag == "ok":

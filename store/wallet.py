@@ -370,8 +370,8 @@ class PendingPage(msgspec.Struct, frozen=True):
 
 
 _VERBS = frozenset(
-    ("set", "setnx", "incr", "del", "hincr", "hset", "hdel", "hsettx", "hmax", "sadd", "srem",
-     "rpush", "lrem", "zadd", "xadd", "publish")
+    ("set", "setnx", "incr", "del", "hincr", "hset", "hsetnx", "hfree", "hdel", "hsettx", "hmax", "sadd",
+     "srem", "rpush", "lrem", "zadd", "xadd", "publish")
 )
 #: in an ``hsettx`` write's value (JSON text), replaced by the first transaction id of op 1
 TX_PLACEHOLDER = "\x01tx\x01"
@@ -584,7 +584,9 @@ class Wallet:
         ``writes``: plain writes done in the same call once everything else applies, each
         ``(verb, full key, a, b)`` (verbs in wallet.lua: ``set``, ``setnx`` (refuses the call
         when the key exists: a ``"write"`` failure), ``incr`` (by ``a``, signed), ``del``,
-        ``hincr``, ``hset``, ``hdel``, ``hsettx``
+        ``hincr``, ``hset``, ``hsetnx`` (refuses the call when the hash field exists, as
+        ``setnx``), ``hfree`` (writes nothing; refuses the call when the field exists),
+        ``hdel``, ``hsettx``
         (an ``hset`` whose JSON value names the first transaction of op 1 by
         :data:`TX_PLACEHOLDER`), ``hmax``, ``sadd``, ``srem``,
         ``rpush``, ``lrem`` (its last occurrence), ``zadd``, ``publish`` (``a`` on channel

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
 from core import model as m
+from store import codebook
 
 from ..app import Ctx, call_route
 from ..errors import ApiError
@@ -38,7 +39,7 @@ async def code_rows(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Rows ``pos`` .. ``pos + size`` of the campaign's codes (those of the document first,
     then its list ``Pcampcodes``) with their live figures; the next page's position or None.
-    One LRANGE, one MGET and one counters MGET, whatever the campaign's size."""
+    One LRANGE, one round trip of HGETs and one counters MGET, whatever the campaign's size."""
     doc = [v for v in st.defs.vouchers if v.campaign_id == camp.id]
     picked = doc[pos : pos + size]
     more = len(doc) > pos + size
@@ -47,7 +48,7 @@ async def code_rows(
         start = max(0, pos - len(doc))
         codes = await ctx.r.lrange(ctx.k.list_codes(camp.id), start, start + want)
         more = len(codes) > want
-        raws = await ctx.r.mget([ctx.k.code(c.decode()) for c in codes[:want]]) if codes else []
+        raws = await codebook.read(ctx.r, ctx.k, [c.decode() for c in codes[:want]])
         picked += [_dec.decode(raw) for raw in raws if raw]
     counters = await counters_for(ctx.r, ctx.k, picked)
     rows = [voucher_out(v, camp, cnt) for v, cnt in zip(picked, counters, strict=True)]

@@ -51,8 +51,8 @@
 --                                  keys k) can spend p points now (holds of sessions left
 --                                  alone), else refused; apply: a POINTS_REMOVAL of p points
 --                                  with details d + rollback{id}
---   {set = {key, value}}, {del = key}, {srem = {key, member}}, {lrem = {key, member}} (the
---   last occurrence),
+--   {set = {key, value}}, {del = key}, {hdel = {key, field}}, {srem = {key, member}},
+--   {lrem = {key, member}} (the last occurrence),
 --   {publish = {channel, message}}     apply only
 -- Each redemption of the payload then also has "taken": [{campaign_id, code, points, tx,
 -- balance, total}, ...] for its take steps.
@@ -193,6 +193,8 @@ for t = 1, #targets do
       redis.call('SET', st.set[1], st.set[2])
     elseif st.del then
       redis.call('DEL', st.del)
+    elseif st.hdel then
+      redis.call('HDEL', st.hdel[1], st.hdel[2])
     elseif st.srem then
       redis.call('SREM', st.srem[1], st.srem[2])
     elseif st.lrem then

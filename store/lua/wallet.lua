@@ -23,6 +23,10 @@
 --                                              key exists ({'fail', 'write', index, 'exists'})
 --                          incr (delta, -): INCRBY, delta signed       del (-, -)
 --                          hincr (field, delta)   hset (field, value)   hdel (field, -)
+--                          hsetnx (field, value): hset; refuses the whole call when the field
+--                                             exists, as setnx does (a code in its bucket)
+--                          hfree (field, -): writes nothing; refuses the whole call when the
+--                                             field exists (a code in its other bucket)
 --                          hsettx (field, value): hset, every `\u0001tx\u0001` in the value
 --                                             (JSON's escape of the bytes 01 't' 'x' 01) replaced
 --                                             by the first transaction id of wallet op 1 (a
@@ -182,7 +186,9 @@ if lfail then
 end
 for i = 0, W - 1 do
   local b = wbase + i * 4
-  if ARGV[b] == 'setnx' and redis.call('EXISTS', KEYS[tonumber(ARGV[b + 1])]) == 1 then
+  if (ARGV[b] == 'setnx' and redis.call('EXISTS', KEYS[tonumber(ARGV[b + 1])]) == 1)
+      or ((ARGV[b] == 'hsetnx' or ARGV[b] == 'hfree')
+          and redis.call('HEXISTS', KEYS[tonumber(ARGV[b + 1])], ARGV[b + 2]) == 1) then
     return refuse({'fail', 'write', i, 'exists', 0, 0})
   end
 end
@@ -315,7 +321,7 @@ for i = 0, W - 1 do
     redis.call('PUBLISH', k, a)
   elseif v == 'hincr' then
     redis.call('HINCRBY', k, a, x)
-  elseif v == 'hset' then
+  elseif v == 'hset' or v == 'hsetnx' then
     redis.call('HSET', k, a, x)
   elseif v == 'hdel' then
     redis.call('HDEL', k, a)

@@ -11,6 +11,8 @@ import redis
 
 from admin.testing import AdminServer
 from core import model as m
+from store import codebook
+from store.keys import Keys
 
 COUPONS = {
     "campaign_type": "DISCOUNT_COUPONS",
@@ -283,7 +285,7 @@ def test_generated_codes_are_unique_even_when_the_space_is_crowded(
     codes = [c.decode() for c in redis_sync.lrange(f"{srv.prefix}campcodes:{camp['id']}", 0, -1)]
     assert len(codes) == len(set(codes)) == 3000
     assert all(c.startswith("C-") and len(c) == 14 and set(c[2:]) <= {"A", "B"} for c in codes)
-    assert redis_sync.exists(*[f"{srv.prefix}code:{c}" for c in codes]) == 3000
+    assert all(codebook.read_sync(redis_sync, Keys(srv.prefix), codes))  # each one stored
 
     # more codes for the same campaign never repeat one already there
     more = srv.request(
@@ -306,7 +308,6 @@ def test_a_crowded_code_space_is_filled_within_few_retry_rounds(
     # action then ended short of its count); with the rounds cut to 8 it failed ~9 times in 10.
     # Each round now draws twice as many candidates as the last and keeps the free ones.
     from admin import codes as codes_mod
-    from store.keys import Keys
 
     monkeypatch.setattr(codes_mod, "MAX_ATTEMPTS", 8)
     keys = Keys(key_prefix)
@@ -318,7 +319,9 @@ def test_a_crowded_code_space_is_filled_within_few_retry_rounds(
         gen.run(17)
         codes = [c.decode() for c in redis_sync.lrange(keys.list_codes(camp), 0, -1)]
         assert len(codes) == len(set(codes)) == 57
-        redis_sync.delete(*[keys.code(c) for c in codes], keys.list_codes(camp))
+        for c in codes:
+            codebook.drop(redis_sync, keys, c)
+        redis_sync.delete(keys.list_codes(camp))
 
 
 def test_pattern_codes_and_progress(srv: AdminServer) -> None:
@@ -368,7 +371,6 @@ def test_no_code_is_stored_for_a_deleted_campaign(redis_sync: redis.Redis, key_p
     # it), code writers store nothing more for it: codes stored after the clean-up action read
     # the campaign's list would be orphans the gateway could still look up.
     from admin import codes as codes_mod
-    from store.keys import Keys
 
     keys = Keys(key_prefix)
     gen = codes_mod.Generator(redis_sync, keys, "camp_gone", m.CodeConfig(length=10), lambda: (set(), 0))
@@ -378,7 +380,8 @@ def test_no_code_is_stored_for_a_deleted_campaign(redis_sync: redis.Redis, key_p
     with pytest.raises(codes_mod.CampaignGone):
         gen.run(50)
     assert redis_sync.llen(keys.list_codes("camp_gone")) == 50
-    assert len(list(redis_sync.scan_iter(match=keys.code("*"), count=1000))) == 50
+    buckets = redis_sync.scan_iter(match=keys.prefix + "codes:*", count=1000)
+    assert sum(redis_sync.hlen(b) for b in buckets) == 50  # nothing stored once it was gone
 
 
 def test_deleting_a_campaign_while_its_codes_are_generated_leaves_no_code(
@@ -396,7 +399,8 @@ def test_deleting_a_campaign_while_its_codes_are_generated_leaves_no_code(
         assert "deleted" in generation["result"]["message"], generation
     else:
         assert generation["status"] == "DONE", generation
-    assert list(redis_sync.scan_iter(match=f"{srv.prefix}code:*", count=10_000)) == []
+    buckets = redis_sync.scan_iter(match=f"{srv.prefix}codes:*", count=10_000)
+    assert sum(redis_sync.hlen(b) for b in buckets) == 0
     assert redis_sync.llen(f"{srv.prefix}campcodes:{camp['id']}") == 0
 
 

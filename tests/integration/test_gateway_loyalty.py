@@ -17,6 +17,7 @@ import pytest
 from gateway_fixtures import HEADERS, InProcess, in_process
 
 from core import model as m
+from store.keys import Keys
 
 VAL_150 = {"id": "val_150", "name": "order >= 150.00", "context_type": "earning_rule.order.paid",
            "rules": {"1": {"name": "order.amount", "conditions": {"$more_than_or_equal": [15000]}},
@@ -492,17 +493,18 @@ def test_rolling_back_a_coupon_reward_revokes_the_unused_coupon(lgw: InProcess) 
     assert lgw.validate({"customer": {"source_id": "alice"}, "order": {"amount": 10000},
                          "redeemables": [{"object": "voucher", "id": coupon}]}).json()["valid"] is True  # fmt: skip
     assert coupon.encode() in lgw.redis.smembers(lgw.prefix + "custcodes:" + cust)
-    record = lgw.redis.get(lgw.prefix + "code:" + coupon)
+    bucket = next(b for b in Keys(lgw.prefix).code_buckets(coupon) if lgw.redis.hexists(b, coupon))
+    record = lgw.redis.hget(bucket, coupon)
     r = lgw.rollback(red["id"])
     assert r.status_code == 200, r.text
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
-    assert not lgw.redis.exists(lgw.prefix + "code:" + coupon)
+    assert not lgw.redis.hexists(bucket, coupon)
     assert coupon.encode() not in lgw.redis.smembers(lgw.prefix + "custcodes:" + cust)
     assert coupon.encode() not in lgw.redis.lrange(lgw.prefix + "campcodes:camp_D", 0, -1)
     assert lgw.counter("{c:camp_D}:v:" + coupon + ":uses") == m.USES_MAX
     # a gateway that still had the coupon (in its cache, or here: its record put back) is refused
     # by the redemption's own count
-    lgw.redis.set(lgw.prefix + "code:" + coupon, record)
+    lgw.redis.hset(bucket, coupon, record)
     before = lgw.keyspace()
     bad = _coupon_checkout(lgw, coupon)
     assert bad.status_code == 400 and bad.json()["key"] == "quantity_exceeded", bad.text
@@ -510,7 +512,7 @@ def test_rolling_back_a_coupon_reward_revokes_the_unused_coupon(lgw: InProcess) 
     assert {k: v for k, v in after.items() if "ledger" not in k} == {
         k: v for k, v in before.items() if "ledger" not in k    }  # nothing counted (a refused redemption is only logged)
     # as the rollback left it: no record, the gateways told: unknown
-    lgw.redis.delete(lgw.prefix + "code:" + coupon)
+    lgw.redis.hdel(bucket, coupon)
     lgw.redis.publish(lgw.prefix + "defs:changed", "code:" + coupon)
     for _ in range(100):
         bad = _coupon_checkout(lgw, coupon)
@@ -538,7 +540,7 @@ def test_a_reward_whose_coupon_was_used_is_not_rolled_back(lgw: InProcess) -> No
     r = lgw.rollback(red["id"])
     assert r.status_code == 200, r.text
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
-    assert not lgw.redis.exists(lgw.prefix + "code:" + coupon)
+    assert not any(lgw.redis.hexists(b, coupon) for b in Keys(lgw.prefix).code_buckets(coupon))
 
 
 def test_rolling_back_a_points_reward_takes_the_points_back_unless_spent(

@@ -26,6 +26,8 @@ from test_gateway_loyalty import DEFS
 from test_gateway_races import _fire
 
 from core import model as m
+from store import codebook
+from store.keys import Keys
 from store.wallet import Transfer, Wallet
 
 pytestmark = pytest.mark.slow
@@ -270,7 +272,7 @@ async def test_a_reward_rollback_racing_checkouts_with_its_coupon_lets_one_side_
         if won:
             assert used == 0, (coupon, [r.text for r in uses])
             refused.update(r.json()["key"] for r in uses)
-            assert int(rc.get(k_uses)) == m.USES_MAX and not rc.exists(lsrv.prefix + "code:" + coupon)
+            assert int(rc.get(k_uses)) == m.USES_MAX and not codebook.read_sync(rc, Keys(lsrv.prefix), [coupon])[0]
             rolled += 1
         else:
             assert used >= 1 and int(rc.get(k_uses)) == used

@@ -3,7 +3,7 @@ rewards) as a redeemable of validations, redemptions, session locks and both rol
 points debited and refunded in the gateway's own Lua calls (VOUCHERIFY-LOYALTY.md §8, §15a
 steps 16, 17 and 19), against the real app and a real Redis.
 
-A card is stored as a member's card is (``core.model.Voucher`` JSON at ``Pcode:<CODE>``, the
+A card is stored as a member's card is (``core.model.Voucher`` in its bucket hash, the
 program as ``campaign_id``, the holder as ``customer_id``); its points are credited with
 ``store.wallet.Wallet``.
 """
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import redis
 import redis.asyncio as aredis
@@ -37,6 +36,7 @@ from gateway_fixtures import (
 )
 
 from core import model as m
+from store.defs import put_codes_sync
 from store.keys import Keys
 from store.wallet import Credit, Transaction, Wallet
 
@@ -91,7 +91,7 @@ def add_card(r: redis.Redis, prefix: str, code: str = CARD, holder: str = HOLDER
     """A member's card as the members' code stores it, and the holder's source_id -> id."""
     k = Keys(prefix)
     card = m.Voucher(code=code, campaign_id=CLUB, id="v_" + code.lower(), customer_id=holder)
-    r.set(k.code(code), msgspec.json.encode(card))
+    put_codes_sync(r, prefix, [card])
     r.set(k.customer_src("alice"), HOLDER)
 
 

@@ -11,6 +11,7 @@ import orjson
 from gateway_fixtures import body, definitions, in_process, ledger, voucher
 
 from core import model as m
+from store.defs import put_codes_sync
 
 
 def test_a_refused_redemption_is_a_failure_entry_and_counts_nothing(gw) -> None:
@@ -63,11 +64,8 @@ def test_segment_rules_see_the_segments_admin_stores(redis_url, key_prefix) -> N
 
 
 def test_qualifications_offer_the_codes_admin_issued_to_the_customer(gw) -> None:
-    # admin's layout: an issued code is Pcode:<CODE> (a Voucher) and sits in Pcustcodes:<customer>
-    gw.redis.set(
-        gw.prefix + "code:MINE-1",
-        msgspec.json.encode(m.Voucher(code="MINE-1", campaign_id="camp_unique", customer_id="cus_1")),
-    )
+    # admin's layout: an issued code is a Voucher in its bucket and sits in Pcustcodes:<customer>
+    put_codes_sync(gw.redis, gw.prefix, [m.Voucher(code="MINE-1", campaign_id="camp_unique", customer_id="cus_1")])
     gw.redis.sadd(gw.prefix + "custcodes:cus_1", "MINE-1")
     q = {"customer": {"source_id": "cus_1"}, "order": {"amount": 10000}, "options": {"limit": 50}}
     mine = gw.post("/v1/qualifications", q).json()["redeemables"]["data"]

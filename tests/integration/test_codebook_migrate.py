@@ -1,0 +1,47 @@
+"""Codes stored by a version before the buckets (a key per code, ``Pcode:<CODE>``) are moved
+into their buckets when admin starts, and then found by the gateway and admin as before."""
+
+from __future__ import annotations
+
+import msgspec
+import redis
+
+from admin.testing import AdminServer
+from core import model as m
+from store import codebook
+from store.keys import Keys
+
+
+def _old_layout(r: redis.Redis, prefix: str, vouchers: list[m.Voucher]) -> None:
+    for v in vouchers:
+        r.set(f"{prefix}code:{v.code}", msgspec.json.encode(v))
+        if v.campaign_id:
+            r.rpush(f"{prefix}campcodes:{v.campaign_id}", v.code)
+
+
+def test_migrate_moves_every_old_code_once_and_keeps_a_newer_one(redis_sync: redis.Redis, key_prefix: str) -> None:
+    k = Keys(key_prefix)
+    old = [m.Voucher(code=f"OLD-{i:04d}", campaign_id="camp_old") for i in range(1200)]
+    old.append(m.Voucher(code="CARD-1", campaign_id="camp_club", id="v_1", customer_id="cus_1"))
+    _old_layout(redis_sync, key_prefix, old)
+    # a code already in its bucket (written by the new version meanwhile) wins over its old key
+    codebook.put(redis_sync, k, "OLD-0007", m.Voucher(code="OLD-0007", campaign_id="camp_new"))
+    redis_sync.set(f"{key_prefix}code:not-a-record", b"\xff")  # not JSON: left alone
+    assert codebook.migrate(redis_sync, k, batch=100) == 1201
+    assert list(redis_sync.scan_iter(match=f"{key_prefix}code:*")) == [f"{key_prefix}code:not-a-record".encode()]
+    dec = msgspec.json.Decoder(m.Voucher)
+    got = [dec.decode(r) for r in codebook.read_sync(redis_sync, k, [v.code for v in old])]
+    want = [m.Voucher(code="OLD-0007", campaign_id="camp_new") if v.code == "OLD-0007" else v for v in old]
+    assert got == want
+    assert codebook.migrate(redis_sync, k) == 0  # a second run finds nothing to move
+
+
+def test_admin_moves_old_codes_when_it_starts_and_serves_them(redis_url: str, redis_sync: redis.Redis, key_prefix: str) -> None:
+    _old_layout(redis_sync, key_prefix, [m.Voucher(code="LEGACY-1", campaign_id="camp_legacy")])
+    with AdminServer(redis_url, key_prefix) as srv:
+        srv.request("POST", "/v1/campaigns", json={"id": "camp_legacy", "name": "Legacy", "campaign_type": "DISCOUNT_COUPONS",
+                                                    "voucher": {"discount": {"type": "AMOUNT", "amount_off": 100}}})  # fmt: skip
+        got = srv.request("GET", "/v1/vouchers/LEGACY-1")
+        assert got.status_code == 200, got.text
+        assert got.json()["code"] == "LEGACY-1" and got.json()["campaign_id"] == "camp_legacy"
+    assert not redis_sync.exists(f"{key_prefix}code:LEGACY-1")
