@@ -121,10 +121,11 @@ class Generator:
         self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
             # every generated code's record is {code, campaign_id}: the same packed value
-            same = codebook.pack("X", m.Voucher(code="X", campaign_id=campaign_id))
+            same = codebook.ref_sync(client, keys, campaign_id).encode()
             self.value: Callable[[str], bytes] = lambda code: same
         else:
-            self.value = lambda code: codebook.pack(code, template(code))
+            codebook.ref_sync(client, keys, campaign_id)
+            self.value = lambda code: codebook.pack(code, template(code), keys)
 
     def _store(self, codes: list[str]) -> list[str]:
         """SET NX the codes; returns those that already existed."""

@@ -446,7 +446,8 @@ class Repo:
             async with self.r.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(*buckets, self.k.version)
-                    [raw] = codebook.found([code], [await pipe.hget(b, code) for b in buckets])
+                    # read after WATCH (on another connection): a change meanwhile aborts EXEC
+                    raw = await codebook.read_one(self.r, self.k, code)
                     if int(await pipe.get(self.k.version) or 0) != st.version:
                         continue
                     if raw is None:

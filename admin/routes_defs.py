@@ -444,6 +444,7 @@ async def issue_code(
     if camp.voucher is None:
         raise invalid(f"campaign {camp.id} has no voucher template: it cannot issue codes")
     maker = CodeMaker(camp.voucher.code_config or m.CodeConfig())
+    await codebook.ref(ctx.r, ctx.k, camp.id)  # a code that is only {code, campaign} is stored compact
     st, rs = await ctx.repo.ruleset()
     d = shapes.voucher_in(body, "X", camp.id, None)
     if customer:

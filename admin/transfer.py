@@ -204,6 +204,7 @@ def register_import(admin: Any) -> None:
         # codes created one by one live in the document: a code is unique across both (the
         # same check as admin.codes.Generator: before storing, and again if the version moved)
         doc, version = admin._doc_codes_sync(client)
+        codebook.ref_sync(client, k, campaign_id)  # its codes' compact form names it by it
         while True:
             raw = client.lrange(rows_key, 0, 4999)
             if not raw:
@@ -213,7 +214,7 @@ def register_import(admin: Any) -> None:
             rows = [(x, v) for x, v in rows if v.code not in doc]
             found = (
                 [rows[i][1].code for i in store_codes(script, k, campaign_id, [v.code for _, v in rows],
-                                                       [codebook.pack(v.code, x) for x, v in rows], k.action(action_id))]  # fmt: skip
+                                                       [codebook.pack(v.code, x, k) for x, v in rows], k.action(action_id))]  # fmt: skip
                 if rows
                 else []
             )
@@ -336,10 +337,12 @@ async def import_ndjson(
     async def flush() -> None:
         if not pending:
             return
+        for camp in {codebook.only_campaign(o) for kind, o in pending if kind == "code"} - {None}:
+            await codebook.ref(redis, k, camp)  # so that their codes are stored compact
         async with redis.pipeline(transaction=False) as p:
             for kind, obj in pending:
                 if kind == "code":
-                    packed = codebook.pack(obj["code"], obj)
+                    packed = codebook.pack(obj["code"], obj, k)
                     p.hsetnx(codebook.place(k, obj["code"], packed)[0], obj["code"], packed)
                     if obj.get("campaign_id"):
                         p.rpush(k.list_codes(obj["campaign_id"]), obj["code"])

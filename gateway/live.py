@@ -298,7 +298,8 @@ class Live:
                 *(self._cmd("HGET", b, c) for c in missing for b in self.keys.code_buckets(c)),
             )
             stored = int(raw_version or 0)
-            for code, raw in zip(missing, codebook.found(missing, raws), strict=True):
+            records = await codebook.found(self._cmd, self.keys, missing, raws)
+            for code, raw in zip(missing, records, strict=True):
                 h = None
                 if raw:
                     try:

@@ -14,7 +14,8 @@ mod BIG_BUCKETS>`` otherwise. Finding a code is two ``HGET`` in one round trip, 
   ``hash-max-listpack-value`` bytes (64 by default); there a field costs its bytes plus two or
   three;
 - the value leaves out what the field already says (the code) and, for the common case of a code
-  that is only ``{code, campaign_id}`` (every generated code), is just the campaign id;
+  that is only ``{code, campaign_id}`` (every generated code), is just a short reference to the
+  campaign (``17``: the registry ``Pcamprefs`` names it; campaign ids are ~29 characters);
 - one value over 64 bytes turns its whole bucket into Redis' ordinary hash encoding (about 80
   bytes more per field). Loyalty cards and issued codes (id, holder, creation time) are over it,
   so they have buckets of their own and never cost the generated codes their compact encoding;
@@ -46,13 +47,17 @@ __all__ = [
     "drop",
     "fetch",
     "found",
+    "known_ref",
     "migrate",
+    "only_campaign",
     "pack",
     "place",
     "put",
     "read",
     "read_one",
     "read_sync",
+    "ref",
+    "ref_sync",
     "unpack",
 ]
 
@@ -62,21 +67,99 @@ COMPACT_MAX = 64
 _enc = msgspec.json.Encoder()
 
 
-def pack(code: str, record: bytes | Any) -> bytes:
+# -- campaign references ----------------------------------------------------------------------
+#
+# A generated code's bucket value names its campaign by a short reference ("17") rather than
+# its id ("camp_5f3a9c0e5f3a9c0e5f3a9c0e"): the registry hash Pcamprefs maps each way
+# (``c:<campaign id>`` -> ref, ``r:<ref>`` -> campaign id), a ref is assigned once (the Lua below)
+# and never changes, so every process caches what it has read. A writer that does not know a
+# campaign's ref without asking Redis stores the JSON form instead: correct, only larger.
+
+_REF_OF: dict[str, dict[str, str]] = {}  # key prefix -> {campaign id: ref}
+_NAME_OF: dict[str, dict[str, str]] = {}  # key prefix -> {ref: campaign id}
+
+REF_SCRIPT = """
+-- KEYS[1] the registry (Pcamprefs); ARGV[1] a campaign id. Returns its ref, assigned if new.
+local r = redis.call('HGET', KEYS[1], 'c:' .. ARGV[1])
+if r then return r end
+r = tostring(redis.call('HINCRBY', KEYS[1], 'next', 1))
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], r, 'r:' .. r, ARGV[1])
+return r
+"""
+
+
+def _learn(k: Keys, campaign_id: str, ref: str) -> str:
+    _REF_OF.setdefault(k.prefix, {})[campaign_id] = ref
+    _NAME_OF.setdefault(k.prefix, {})[ref] = campaign_id
+    return ref
+
+
+def known_ref(k: Keys, campaign_id: str) -> str | None:
+    """The ref of ``campaign_id`` if this process has met it (no I/O)."""
+    return _REF_OF.get(k.prefix, {}).get(campaign_id)
+
+
+def ref_sync(redis: Any, k: Keys, campaign_id: str) -> str:
+    """The ref of ``campaign_id``, assigned if it has none yet (synchronous client)."""
+    known = known_ref(k, campaign_id)
+    if known is not None:
+        return known
+    got = redis.eval(REF_SCRIPT, 1, k.campaign_refs, campaign_id)
+    return _learn(k, campaign_id, got.decode() if isinstance(got, bytes) else str(got))
+
+
+async def ref(redis: Any, k: Keys, campaign_id: str) -> str:
+    """:func:`ref_sync` through an asyncio redis-py client."""
+    known = known_ref(k, campaign_id)
+    if known is not None:
+        return known
+    got = await redis.eval(REF_SCRIPT, 1, k.campaign_refs, campaign_id)
+    return _learn(k, campaign_id, got.decode() if isinstance(got, bytes) else str(got))
+
+
+def _unknown_refs(k: Keys, raws: Sequence[bytes | None]) -> list[str]:
+    names = _NAME_OF.get(k.prefix, {})
+    return list({r.decode() for r in raws if r and r[:1] != b"{" and r.decode() not in names})
+
+
+def _learn_names(k: Keys, refs: Sequence[str], names: Sequence[bytes | None]) -> None:
+    for r, name in zip(refs, names, strict=True):
+        if name is not None:
+            _learn(k, name.decode(), r)
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def _doc(record: bytes | Any) -> dict[str, Any]:
+    if isinstance(record, bytes | bytearray | str):
+        return orjson.loads(record)  # type: ignore[no-any-return]
+    return dict(record) if isinstance(record, dict) else msgspec.to_builtins(record)  # type: ignore[no-any-return]
+
+
+def pack(code: str, record: bytes | Any, k: Keys | None = None) -> bytes:
     """What a bucket stores for ``code`` whose record is ``record`` (JSON bytes of a voucher
     object, that object as a dict, or a ``core.model.Voucher``): the record without its
-    ``code`` member, or only the campaign id when that is all the record holds besides the
-    code."""
-    if isinstance(record, bytes | bytearray | str):
-        doc = orjson.loads(record)
-    else:
-        doc = dict(record) if isinstance(record, dict) else msgspec.to_builtins(record)
+    ``code`` member; when that leaves only the campaign id and this process knows the
+    campaign's ref under ``k`` (:func:`ref_sync` / :func:`ref` teach it), just the ref."""
+    doc = _doc(record)
     if doc.pop("code", code) != code:
         raise ValueError(f"record of {code!r} names another code")
     camp = doc.get("campaign_id")
-    if len(doc) == 1 and isinstance(camp, str) and camp and camp[0] != "{":
-        return camp.encode()
+    if k is not None and len(doc) == 1 and isinstance(camp, str):
+        r = known_ref(k, camp)
+        if r is not None:
+            return r.encode()
     return orjson.dumps(doc)
+
+
+def only_campaign(record: bytes | Any) -> str | None:
+    """The campaign id of a record that holds nothing else besides its code (a generated
+    code's), else None: the records a ref makes compact."""
+    doc = _doc(record)
+    doc.pop("code", None)
+    camp = doc.get("campaign_id")
+    return camp if len(doc) == 1 and isinstance(camp, str) else None
 
 
 def place(k: Keys, code: str, packed: bytes) -> tuple[str, str]:
@@ -85,27 +168,40 @@ def place(k: Keys, code: str, packed: bytes) -> tuple[str, str]:
     return (compact, big) if len(packed) <= COMPACT_MAX else (big, compact)
 
 
-def unpack(code: str, raw: bytes | None) -> bytes | None:
-    """The record (voucher JSON, ``code`` first) of ``code`` from what its bucket stores."""
+def unpack(k: Keys, code: str, raw: bytes | None) -> bytes | None:
+    """The record (voucher JSON, ``code`` first) of ``code`` from what its bucket stores. A ref
+    this process cannot name (the registry lost it) reads as campaign ``?<ref>``: no campaign,
+    so the code is refused, never taken for another one or for a code without campaign."""
     if raw is None:
         return None
     head = b'{"code":' + _enc.encode(code)
     if raw[:1] != b"{":
-        return head + b',"campaign_id":' + _enc.encode(raw.decode()) + b"}"
+        r = raw.decode()
+        camp = _NAME_OF.get(k.prefix, {}).get(r) or "?" + r
+        return head + b',"campaign_id":' + _enc.encode(camp) + b"}"
     return head + b"}" if raw == b"{}" else head + b"," + raw[1:]
 
 
-def found(codes: Sequence[str], raws: Sequence[bytes | None]) -> list[bytes | None]:
-    """The records of ``codes`` from two ``HGET`` replies per code, in the order of
-    ``Keys.code_buckets`` (for a caller that batches them with other commands)."""
-    return [unpack(c, raws[2 * i] if raws[2 * i] is not None else raws[2 * i + 1]) for i, c in enumerate(codes)]
+def _found(k: Keys, codes: Sequence[str], raws: Sequence[bytes | None]) -> list[bytes | None]:
+    return [unpack(k, c, raws[2 * i] if raws[2 * i] is not None else raws[2 * i + 1]) for i, c in enumerate(codes)]
 
 
 async def fetch(call: Callable[..., Awaitable[Any]], k: Keys, codes: Sequence[str]) -> list[bytes | None]:
     """The records of ``codes`` through ``call(*command)`` that sends a command at once and
     gives an awaitable reply (``AutoPipeline.execute_command``: every ``HGET`` is queued in the
     same turn of the loop, so they share one round trip)."""
-    return found(codes, await asyncio.gather(*[call("HGET", b, c) for c in codes for b in k.code_buckets(c)]))
+    return await found(call, k, codes, await asyncio.gather(*[call("HGET", b, c) for c in codes for b in k.code_buckets(c)]))
+
+
+async def found(call: Callable[..., Awaitable[Any]], k: Keys, codes: Sequence[str], raws: Sequence[bytes | None]) -> list[bytes | None]:
+    """The records of ``codes`` from two ``HGET`` replies per code, in the order of
+    ``Keys.code_buckets`` (for a caller that batched them with other commands); the campaign
+    refs this process has not met yet are read through ``call`` (one more round trip, once per
+    campaign and process)."""
+    unknown = _unknown_refs(k, raws)
+    if unknown:
+        _learn_names(k, unknown, await call("HMGET", k.campaign_refs, *("r:" + r for r in unknown)))
+    return _found(k, codes, raws)
 
 
 async def read_one(redis: Any, k: Keys, code: str) -> bytes | None:
@@ -122,7 +218,8 @@ async def read(redis: Any, k: Keys, codes: Sequence[str]) -> list[bytes | None]:
         for c in codes:
             for b in k.code_buckets(c):
                 pipe.hget(b, c)
-        return found(codes, await pipe.execute())
+        raws = await pipe.execute()
+    return await found(redis.execute_command, k, codes, raws)
 
 
 def read_sync(redis: Any, k: Keys, codes: Sequence[str]) -> list[bytes | None]:
@@ -133,12 +230,17 @@ def read_sync(redis: Any, k: Keys, codes: Sequence[str]) -> list[bytes | None]:
     for c in codes:
         for b in k.code_buckets(c):
             pipe.hget(b, c)
-    return found(codes, pipe.execute())
+    raws = pipe.execute()
+    unknown = _unknown_refs(k, raws)
+    if unknown:
+        _learn_names(k, unknown, redis.hmget(k.campaign_refs, ["r:" + r for r in unknown]))
+    return _found(k, codes, raws)
 
 
 def put(pipe: Any, k: Keys, code: str, record: bytes | Any) -> None:
-    """Queue the write of ``code``'s record (as :func:`pack` takes it) on a redis-py pipeline."""
-    packed = pack(code, record)
+    """Queue the write of ``code``'s record (as :func:`pack` takes it) on a redis-py pipeline
+    (compact with its campaign's ref when this process knows it)."""
+    packed = pack(code, record, k)
     into, other = place(k, code, packed)
     pipe.hset(into, code, packed)
     pipe.hdel(other, code)
@@ -197,7 +299,10 @@ def migrate(redis: Any, k: Keys, batch: int = 500) -> int:
                 continue
             code = name.decode()[len(old_prefix) :]
             try:
-                value = pack(code, raw)
+                camp = only_campaign(raw)
+                if camp is not None:
+                    ref_sync(redis, k, camp)
+                value = pack(code, raw, k)
             except (ValueError, TypeError, orjson.JSONDecodeError, AttributeError):
                 continue  # not a code record: left where it is
             keys += [name.decode(), *place(k, code, value)]

@@ -44,6 +44,8 @@ def publish_definitions_sync(client: Any, prefix: str, defs: m.Definitions) -> i
 def put_codes_sync(client: Any, prefix: str, vouchers: list[m.Voucher]) -> None:
     """Store codes kept outside the definitions document and tell gateways to drop stale copies."""
     k = Keys(prefix)
+    for camp in {v.campaign_id for v in vouchers if v.campaign_id}:
+        codebook.ref_sync(client, k, camp)  # its codes stored compact (store/codebook.py)
     pipe = client.pipeline(transaction=False)
     for v in vouchers:
         codebook.put(pipe, k, v.code, v)

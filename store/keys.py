@@ -15,6 +15,9 @@ Definitions and keys (written by admin, read by every gateway worker):
                                   code; field = the code, value = its ``core.model.Voucher``
                                   record packed by :func:`store.codebook.pack`, when that is
                                   at most 64 bytes (Redis' compact hash encoding)
+``Pcamprefs``                     hash: campaign references for compact code records:
+                                  ``c:<campaign id>`` -> ref, ``r:<ref>`` -> campaign id,
+                                  ``next`` (the last ref given); a ref never changes
 ``Pcodes:big:<n>``                hash: the same for records packed to more than 64 bytes
                                   (loyalty cards, issued codes, codes with metadata...); ``n`` =
                                   CRC-32 mod :data:`BIG_BUCKETS`
@@ -231,6 +234,7 @@ class Keys:
         self.version = prefix + "defs:version"
         self.channel = prefix + "defs:changed"
         self.keys_index = prefix + "keys"
+        self.campaign_refs = prefix + "camprefs"
         # redemptions
         self.ledger = prefix + "ledger"
         # admin's records

@@ -1,10 +1,14 @@
-"""Codes stored by a version before the buckets (a key per code, ``Pcode:<CODE>``) are moved
-into their buckets when admin starts, and then found by the gateway and admin as before."""
+"""store.codebook on a real Redis: campaign refs named through the registry by a process that
+never met them, and codes stored by a version before the buckets (a key per code,
+``Pcode:<CODE>``) moved into their buckets when admin starts."""
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import redis
+import redis.asyncio as aredis
 
 from admin.testing import AdminServer
 from core import model as m
@@ -45,3 +49,44 @@ def test_admin_moves_old_codes_when_it_starts_and_serves_them(redis_url: str, re
         assert got.status_code == 200, got.text
         assert got.json()["code"] == "LEGACY-1" and got.json()["campaign_id"] == "camp_legacy"
     assert not redis_sync.exists(f"{key_prefix}code:LEGACY-1")
+
+
+def _forget(prefix: str) -> None:
+    """As a process that never met the prefix's campaigns (another gateway worker)."""
+    codebook._REF_OF.pop(prefix, None)
+    codebook._NAME_OF.pop(prefix, None)
+
+
+def test_generated_codes_name_their_campaign_by_a_ref_any_process_can_read(
+    redis_url: str, redis_sync: redis.Redis, key_prefix: str
+) -> None:
+    from admin.codes import Generator
+
+    k = Keys(key_prefix)
+    camps = ["camp_" + "5f3a9c0e" * 3, "camp_b"]
+    for camp in camps:
+        Generator(redis_sync, k, camp, m.CodeConfig(length=8, prefix=camp[-1] + "-"), lambda: (set(), 0)).run(50)
+    refs = [codebook.ref_sync(redis_sync, k, c) for c in camps]
+    assert len(set(refs)) == 2 and all(len(r) <= 2 for r in refs)
+    codes = {c: [x.decode() for x in redis_sync.lrange(k.list_codes(c), 0, -1)] for c in camps}
+    compact = {x: redis_sync.hget(k.code_buckets(x)[0], x) for c in camps for x in codes[c]}
+    assert set(compact.values()) == {r.encode() for r in refs}  # the ref alone, nothing else
+
+    _forget(key_prefix)
+    dec = msgspec.json.Decoder(m.Voucher)
+    for camp in camps:
+        got = [dec.decode(r) for r in codebook.read_sync(redis_sync, k, codes[camp])]
+        assert got == [m.Voucher(code=x, campaign_id=camp) for x in codes[camp]]
+
+    async def read_async() -> list[bytes | None]:
+        r = aredis.Redis.from_url(redis_url)
+        try:
+            return await codebook.read(r, k, codes[camps[1]])
+        finally:
+            await r.aclose()
+
+    _forget(key_prefix)
+    assert [dec.decode(r).campaign_id for r in asyncio.run(read_async())] == [camps[1]] * 50
+    # a ref, once given, is the campaign's for good: asked again, by anyone, the same
+    _forget(key_prefix)
+    assert [codebook.ref_sync(redis_sync, k, c) for c in camps] == refs
