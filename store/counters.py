@@ -498,10 +498,25 @@ class Store:
         hold on it (expired holds are purged); then, for each loyalty card ``(campaign id,
         code)`` of ``cards``, the points it can spend: its balance (normalised at ``now_ms``:
         expired points are gone) less what those sessions hold on it, never below 0.
-        One script call; ``[]`` for nothing to read."""
+        ``[]`` for nothing to read.
+
+        Counters alone (no card), the common case, are plain reads, no script: ``EXISTS`` of
+        their hold sets and ``MGET`` of the counters, sent together (one round trip). Only when
+        some hold exists is the answer the check script's (a second round trip), which counts
+        the live holds and purges the expired ones. Nothing is counted here, so nothing needs
+        the script's atomicity: a validation is a snapshot, and a redemption re-checks every
+        limit in its own script. (Redis time: the two reads cost about a third of the trivial
+        script, against 3.4x for the check script; BENCHMARKS.md.)"""
         if not keys and not cards:
             return []
         ks = [self.prefix + k for k in keys]
+        if not cards:
+            cmd = self.pipe.execute_command
+            holds, values = await asyncio.gather(
+                cmd("EXISTS", *(k + ":holds" for k in ks)), cmd("MGET", *ks)
+            )
+            if not holds:
+                return [int(v or 0) for v in values]
         args: list[Any] = [int(now_ms), exclude_session or ""]
         if cards:
             ks += self._card_keys(cards, args)
