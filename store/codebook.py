@@ -282,8 +282,11 @@ def _glob_escape(text: str) -> str:
 
 def migrate(redis: Any, k: Keys, batch: int = 500) -> int:
     """Move every code of the layout before (``Pcode:<CODE>``, a key per code) into its bucket,
-    with a synchronous client. Safe to run again and beside writers: each batch moves in one
-    atomic call and a code already in its bucket wins. Returns the codes moved."""
+    with a synchronous client, then mark the prefix done (``Pcodes:migrated``: later starts do
+    not scan again). Safe to run again and beside writers: each batch moves in one atomic call
+    and a code already in its bucket wins. Returns the codes moved."""
+    if redis.exists(k.codes_migrated):
+        return 0  # done once for this prefix: no scan of the keyspace at every start
     old_prefix = k.prefix + "code:"
     script = redis.register_script(_MIGRATE)
     moved = 0
@@ -317,4 +320,5 @@ def migrate(redis: Any, k: Keys, batch: int = 500) -> int:
             moved += flush()
     if names:
         moved += flush()
+    redis.set(k.codes_migrated, "1")
     return moved

@@ -18,6 +18,8 @@ Definitions and keys (written by admin, read by every gateway worker):
 ``Pcamprefs``                     hash: campaign references for compact code records:
                                   ``c:<campaign id>`` -> ref, ``r:<ref>`` -> campaign id,
                                   ``next`` (the last ref given); a ref never changes
+``Pcodes:migrated``               string: set once the codes of the layout before (a key
+                                  ``Pcode:<CODE>`` each) were moved into their buckets
 ``Pcodes:big:<n>``                hash: the same for records packed to more than 64 bytes
                                   (loyalty cards, issued codes, codes with metadata...); ``n`` =
                                   CRC-32 mod :data:`BIG_BUCKETS`
@@ -235,6 +237,7 @@ class Keys:
         self.channel = prefix + "defs:changed"
         self.keys_index = prefix + "keys"
         self.campaign_refs = prefix + "camprefs"
+        self.codes_migrated = prefix + "codes:migrated"
         # redemptions
         self.ledger = prefix + "ledger"
         # admin's records

@@ -380,7 +380,7 @@ def test_no_code_is_stored_for_a_deleted_campaign(redis_sync: redis.Redis, key_p
     with pytest.raises(codes_mod.CampaignGone):
         gen.run(50)
     assert redis_sync.llen(keys.list_codes("camp_gone")) == 50
-    buckets = redis_sync.scan_iter(match=keys.prefix + "codes:*", count=1000)
+    buckets = redis_sync.scan_iter(match=keys.prefix + "codes:*", count=1000, _type="hash")
     assert sum(redis_sync.hlen(b) for b in buckets) == 50  # nothing stored once it was gone
 
 
@@ -399,7 +399,7 @@ def test_deleting_a_campaign_while_its_codes_are_generated_leaves_no_code(
         assert "deleted" in generation["result"]["message"], generation
     else:
         assert generation["status"] == "DONE", generation
-    buckets = redis_sync.scan_iter(match=f"{srv.prefix}codes:*", count=10_000)
+    buckets = redis_sync.scan_iter(match=f"{srv.prefix}codes:*", count=10_000, _type="hash")
     assert sum(redis_sync.hlen(b) for b in buckets) == 0
     assert redis_sync.llen(f"{srv.prefix}campcodes:{camp['id']}") == 0
 

@@ -289,7 +289,7 @@ def test_issuing_a_code_writes_all_of_it_or_nothing(
     codes_key = f"{srv.prefix}campcodes:{camp['id']}"
 
     def code_keys() -> set[bytes]:  # every code stored outside the document (their buckets)
-        buckets = redis_sync.scan_iter(match=f"{srv.prefix}codes:*", count=1000)
+        buckets = redis_sync.scan_iter(match=f"{srv.prefix}codes:*", count=1000, _type="hash")
         return {c for b in buckets for c in redis_sync.hkeys(b)}
 
     before = code_keys()

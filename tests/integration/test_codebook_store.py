@@ -38,6 +38,9 @@ def test_migrate_moves_every_old_code_once_and_keeps_a_newer_one(redis_sync: red
     want = [m.Voucher(code="OLD-0007", campaign_id="camp_new") if v.code == "OLD-0007" else v for v in old]
     assert got == want
     assert codebook.migrate(redis_sync, k) == 0  # a second run finds nothing to move
+    # and, once marked done, does not scan again: an old-layout key written later stays
+    redis_sync.set(f"{key_prefix}code:LATE", msgspec.json.encode(m.Voucher(code="LATE", campaign_id="c")))
+    assert codebook.migrate(redis_sync, k) == 0 and redis_sync.exists(f"{key_prefix}code:LATE")
 
 
 def test_admin_moves_old_codes_when_it_starts_and_serves_them(redis_url: str, redis_sync: redis.Redis, key_prefix: str) -> None:
