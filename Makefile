@@ -13,7 +13,8 @@
 #   make bench-gateway  gateway throughput vs a bare ASGI echo app, p50/p99 at half load (loadtests.ceiling)
 #   make bench-codes-memory  Redis memory per stored code at 1,000,000 codes: bucket hashes vs a key per code (loadtests.codes_memory)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
-#   make bench-redis    Redis us per script call (validate, redeem, rollback of one code) beside a trivial script (loadtests.redis_cost)
+#   make bench-redis    Redis us per call (validate, redeem, rollback of one code; loyalty and referral flows) beside a trivial script (loadtests.redis_cost)
+#   make bench-flash    a flash sale on one code: redeems/s, gateway on all cores, private Redis; one Redis core's ceiling (loadtests.flash_sale)
 #   make profile-redis  where a one-code redeem's Redis time goes: its FCALL replayed against variants of redeem.lua (loadtests.redis_profile)
 #   make bench-ui       the web UI's pages at 1,000 campaigns, 1,000,000 codes, 20,000 ledger entries (loadtests.ui_pages)
 #   make bench-wallet   a run of credits as one stream entry against one entry per credit: Redis us and bytes per call (loadtests.wallet_runs)
@@ -176,14 +177,18 @@ fuzz: build
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_CLI=1 \
 		$(PYTEST) -q -p no:cacheprovider tests/integration/test_fuzz_openapi.py $(PYTEST_ARGS)
 
+# wrk, for the benchmarks that saturate the gateway: installed with apt-get when it is missing
+# and make runs as root; $(1) the target, $(2) what happens without it
+WRK_INSTALL = command -v wrk >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "$(1): wrk not found, installing it (apt-get install wrk)"; \
+    { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 || true; \
+  fi; \
+  command -v wrk >/dev/null 2>&1 || echo "$(1): no wrk (apt-get install wrk): $(2)"; }
+
 .PHONY: bench-gateway
 bench-gateway: build
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "bench-gateway: wrk not found, installing it (apt-get install wrk)"; \
-	    { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v wrk >/dev/null 2>&1 || echo "bench-gateway: no wrk (apt-get install wrk): saturation falls back to the Python client, ratios are less trustworthy"; }
+	@$(call WRK_INSTALL,bench-gateway,saturation falls back to the Python client (ratios less trustworthy))
 	$(VPY) -m loadtests.ceiling
 
 # A private redis-server; ~1 minute (WALLET_CALLS, WALLET_CARDS, WALLET_RULES).
@@ -191,11 +196,21 @@ bench-gateway: build
 bench-wallet: build
 	$(VPY) -m loadtests.wallet_runs
 
-# A private redis-server; under a minute (REDIS_COST_CALLS): Redis us per evalsha of a validation,
-# a redemption and a rollback of one code, beside a trivial one-key script (issue 13).
+# A private redis-server; ~50 s (REDIS_COST_CALLS, REDIS_COST_LOYALTY_CALLS, REDIS_COST_SPLIT_EVERY):
+# Redis us per call of a validation, a redemption and a rollback of one code, then of the
+# loyalty and referral flows, beside a trivial one-key script (issue 13).
 .PHONY: bench-redis
 bench-redis: build
 	$(VPY) -m loadtests.redis_cost
+
+# A private redis-server; under a minute (FLASH_SECONDS, FLASH_LIMIT, FLASH_LIMIT_SECONDS,
+# FLASH_WORKERS, FLASH_CONNECTIONS, FLASH_WRK_THREADS, FLASH_HALF_LOAD): one code flooded with
+# redeems, the gateway on all cores; Redis us per FCALL and CPU shares; exactly FLASH_LIMIT
+# redeemed (issue 13). wrk installed as for bench-gateway.
+.PHONY: bench-flash
+bench-flash: build
+	@$(call WRK_INSTALL,bench-flash,the flood falls back to the Python client)
+	$(VPY) -m loadtests.flash_sale
 
 # A private redis-server; ~1-2 minutes (CODES_MEMORY_N, CODES_MEMORY_CARDS): Redis memory per
 # stored code, bucket hashes against a key per code, and with loyalty cards mixed in (issue 13).
