@@ -61,6 +61,7 @@ from .wallet import (
     Wallet,
     WalletResult,
     transaction_prefix,
+    with_tx,
 )
 
 __all__ = ["Catalog", "Loyalty", "assignment_out", "reward_out", "reward_type"]
@@ -863,7 +864,9 @@ class Loyalty:
 
         Round trips in the steady state: one read (``lua/loyalty_read.lua``: order, customer,
         metrics, cards) and one wallet call; more only for a new customer, a card to publish
-        (auto-join), per-customer limits to read, a PUT that names no customer."""
+        (auto-join), per-customer limits to read, a PUT that names no customer and pays the
+        order (the customer it names is read then; a cancellation, a rollback's, needs only
+        the stored order)."""
         oid = order_id or body.id or (order_id_for(body.source_id) if body.source_id else None)
         if oid is None:
             oid = "ord_" + secrets.token_hex(12)
@@ -879,7 +882,11 @@ class Loyalty:
             oid = cur["id"]
         elif not create:
             raise not_found("order", order_id or "")
-        if cust_ref is None and cur is not None and cur.get("customer_id"):
+        # the customer an order names is read only to earn for it (becoming PAID, once): any
+        # other update keeps the stored order's customer_id as it is
+        stored = cur or {}
+        earns = (body.status or stored.get("status")) == "PAID" and not stored.get("_paid")
+        if cust_ref is None and cur is not None and cur.get("customer_id") and earns:
             cat, ctx = await self._context(cat, refresh, None, keys, cur["customer_id"])
         cust = ctx.customer
         if cust is None and cust_ref is not None:
@@ -1309,15 +1316,16 @@ class Loyalty:
     # -- what a reward gives (reward redemptions, referral conversions) ---------------------
 
     async def give(self, r: m.Reward, target: m.Campaign, cust: dict[str, Any], details: bytes,
-                   now_ms: int, reason: str = "") -> Given:  # fmt: skip
+                   now_ms: int, reason: str = "", held: bool = False) -> Given:  # fmt: skip
         """What CAMPAIGN reward ``r`` gives ``cust`` (ops and writes for ONE wallet call): points
-        on the customer's card of LOYALTY_PROGRAM ``target`` (joined if need be), or a new code
-        of the DISCOUNT_COUPONS / GIFT_VOUCHERS ``target`` (a gift card holding the reward's
-        balance), stored by a ``setnx`` write (a ``"write"`` failure: the random code was
-        taken meanwhile, call again)."""
+        on the customer's card of LOYALTY_PROGRAM ``target`` (joined if need be; ``held``: most
+        likely held already, see :meth:`Members.join`), or a new code of the DISCOUNT_COUPONS /
+        GIFT_VOUCHERS ``target`` (a gift card holding the reward's balance), stored by a
+        ``hsetnx`` write (a ``"write"`` failure: the random code was taken meanwhile, call
+        again)."""
         balance = int(r.parameters.campaign.balance or 0) if r.parameters.campaign else 0
         if target.campaign_type == "LOYALTY_PROGRAM":
-            tv, _, created = await self.members.join(target, cust, now_ms)
+            tv, _, created = await self.members.join(target, cust, now_ms, held=held)
             if created:
                 await self.initial_points(target, tv.code, now_ms)
             op = Credit(campaign_id=target.id, code=tv.code, points=balance, type="POINTS_ADDITION",
@@ -1473,14 +1481,20 @@ class Loyalty:
                       "undo": orjson.dumps(undo)}  # fmt: skip
             return {"out": out, "fields": fields}
 
-        # the record is written IN the wallet call, naming the debit by TX_PLACEHOLDER (the
-        # figures after it as foreseen): a crash right after the call cannot leave points spent
-        # on a redemption that cannot be rolled back; the answer's exact figures (`data`) are
-        # written just after, and nothing else (a rollback may have changed the status already)
+        # the record is written IN the wallet call (one HSET), naming the debit by TX_PLACEHOLDER
+        # (the figures after it as foreseen): a crash right after the call cannot leave points
+        # spent on a redemption that cannot be rolled back; the answer's exact figures (`data`)
+        # are written just after when they differ from the foreseen ones, and nothing else (a
+        # rollback may have changed the status already)
+        nx_at, nx_points = card.next_expiration_at_ms, card.next_expiration_points
+        if nx_at is not None and nx_points > price:  # the debit takes from the soonest bucket
+            nx_points -= price  # (else the next bucket, unknown here: the exact write corrects it)
         foreseen = msgspec.structs.replace(card, balance=card.balance - price, redeemed=card.redeemed + price,
-                                           transactions=card.transactions + 1, updated_at_ms=now_ms)  # fmt: skip
-        for f, val in record(foreseen, TX_PLACEHOLDER)["fields"].items():
-            writes.append(("hsettx", self.k.record(redemption_id), f, val))
+                                           transactions=card.transactions + 1,
+                                           updated_at_ms=max(now_ms, card.updated_at_ms or 0),
+                                           next_expiration_points=nx_points)  # fmt: skip
+        fields = record(foreseen, TX_PLACEHOLDER)["fields"]
+        writes.append(("hmsettx", self.k.record(redemption_id), fields))
         res = await self._apply(ops, now_ms, limits=limits, writes=writes,
                                 quiet=("exists", "quantity_exceeded"))  # fmt: skip
         if res.status == "failed" and res.failure is not None:
@@ -1490,11 +1504,14 @@ class Loyalty:
                 )
             raise ApiError(400, "quantity_exceeded", "Quantity exceeded",
                            f"reward {r.id} is out of stock")  # fmt: skip
-        debit = res.results[0]
-        done = record(res.cards[0], debit.transaction_ids[0])
-        await self.pipe.execute_command(
-            "HSET", self.k.record(redemption_id), "data", done["fields"]["data"]
-        )
+        tx = res.results[0].transaction_ids[0]
+        done = record(res.cards[0], tx)
+        # the foreseen figures can be wrong: another call changed the card since it was read (a
+        # race), the debit emptied the soonest-expiring bucket, the reward credited this card
+        if done["fields"]["data"] != with_tx(fields["data"], tx):
+            await self.pipe.execute_command(
+                "HSET", self.k.record(redemption_id), "data", done["fields"]["data"]
+            )
         return done["out"]
 
 

@@ -243,13 +243,22 @@ class Members:
         code: str | None = None,
         join_once: bool | None = None,
         metadata: dict[str, Any] | None = None,
+        held: bool = False,
     ) -> tuple[m.Voucher, int, bool]:
         """Publish a card of program ``camp`` to ``customer`` (a stored customer), or, in a
         join-once program, give back the card they hold: ``(card, created_at ms, created)``.
         ``code``: this code rather than a random one of the program's code_config (taken by
         someone: ``ValueError``). Raises :class:`CampaignGone` when the program is being
-        deleted."""
+        deleted. ``held``: the customer most likely holds a card already (a referrer being
+        paid): in a join-once program, a plain GET of the holder key first (what join.lua
+        answers a holder with), join.lua only when there is none."""
         once = camp.join_once is not False if join_once is None else join_once
+        if once and held:
+            holder = self.k.card_holder(camp.id, customer["id"])
+            have = await self.pipe.execute_command("GET", holder)
+            found = await self.card(_s(have)) if have is not None else None
+            if found is not None:
+                return found[0], found[1], False
         maker = None
         if code is None:
             cfg = camp.voucher.code_config if camp.voucher is not None else None

@@ -202,7 +202,9 @@ class Referrals:
                 tiers.append(tier_id)
             target = cat.campaign(r.parameters.campaign.id) if r.parameters.campaign is not None else None
             if target is not None:
-                given = await lo.give(r, target, referrer, details, now_ms, reason="referral reward")
+                # a referrer most likely holds its card of the programme already
+                given = await lo.give(r, target, referrer, details, now_ms, reason="referral reward",
+                                      held=True)  # fmt: skip
                 ops += given.ops
                 writes += given.writes
             else:  # a MATERIAL reward: recorded, delivered by the shop

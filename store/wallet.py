@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -370,15 +370,26 @@ class PendingPage(msgspec.Struct, frozen=True):
 
 
 _VERBS = frozenset(
-    ("set", "setnx", "incr", "del", "hincr", "hset", "hsetnx", "hfree", "hdel", "hsettx", "hmax", "sadd",
-     "srem", "rpush", "lrem", "zadd", "xadd", "publish")
+    ("set", "setnx", "incr", "del", "hincr", "hset", "hsetnx", "hfree", "hdel", "hsettx", "hmset",
+     "hmsettx", "hmax", "sadd", "srem", "rpush", "lrem", "zadd", "xadd", "publish")
 )
-#: in an ``hsettx`` write's value (JSON text), replaced by the first transaction id of op 1
+#: the verbs whose ``a`` is a mapping of fields, written by one HSET
+_FIELD_VERBS = ("hmset", "hmsettx")
+#: in an ``hsettx`` / ``hmsettx`` write's value (JSON text), replaced by the first transaction
+#: id of op 1
 TX_PLACEHOLDER = "\x01tx\x01"
+_TX_JSON = orjson.dumps(TX_PLACEHOLDER)[1:-1]  # how it reads in JSON text: \u0001tx\u0001
+
+
+def with_tx(value: bytes, tx: str) -> bytes:
+    """What wallet.lua stores for an ``hsettx`` / ``hmsettx`` JSON ``value`` when op 1's first
+    transaction is ``tx``."""
+    return value.replace(_TX_JSON, tx.encode())
 
 
 def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
-    """A plain write ``(verb, key, a, b)`` checked (``b`` may be left out for one-value verbs)."""
+    """A plain write ``(verb, key, a, b)`` checked (``b`` may be left out for one-value verbs,
+    and for ``hmset`` / ``hmsettx``, whose ``a`` is a non-empty mapping field -> value)."""
     if not 2 <= len(w) <= 4:
         raise ValueError(f"a write is (verb, key, a, b): {w!r}")
     verb, key, a, b = (*w, "", "")[:4]
@@ -389,6 +400,11 @@ def _write(w: Sequence[Any]) -> tuple[str, str, Any, Any]:
         _int("write number", b)
     if verb == "incr":
         _int("write number", a)
+    if verb in _FIELD_VERBS:
+        if not isinstance(a, Mapping) or not a or b != "":
+            raise ValueError(f"{verb} takes one non-empty mapping of fields: {w!r}")
+        for f in a:
+            _need_str("write field", f)
     return verb, key, a, b
 
 
@@ -588,7 +604,8 @@ class Wallet:
         ``setnx``), ``hfree`` (writes nothing; refuses the call when the field exists),
         ``hdel``, ``hsettx``
         (an ``hset`` whose JSON value names the first transaction of op 1 by
-        :data:`TX_PLACEHOLDER`), ``hmax``, ``sadd``, ``srem``,
+        :data:`TX_PLACEHOLDER`), ``hmset`` / ``hmsettx`` (``(verb, key, {field: value, ...})``:
+        ``hset`` / ``hsettx`` of every field in ONE HSET), ``hmax``, ``sadd``, ``srem``,
         ``rpush``, ``lrem`` (its last occurrence), ``zadd``, ``publish`` (``a`` on channel
         ``key``), ``xadd`` (an activity entry ``{type, data, at}``, stream kept to
         about 1,000 entries)): the order record, customer metrics and activity an order changes,
@@ -625,18 +642,25 @@ class Wallet:
             args += (campaign_id, code, transaction_prefix(campaign_id, code))
         keys += plan.keys
         wargs: list[Any] = []
+        texts: list[Any] = []  # hmset / hmsettx fields and values: ARGV after the writes
         for w in writes:
             verb, key, a, b = _write(w)
             keys.append(key)
-            wargs += (verb, len(keys), a, b)
+            if verb in _FIELD_VERBS:
+                wargs += (verb, len(keys), len(texts) + 1, len(a))
+                for f, val in a.items():
+                    texts += (f, val)
+            else:
+                wargs += (verb, len(keys), a, b)
         # the placeholder is a key of the call already (same slot on a cluster)
         keys[0] = idem if idem is not None else keys[1]
         args += (len(runs), len(plan.args) // 6, len(writes))
         # a run's items travel as ARGV of their own after everything else (see wallet.lua):
         # the ARGV position they start after is what precedes them
         items: list[bytes] = []
-        tail = len(args) + len(runs) + len(plan.args) + len(wargs)
+        tail = len(args) + len(runs) + len(plan.args) + len(wargs) + len(texts)
         args += (*(orjson.dumps(_script_op(run, tail, items)) for run in runs), *plan.args, *wargs)
+        args += texts
         args += items
         reply = await self.pipe.evalsha(self.scripts["wallet"], keys, args)
         tag = _s(reply[0])

@@ -124,12 +124,31 @@ def test_an_order_earns_once_whatever_the_retries_and_paths(lgw: InProcess) -> N
     assert int(metrics[b"count"]) == 1 and int(metrics[b"amount"]) == 20000
 
 
-def test_a_cancelled_paid_order_gives_back_what_it_earned_once(lgw: InProcess) -> None:
+def test_a_cancelled_paid_order_gives_back_what_it_earned_once(
+    lgw: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store.autopipe import AutoPipeline
+
     _order(lgw, "o-1", 20000)
     code = _card_of(lgw)
     _order(lgw, "o-2", 10000)
+    real = AutoPipeline.evalsha
+    called: list[str] = []
+
+    def spy(self: AutoPipeline, script: Any, *args: Any) -> Any:
+        called.append(script.name)
+        return real(self, script, *args)
+
+    monkeypatch.setattr(AutoPipeline, "evalsha", spy)
     for _ in range(2):
         _order(lgw, "o-1", 20000, status="CANCELED", method="put")
+    # a PUT naming no customer reads the stored order once: its customer only matters to earn
+    assert called.count("loyalty_read") == 2
+    monkeypatch.setattr(AutoPipeline, "evalsha", real)
+    got = _get(lgw, "/v1/orders/o-1")
+    assert got["status"] == "CANCELED" and got["customer_id"]
+    metrics = lgw.redis.hgetall(lgw.prefix + "custmetrics:" + got["customer_id"])
+    assert int(metrics[b"count"]) == 1 and int(metrics[b"amount"]) == 10000
     card = _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]
     assert card["balance"] == 100 and card["points"] == 100
     types = [t["type"] for t in _get(lgw, f"/v1/loyalties/members/{code}/transactions")["data"]]
@@ -423,23 +442,23 @@ def test_a_reward_redemption_cut_short_after_its_wallet_call_can_still_be_rolled
     lgw: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The redemption record the rollback reads is written IN the wallet call that spends the
-    points (naming the debit it makes), not after it: a worker that dies (here: Redis refusing
-    the write after the call) between the two leaves a redemption that rolls back."""
-    from store.autopipe import AutoPipeline, StoreUnavailable
+    points (naming the debit it makes), not after it: a worker that dies (here: the request cut
+    short as soon as the call answers) right after it leaves a redemption that rolls back."""
+    from store.autopipe import StoreUnavailable
+    from store.loyalty import Loyalty
 
     _order(lgw, "o-1", 60000)  # 1,200
     code = _card_of(lgw)
-    real = AutoPipeline.execute_command
+    real = Loyalty._apply
 
-    async def cut(self: AutoPipeline, *args: Any, **kw: Any) -> Any:
-        if args[0] == "HSET" and str(args[1]).startswith(lgw.prefix + "rd:"):
-            raise StoreUnavailable("the worker died here")
-        return await real(self, *args, **kw)
+    async def cut(self: Loyalty, *args: Any, **kw: Any) -> Any:
+        await real(self, *args, **kw)
+        raise StoreUnavailable("the worker died here")
 
-    monkeypatch.setattr(AutoPipeline, "execute_command", cut)
+    monkeypatch.setattr(Loyalty, "_apply", cut)
     r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
     assert r.status_code == 503, r.text
-    monkeypatch.setattr(AutoPipeline, "execute_command", real)
+    monkeypatch.setattr(Loyalty, "_apply", real)
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 950  # spent
     (key,) = [k.decode() for k in lgw.redis.scan_iter(lgw.prefix + "rd:*")]
     rec = {k.decode(): val.decode() for k, val in lgw.redis.hgetall(key).items()}
@@ -452,6 +471,48 @@ def test_a_reward_redemption_cut_short_after_its_wallet_call_can_still_be_rolled
     assert rb.status_code == 200, rb.text
     assert _get(lgw, f"/v1/loyalties/members/{code}")["loyalty_card"]["balance"] == 1200
     assert int(lgw.redis.get(lgw.prefix + "{rw:rew_M}:redeemed")) == 0
+
+
+def test_a_reward_redemption_record_holds_the_exact_figures_written_once_when_foreseen(
+    lgw: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record's ``data`` (what a rollback answers with) is the answer: written once, in the
+    wallet call, when the figures foreseen from the card read before it hold; written again
+    with the exact ones when they do not (here: points credited to the card in between)."""
+    from store.autopipe import AutoPipeline
+    from store.loyalty import Loyalty
+    from store.wallet import Credit
+
+    _order(lgw, "o-1", 60000)  # 1,200
+    code = _card_of(lgw)
+    real_cmd, real_apply = AutoPipeline.execute_command, Loyalty._apply
+    after: list[Any] = []  # the commands sent after the wallet call
+
+    async def spy(self: AutoPipeline, *args: Any, **kw: Any) -> Any:
+        after.append(args)
+        return await real_cmd(self, *args, **kw)
+
+    async def sneak(self: Loyalty, ops: Any, now_ms: int, **kw: Any) -> Any:
+        if sneaking:  # another call changes the card between its read and the wallet call
+            credit = Credit(campaign_id="camp_L", code=code, points=7, type="POINTS_ADDITION")
+            assert (await self.wallet.apply([credit], now_ms)).ok
+        res = await real_apply(self, ops, now_ms, **kw)
+        monkeypatch.setattr(AutoPipeline, "execute_command", spy)
+        return res
+
+    monkeypatch.setattr(Loyalty, "_apply", sneak)
+    for sneaking, balance in ((False, 950), (True, 707)):
+        after.clear()
+        r = lgw.post(f"/v1/loyalties/members/{code}/redemption", {"reward": {"id": "rew_M"}})
+        monkeypatch.setattr(AutoPipeline, "execute_command", real_cmd)
+        assert r.status_code == 200, r.text
+        red = r.json()
+        assert red["voucher"]["loyalty_card"]["balance"] == balance
+        rec = lgw.redis.hgetall(lgw.prefix + "rd:" + red["id"])
+        assert orjson.loads(rec[b"data"]) == red
+        assert [a[:3] for a in after if a[0] == "HSET"] == (
+            [("HSET", lgw.prefix + "rd:" + red["id"], "data")] if sneaking else []
+        )
 
 
 #: DEFS and a reward crediting points on another programme's card (camp_X), whose members can

@@ -227,8 +227,10 @@ def _redeem_ref(g: InProcess, code: str, who: str, amount: int = 5000) -> Any:
 
 
 def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_back(
-    stack: tuple[AdminServer, InProcess],
+    stack: tuple[AdminServer, InProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from store.autopipe import AutoPipeline
+
     srv, g = stack
     club, camp_id, code = _programme(srv)
     assert _balance(srv, club, "alice") == 0
@@ -259,8 +261,19 @@ def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_bac
     bob = srv.request("GET", "/v1/customers/bob").json()
     assert bob["referrals"] == {"total": 0, "campaigns": []}
     assert srv.request("GET", "/v1/customers/alice").json()["loyalty"]["referred_customers"] == 0
-    # bob can be referred again now, and alice is paid again
+    # bob can be referred again now, and alice is paid again: on the card she holds now, found
+    # by a plain read (join.lua runs for bob's reward only)
+    real = AutoPipeline.evalsha
+    called: list[str] = []
+
+    def spy(self: AutoPipeline, script: Any, *args: Any) -> Any:
+        called.append(script.name)
+        return real(self, script, *args)
+
+    monkeypatch.setattr(AutoPipeline, "evalsha", spy)
     assert _redeem_ref(g, code, "bob").status_code == 200
+    monkeypatch.setattr(AutoPipeline, "evalsha", real)
+    assert called.count("join") == 1, called
     assert _balance(srv, club, "alice") == 500 and _balance(srv, club, "bob") == 50
 
 

@@ -26,6 +26,7 @@ from store.counters import CounterOp
 from store.keys import Keys
 from store.wallet import (
     NEVER_MS,
+    TX_PLACEHOLDER,
     ActivatePending,
     AdjustPending,
     Bucket,
@@ -38,6 +39,7 @@ from store.wallet import (
     WalletFailure,
     WalletResult,
     transaction_prefix,
+    with_tx,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -863,6 +865,35 @@ async def test_a_run_of_credits_is_one_entry_read_back_as_its_transactions(
     assert lean.results[0].balance == 144 == lean.cards[0].balance
 
 
+async def test_field_writes_are_one_hset_and_name_the_first_transaction_of_op_1(
+    wallet: Wallet, redis_sync: redis.Redis, key_prefix: str
+):
+    """``hmset`` / ``hmsettx`` write a mapping of fields in ONE HSET (their texts travel after
+    the writes, before a run's items: each is read where it belongs); ``hsettx`` / ``hmsettx``
+    replace every TX_PLACEHOLDER (as JSON writes it) by op 1's first transaction id, which
+    :func:`with_tx` foretells."""
+    k1, k2, k3 = (f"{key_prefix}rec:{i}" for i in (1, 2, 3))
+    assert (await wallet.apply([credit(50)], NOW)).ok
+    rec = orjson.dumps({"t": TX_PLACEHOLDER, "again": [TX_PLACEHOLDER], "pct": "100%"})
+    ref = orjson.dumps([{"t": TX_PLACEHOLDER}])
+    run = [credit(1, details=b'{"r":1}'), credit(2, details=b'{"r":2}')]
+    res = await wallet.apply([debit(10), *run], NOW + 1, writes=[
+        ("hset", k1, "plain", rec),
+        ("hmsettx", k2, {"data": rec, "n": "1", "wallet": ref}),
+        ("hmset", k3, {"a": rec, "b": 2}),
+        ("hsettx", k1, "one", rec),
+    ])  # fmt: skip
+    assert res.ok
+    tx = res.results[0].transaction_ids[0]
+    assert with_tx(rec, tx) == orjson.dumps({"t": tx, "again": [tx], "pct": "100%"})
+    assert redis_sync.hgetall(k1) == {b"plain": rec, b"one": with_tx(rec, tx)}
+    assert redis_sync.hgetall(k2) == {b"data": with_tx(rec, tx), b"n": b"1", b"wallet": with_tx(ref, tx)}
+    assert redis_sync.hgetall(k3) == {b"a": rec, b"b": b"2"}
+    every = (await wallet.transactions(CAMP, "CARD1", NOW + 1, limit=10, newest_first=False)).transactions
+    assert [(t.points, t.details) for t in every[-2:]] == [(1, b'{"r":1}'), (2, b'{"r":2}')]
+    check_card(redis_sync, key_prefix, "CARD1")
+
+
 async def test_buckets_and_pending_paging(wallet: Wallet):
     exps = [NOW + i * DAY for i in range(1, 8)]
     assert (
@@ -951,6 +982,10 @@ async def test_malformed_input_is_refused_before_redis(key_prefix: str):
             await w.apply([], NOW)
         with pytest.raises(ValueError):
             await w.apply([credit(1)], NOW, limits=[CounterOp("{c:camp_L}:x", 0)])
+        for write in (("hmset", "k", {}), ("hmset", "k", "f", "v"), ("hmsettx", "k", {"": "v"}),
+                      ("hmsettx", "k", {"f": "v"}, "x")):  # fmt: skip
+            with pytest.raises(ValueError):
+                await w.apply([credit(1)], NOW, writes=[write])
         with pytest.raises(ValueError):
             await w.card("", "C", NOW)
         with pytest.raises(ValueError):
