@@ -3,6 +3,7 @@ conftest.py), and the helpers that go with them."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,3 +54,22 @@ def club_programme(srv: AdminServer) -> str:
         "name": "Club", "voucher": {"loyalty_card": {"points": 0}, "code_config": {"pattern": "CLUB-#####"}}})  # fmt: skip
     assert r.status_code == 200, r.text
     return str(r.json()["id"])
+
+
+@contextlib.contextmanager
+def functions_called(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the Redis functions the auto-pipeliner calls inside the block, in order."""
+    from store.autopipe import AutoPipeline
+
+    real = AutoPipeline.evalsha
+    called: list[str] = []
+
+    def spy(self: AutoPipeline, script: Any, *args: Any) -> Any:
+        called.append(script.name)
+        return real(self, script, *args)
+
+    monkeypatch.setattr(AutoPipeline, "evalsha", spy)
+    try:
+        yield called
+    finally:
+        monkeypatch.setattr(AutoPipeline, "evalsha", real)

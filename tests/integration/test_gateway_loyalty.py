@@ -15,6 +15,7 @@ import msgspec
 import orjson
 import pytest
 from gateway_fixtures import HEADERS, InProcess, in_process
+from stacks import functions_called
 
 from core import model as m
 from store.keys import Keys
@@ -127,24 +128,14 @@ def test_an_order_earns_once_whatever_the_retries_and_paths(lgw: InProcess) -> N
 def test_a_cancelled_paid_order_gives_back_what_it_earned_once(
     lgw: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from store.autopipe import AutoPipeline
-
     _order(lgw, "o-1", 20000)
     code = _card_of(lgw)
     _order(lgw, "o-2", 10000)
-    real = AutoPipeline.evalsha
-    called: list[str] = []
-
-    def spy(self: AutoPipeline, script: Any, *args: Any) -> Any:
-        called.append(script.name)
-        return real(self, script, *args)
-
-    monkeypatch.setattr(AutoPipeline, "evalsha", spy)
-    for _ in range(2):
-        _order(lgw, "o-1", 20000, status="CANCELED", method="put")
+    with functions_called(monkeypatch) as called:
+        for _ in range(2):
+            _order(lgw, "o-1", 20000, status="CANCELED", method="put")
     # a PUT naming no customer reads the stored order once: its customer only matters to earn
     assert called.count("loyalty_read") == 2
-    monkeypatch.setattr(AutoPipeline, "evalsha", real)
     got = _get(lgw, "/v1/orders/o-1")
     assert got["status"] == "CANCELED" and got["customer_id"]
     metrics = lgw.redis.hgetall(lgw.prefix + "custmetrics:" + got["customer_id"])

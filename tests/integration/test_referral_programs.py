@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import voucherify as v
 from gateway_fixtures import HEADERS, InProcess
-from stacks import club_programme
+from stacks import club_programme, functions_called
 
 from admin.testing import AdminServer
 
@@ -229,7 +229,6 @@ def _redeem_ref(g: InProcess, code: str, who: str, amount: int = 5000) -> Any:
 def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_back(
     stack: tuple[AdminServer, InProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from store.autopipe import AutoPipeline
 
     srv, g = stack
     club, camp_id, code = _programme(srv)
@@ -263,16 +262,8 @@ def test_a_referee_redemption_pays_both_sides_once_and_its_rollback_takes_it_bac
     assert srv.request("GET", "/v1/customers/alice").json()["loyalty"]["referred_customers"] == 0
     # bob can be referred again now, and alice is paid again: on the card she holds now, found
     # by a plain read (join.lua runs for bob's reward only)
-    real = AutoPipeline.evalsha
-    called: list[str] = []
-
-    def spy(self: AutoPipeline, script: Any, *args: Any) -> Any:
-        called.append(script.name)
-        return real(self, script, *args)
-
-    monkeypatch.setattr(AutoPipeline, "evalsha", spy)
-    assert _redeem_ref(g, code, "bob").status_code == 200
-    monkeypatch.setattr(AutoPipeline, "evalsha", real)
+    with functions_called(monkeypatch) as called:
+        assert _redeem_ref(g, code, "bob").status_code == 200
     assert called.count("join") == 1, called
     assert _balance(srv, club, "alice") == 500 and _balance(srv, club, "bob") == 50
 
