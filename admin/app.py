@@ -64,6 +64,7 @@ class Admin:
         register_bulk(self)
         self.durability = DurabilityWatch(log)  # what a crash of Redis loses (/ready shows it)
         self._resumer: asyncio.Task[None] | None = None
+        self._folder: asyncio.Task[None] | None = None
 
     def _doc_codes_sync(self, client: Any) -> tuple[set[str], int]:
         from core import model as m
@@ -74,6 +75,8 @@ class Admin:
 
     async def start(self) -> None:
         await self.durability.refresh(self.redis, self.settings.redis_timeout)  # logs it
+        if self.settings.ledger_fold > 0:
+            self._folder = asyncio.create_task(self._fold_ledger(), name="fold-ledger")
         try:  # codes stored by a version before the buckets: moved once (store/codebook.py)
             moved = await asyncio.to_thread(self._migrate_codes)
             if moved:
@@ -99,6 +102,24 @@ class Admin:
         finally:
             client.close()
 
+    async def _fold_ledger(self) -> None:
+        """Keep the report views folded from the ledger every ``ledger_fold`` seconds, not only
+        when a report is read: the stream is trimmed (PROMOGATE_LEDGER_MAXLEN), and a flood of
+        refusals after a flash sale sells out (thousands a second, each an entry) would
+        otherwise trim redemptions away before any fold counted them. Folding is
+        compare-and-set per batch, so several admin processes folding at once count each entry
+        once."""
+        from store import ledger_fold
+
+        while True:
+            await asyncio.sleep(self.settings.ledger_fold)
+            try:
+                await ledger_fold.fold(self.redis, self.keys)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    continue  # Redis down: the next round folds what it missed
+                log.exception("folding the ledger failed")
+
     async def _resume_when_back(self) -> None:
         while True:
             await asyncio.sleep(1.0)
@@ -113,9 +134,10 @@ class Admin:
             return
 
     async def stop(self) -> None:
-        if self._resumer is not None:
-            self._resumer.cancel()
-            await asyncio.gather(self._resumer, return_exceptions=True)
+        for task in (self._resumer, self._folder):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.durability.stop()
         await self.runner.stop()
         loyalty = getattr(self, "_loyalty", None)  # routes_members' pipeliner, made on first use

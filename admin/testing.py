@@ -62,8 +62,11 @@ class AdminServer:
             client, self.prefix, self.admin_id, self.admin_token, "admin", "test admin"
         )
         client.close()
+        # no background ledger fold unless a test asks for one (ledger_fold=...): the suites'
+        # "nothing written" snapshots of the keyspace must not see a fold land mid-test
         settings = Settings(
-            redis_url=self.redis_url, key_prefix=self.prefix, admin_port=self.port, **self.settings
+            redis_url=self.redis_url, key_prefix=self.prefix, admin_port=self.port,
+            **{"ledger_fold": 0.0, **self.settings},
         )
         app = create_app(settings, self.clock)
         config = uvicorn.Config(
@@ -132,7 +135,8 @@ class AdminServer:
 class GatewayProcess:
     """``python -m gateway`` as a subprocess on a free port, with its own key prefix."""
 
-    def __init__(self, redis_url: str, prefix: str, workers: int = 2) -> None:
+    def __init__(self, redis_url: str, prefix: str, workers: int = 2, env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}  # more environment for the process (e.g. PROMOGATE_LEDGER_MAXLEN)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis_url = redis_url
@@ -155,6 +159,7 @@ class GatewayProcess:
             GATEWAY_PORT=str(self.port),
             GATEWAY_HOST="127.0.0.1",
             GATEWAY_WORKERS=str(self.workers),
+            **self.extra_env,
         )
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env)

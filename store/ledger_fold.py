@@ -30,9 +30,14 @@ loser re-reads ``pos`` and goes on from there), and a fold interrupted anywhere 
 killed, task cancelled, Redis timeout) has applied whole batches or nothing: the next fold, in
 any admin process, continues where the last applied batch ended.
 
+Admin folds when a report is read and, in the background, every ``PROMOGATE_LEDGER_FOLD``
+seconds (5 by default; ``admin.app.Admin._fold_ledger``).
+
 Trimming (``PROMOGATE_LEDGER_MAXLEN``): the aggregates keep what they folded; an index member
 whose entry was trimmed away is skipped and removed when a read meets it. Entries trimmed before
-any fold read them are in neither the stream nor the views.
+any fold read them are in neither the stream nor the views: the background fold keeps that from
+happening unless entries arrive faster than ``MAXLEN`` per fold interval (a million in 5 s by
+default), or no admin process runs.
 """
 
 from __future__ import annotations

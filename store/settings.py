@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl: int = 86_400
     #: approximate length kept of the redemption ledger stream (PROMOGATE_LEDGER_MAXLEN)
     ledger_maxlen: int = 1_000_000
+    #: seconds between admin's background folds of the ledger into its report views; 0 = fold
+    #: only when a report is read (PROMOGATE_LEDGER_FOLD)
+    ledger_fold: float = 5.0
     #: seconds a web UI session lasts after sign-in (PROMOGATE_UI_SESSION_TTL)
     ui_session_ttl: int = 28_800
 
@@ -59,5 +62,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body=int(_env("PROMOGATE_MAX_BODY", str(d.max_body))),
             idempotency_ttl=int(_env("PROMOGATE_IDEMPOTENCY_TTL", str(d.idempotency_ttl))),
             ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(d.ledger_maxlen))),
+            ledger_fold=float(_env("PROMOGATE_LEDGER_FOLD", str(d.ledger_fold))),
             ui_session_ttl=int(_env("PROMOGATE_UI_SESSION_TTL", str(d.ui_session_ttl))),
         )

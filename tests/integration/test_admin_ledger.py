@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -332,3 +333,41 @@ def test_a_card_held_under_id_and_source_id_is_listed_once_with_its_live_balance
     assert (card["points"], card["balance"]) == (150, 150)
     (listed,) = srv.request("GET", "/v1/vouchers", params={"campaign_id": club}).json()["vouchers"]
     assert listed["loyalty_card"]["balance"] == 150
+
+
+def test_admin_folds_the_ledger_in_the_background_before_trimming_can_lose_it(
+    redis_url: str, key_prefix: str, redis_sync: redis.Redis
+) -> None:
+    # a short stream (MAXLEN ~ 100) flooded with refusals after a sell-out: folded only when a
+    # report is read, the sale's own redemptions would be trimmed away uncounted
+    ledger, pos = f"{key_prefix}ledger", f"{key_prefix}lview:pos"
+
+    def folded_all() -> bool:
+        last = redis_sync.xrevrange(ledger, count=1)
+        return bool(last) and redis_sync.get(pos) == last[0][0]
+
+    with (
+        AdminServer(redis_url, key_prefix, ledger_fold=0.05) as srv,
+        GatewayProcess(redis_url, key_prefix, workers=1, env={"PROMOGATE_LEDGER_MAXLEN": "100"}) as gw,
+    ):
+        camp = srv.request("POST", "/v1/campaigns", json={
+            "name": "Flash", "campaign_type": "DISCOUNT_COUPONS",
+            "voucher": {"discount": {"type": "AMOUNT", "amount_off": 100}, "redemption": {"quantity": 5}},
+        }).json()  # fmt: skip
+        assert srv.request("POST", f"/v1/campaigns/{camp['id']}/vouchers/FLASH5").status_code == 200
+        for i in range(5):
+            _redeem(gw, "FLASH5", 1000, f"c{i}")
+        deadline = time.monotonic() + 10
+        while not folded_all():  # no report was read: the background fold did it
+            assert time.monotonic() < deadline, "no background fold"
+            time.sleep(0.05)
+        for i in range(300):  # sold out: each refusal is a ledger entry
+            r = httpx.post(gw.url + "/v1/redemptions", headers={"X-App-Id": gw.app_id, "X-App-Token": gw.app_token},
+                           json={"customer": {"source_id": f"late{i}"}, "order": {"amount": 1000},
+                                 "redeemables": [{"object": "voucher", "id": "FLASH5"}]}, timeout=5)  # fmt: skip
+            assert r.status_code == 400 and r.json()["key"] == "quantity_exceeded", r.text
+        oldest = redis_sync.xrange(ledger, count=1)[0][1]
+        assert oldest[b"type"] == b"failure"  # the redemptions are trimmed from the stream
+        series = srv.request("GET", f"/v1/reports/campaigns/{camp['id']}/series", params={"hours": 2})
+    assert series.status_code == 200, series.text
+    assert sum(series.json()["succeeded"]) == 5 and sum(series.json()["failed"]) == 300, series.json()
