@@ -24,6 +24,7 @@ from litestar import Litestar, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import RedisError
 from redis.exceptions import ResponseError as RedisResponseError
 
 import core
@@ -95,14 +96,19 @@ def _raw(content: bytes, status: int = 200) -> Response:
     return Answer(content, status)
 
 
+#: what a lookup on a Redis connection raises when the store cannot serve: a 503
+_STORE_FAILURES = (RedisError, OSError, asyncio.TimeoutError, EOFError)
+
+
 async def _fail_closed(awaitable: Awaitable[Any]) -> Any:
-    """Await a lookup that ``Live`` makes on its own Redis client: any Redis error is the store
-    being unavailable (503), never a pretended answer."""
+    """Await a lookup that ``Live`` makes on its own Redis client: any Redis or connection error
+    is the store being unavailable (503), never a pretended answer. Anything else is a bug of
+    ours and is raised as it is (a logged 500), not disguised as "Redis is unreachable"."""
     try:
         return await awaitable
     except StoreUnavailable:
         raise
-    except Exception as exc:
+    except _STORE_FAILURES as exc:
         raise StoreUnavailable(str(exc)) from exc
 
 

@@ -59,3 +59,20 @@ def test_bugs_are_not_unavailability() -> None:
     for exc in (ValueError("x"), KeyError("k"), rexc.DataError("bad arg"), rexc.WatchError(),
                 rexc.InvalidResponse("garbage"), OSError("disk full")):  # fmt: skip
         assert not is_unavailable(exc), exc
+
+
+def test_a_gateway_lookup_fails_closed_on_the_store_and_open_on_a_bug() -> None:
+    import asyncio
+
+    from gateway.app import _fail_closed
+
+    async def raising(exc: BaseException) -> None:
+        raise exc
+
+    for store_failure in (rexc.ConnectionError("gone"), rexc.TimeoutError("slow"), ConnectionResetError(),
+                          TimeoutError(), asyncio.IncompleteReadError(b"", 1)):  # fmt: skip
+        with pytest.raises(StoreUnavailable):
+            asyncio.run(_fail_closed(raising(store_failure)))
+    # a bug of ours is not "Redis is unreachable": it stays what it is (a logged 500)
+    with pytest.raises(AttributeError):
+        asyncio.run(_fail_closed(raising(AttributeError("'Keys' object has no attribute 'code'"))))
