@@ -121,7 +121,8 @@ class Generator:
         self.script = client.register_script(SETNX_SCRIPT)
         if template is None:
             # every generated code's record is {code, campaign_id}: the same packed value
-            same = codebook.ref_sync(client, keys, campaign_id).encode()
+            r = codebook.ref_sync(client, keys, campaign_id)
+            same = r.encode() if r else codebook.pack("X", m.Voucher(code="X", campaign_id=campaign_id))
             self.value: Callable[[str], bytes] = lambda code: same
         else:
             codebook.ref_sync(client, keys, campaign_id)

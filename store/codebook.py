@@ -14,8 +14,9 @@ mod BIG_BUCKETS>`` otherwise. Finding a code is two ``HGET`` in one round trip, 
   ``hash-max-listpack-value`` bytes (64 by default); there a field costs its bytes plus two or
   three;
 - the value leaves out what the field already says (the code) and, for the common case of a code
-  that is only ``{code, campaign_id}`` (every generated code), is just a short reference to the
-  campaign (``17``: the registry ``Pcamprefs`` names it; campaign ids are ~29 characters);
+  that is only ``{code, campaign_id}`` (every generated code), is just an 8-character reference
+  to the campaign (:func:`campaign_ref`; the registry ``Pcamprefs`` names it; campaign ids are
+  ~29 characters);
 - one value over 64 bytes turns its whole bucket into Redis' ordinary hash encoding (about 80
   bytes more per field). Loyalty cards and issued codes (id, holder, creation time) are over it,
   so they have buckets of their own and never cost the generated codes their compact encoding;
@@ -32,6 +33,8 @@ it starts.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -44,6 +47,7 @@ __all__ = [
     "BUCKETS",
     "COMPACT_MAX",
     "bucket",
+    "campaign_ref",
     "drop",
     "fetch",
     "found",
@@ -69,52 +73,60 @@ _enc = msgspec.json.Encoder()
 
 # -- campaign references ----------------------------------------------------------------------
 #
-# A generated code's bucket value names its campaign by a short reference ("17") rather than
-# its id ("camp_5f3a9c0e5f3a9c0e5f3a9c0e"): the registry hash Pcamprefs maps each way
-# (``c:<campaign id>`` -> ref, ``r:<ref>`` -> campaign id), a ref is assigned once (the Lua below)
-# and never changes, so every process caches what it has read. A writer that does not know a
-# campaign's ref without asking Redis stores the JSON form instead: correct, only larger.
+# A generated code's bucket value names its campaign by a short reference (8 characters: the
+# base64url of 6 bytes of the campaign id's SHA-1) rather than its id (~29 characters). A ref is a
+# function of the id, so what a process has learnt of a ref can never go stale (not even when
+# Redis is emptied under a running process, a restart without persistence: a counter's refs would
+# then be given again to other campaigns). The registry hash Pcamprefs (ref -> campaign id) lets
+# any process name a ref it has not met; it refuses a second id for a ref (a 48-bit clash, never
+# seen in practice): that campaign's codes are then stored in the JSON form, correct and larger.
+# Writers register the ref before they store codes with it (ref_sync / ref, one call per batch or
+# action) and put() registers it again with every code, so a registry emptied meanwhile is
+# filled again by the next write.
 
-_REF_OF: dict[str, dict[str, str]] = {}  # key prefix -> {campaign id: ref}
+_REF_OF: dict[str, dict[str, str]] = {}  # key prefix -> {campaign id: ref, or "" on a clash}
 _NAME_OF: dict[str, dict[str, str]] = {}  # key prefix -> {ref: campaign id}
 
 REF_SCRIPT = """
--- KEYS[1] the registry (Pcamprefs); ARGV[1] a campaign id. Returns its ref, assigned if new.
-local r = redis.call('HGET', KEYS[1], 'c:' .. ARGV[1])
-if r then return r end
-r = tostring(redis.call('HINCRBY', KEYS[1], 'next', 1))
-redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], r, 'r:' .. r, ARGV[1])
-return r
+-- KEYS[1] the registry (Pcamprefs); ARGV[1] a ref; ARGV[2] its campaign id.
+-- Registers ref -> id; returns 1, or 0 when the ref names another campaign (nothing written).
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cur ~= ARGV[2] then return 0 end
+if not cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
 """
+
+
+def campaign_ref(campaign_id: str) -> str:
+    """The 8-character reference of a campaign in compact code records (from its id alone)."""
+    return base64.urlsafe_b64encode(hashlib.sha1(campaign_id.encode()).digest()[:6]).decode()
 
 
 def _learn(k: Keys, campaign_id: str, ref: str) -> str:
     _REF_OF.setdefault(k.prefix, {})[campaign_id] = ref
-    _NAME_OF.setdefault(k.prefix, {})[ref] = campaign_id
+    if ref:
+        _NAME_OF.setdefault(k.prefix, {})[ref] = campaign_id
     return ref
 
 
 def known_ref(k: Keys, campaign_id: str) -> str | None:
-    """The ref of ``campaign_id`` if this process has met it (no I/O)."""
-    return _REF_OF.get(k.prefix, {}).get(campaign_id)
+    """The ref of ``campaign_id`` if this process has registered it (no I/O)."""
+    return _REF_OF.get(k.prefix, {}).get(campaign_id) or None
 
 
-def ref_sync(redis: Any, k: Keys, campaign_id: str) -> str:
-    """The ref of ``campaign_id``, assigned if it has none yet (synchronous client)."""
-    known = known_ref(k, campaign_id)
-    if known is not None:
-        return known
-    got = redis.eval(REF_SCRIPT, 1, k.campaign_refs, campaign_id)
-    return _learn(k, campaign_id, got.decode() if isinstance(got, bytes) else str(got))
+def ref_sync(redis: Any, k: Keys, campaign_id: str) -> str | None:
+    """Register the ref of ``campaign_id`` (synchronous client) and return it; None when it
+    clashes with another campaign's (its codes then keep the JSON form)."""
+    r = campaign_ref(campaign_id)
+    ok = redis.eval(REF_SCRIPT, 1, k.campaign_refs, r, campaign_id)
+    return _learn(k, campaign_id, r if int(ok) else "") or None
 
 
-async def ref(redis: Any, k: Keys, campaign_id: str) -> str:
+async def ref(redis: Any, k: Keys, campaign_id: str) -> str | None:
     """:func:`ref_sync` through an asyncio redis-py client."""
-    known = known_ref(k, campaign_id)
-    if known is not None:
-        return known
-    got = await redis.eval(REF_SCRIPT, 1, k.campaign_refs, campaign_id)
-    return _learn(k, campaign_id, got.decode() if isinstance(got, bytes) else str(got))
+    r = campaign_ref(campaign_id)
+    ok = await redis.eval(REF_SCRIPT, 1, k.campaign_refs, r, campaign_id)
+    return _learn(k, campaign_id, r if int(ok) else "") or None
 
 
 def _unknown_refs(k: Keys, raws: Sequence[bytes | None]) -> list[str]:
@@ -124,7 +136,7 @@ def _unknown_refs(k: Keys, raws: Sequence[bytes | None]) -> list[str]:
 
 def _learn_names(k: Keys, refs: Sequence[str], names: Sequence[bytes | None]) -> None:
     for r, name in zip(refs, names, strict=True):
-        if name is not None:
+        if name is not None and campaign_ref(name.decode()) == r:
             _learn(k, name.decode(), r)
 
 
@@ -200,7 +212,7 @@ async def found(call: Callable[..., Awaitable[Any]], k: Keys, codes: Sequence[st
     campaign and process)."""
     unknown = _unknown_refs(k, raws)
     if unknown:
-        _learn_names(k, unknown, await call("HMGET", k.campaign_refs, *("r:" + r for r in unknown)))
+        _learn_names(k, unknown, await call("HMGET", k.campaign_refs, *unknown))
     return _found(k, codes, raws)
 
 
@@ -233,7 +245,7 @@ def read_sync(redis: Any, k: Keys, codes: Sequence[str]) -> list[bytes | None]:
     raws = pipe.execute()
     unknown = _unknown_refs(k, raws)
     if unknown:
-        _learn_names(k, unknown, redis.hmget(k.campaign_refs, ["r:" + r for r in unknown]))
+        _learn_names(k, unknown, redis.hmget(k.campaign_refs, unknown))
     return _found(k, codes, raws)
 
 
@@ -242,6 +254,8 @@ def put(pipe: Any, k: Keys, code: str, record: bytes | Any) -> None:
     (compact with its campaign's ref when this process knows it)."""
     packed = pack(code, record, k)
     into, other = place(k, code, packed)
+    if packed[:1] != b"{":  # named by its campaign's ref: registered again with the code
+        pipe.hset(k.campaign_refs, packed.decode(), _NAME_OF[k.prefix][packed.decode()])
     pipe.hset(into, code, packed)
     pipe.hdel(other, code)
 

@@ -15,9 +15,9 @@ Definitions and keys (written by admin, read by every gateway worker):
                                   code; field = the code, value = its ``core.model.Voucher``
                                   record packed by :func:`store.codebook.pack`, when that is
                                   at most 64 bytes (Redis' compact hash encoding)
-``Pcamprefs``                     hash: campaign references for compact code records:
-                                  ``c:<campaign id>`` -> ref, ``r:<ref>`` -> campaign id,
-                                  ``next`` (the last ref given); a ref never changes
+``Pcamprefs``                     hash: campaign references of compact code records: ref (8
+                                  characters, :func:`store.codebook.campaign_ref` of the id) ->
+                                  campaign id
 ``Pcodes:migrated``               string: set once the codes of the layout before (a key
                                   ``Pcode:<CODE>`` each) were moved into their buckets
 ``Pcodes:big:<n>``                hash: the same for records packed to more than 64 bytes

@@ -70,7 +70,7 @@ def test_generated_codes_name_their_campaign_by_a_ref_any_process_can_read(
     for camp in camps:
         Generator(redis_sync, k, camp, m.CodeConfig(length=8, prefix=camp[-1] + "-"), lambda: (set(), 0)).run(50)
     refs = [codebook.ref_sync(redis_sync, k, c) for c in camps]
-    assert len(set(refs)) == 2 and all(len(r) <= 2 for r in refs)
+    assert refs == [codebook.campaign_ref(c) for c in camps] and len(set(refs)) == 2
     codes = {c: [x.decode() for x in redis_sync.lrange(k.list_codes(c), 0, -1)] for c in camps}
     compact = {x: redis_sync.hget(k.code_buckets(x)[0], x) for c in camps for x in codes[c]}
     assert set(compact.values()) == {r.encode() for r in refs}  # the ref alone, nothing else
@@ -93,3 +93,25 @@ def test_generated_codes_name_their_campaign_by_a_ref_any_process_can_read(
     # a ref, once given, is the campaign's for good: asked again, by anyone, the same
     _forget(key_prefix)
     assert [codebook.ref_sync(redis_sync, k, c) for c in camps] == refs
+
+
+def test_a_registry_emptied_under_a_running_process_is_filled_again_by_the_next_write(
+    redis_sync: redis.Redis, key_prefix: str
+) -> None:
+    # Redis restarted without persistence: the registry is gone, this process still knows the
+    # ref; the next code it stores registers it again, so a process that never met it reads it
+    k = Keys(key_prefix)
+    assert codebook.ref_sync(redis_sync, k, "camp_w") == codebook.campaign_ref("camp_w")
+    redis_sync.delete(k.campaign_refs)
+    pipe = redis_sync.pipeline(transaction=True)
+    codebook.put(pipe, k, "W-1", m.Voucher(code="W-1", campaign_id="camp_w"))
+    pipe.execute()
+    assert redis_sync.hget(k.code_buckets("W-1")[0], "W-1") == codebook.campaign_ref("camp_w").encode()
+    _forget(key_prefix)
+    [raw] = codebook.read_sync(redis_sync, k, ["W-1"])
+    assert msgspec.json.decode(raw, type=m.Voucher) == m.Voucher(code="W-1", campaign_id="camp_w")
+    # a ref the registry refuses (it names another campaign) leaves that campaign's codes in JSON
+    _forget(key_prefix)
+    redis_sync.hset(k.campaign_refs, codebook.campaign_ref("camp_x"), "camp_other")
+    assert codebook.ref_sync(redis_sync, k, "camp_x") is None
+    assert codebook.pack("X-1", m.Voucher(code="X-1", campaign_id="camp_x"), k) == b'{"campaign_id":"camp_x"}'

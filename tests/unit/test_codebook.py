@@ -12,7 +12,8 @@ from store.keys import BIG_BUCKETS, BUCKETS, Keys, bucket
 
 _dec = msgspec.json.Decoder(m.Voucher)
 K = Keys("unit:")
-codebook._learn(K, "camp_flash", "7")  # as store.codebook.ref_sync teaches a process (no Redis here)
+REF = codebook.campaign_ref("camp_flash")
+codebook._learn(K, "camp_flash", REF)  # as store.codebook.ref_sync teaches a process (no Redis here)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ def test_a_record_comes_back_as_it_was_stored(v: m.Voucher) -> None:
 
 def test_a_generated_code_stores_only_its_campaign_ref_when_the_process_knows_it() -> None:
     v = m.Voucher(code="PG-ABC123", campaign_id="camp_flash")
-    assert codebook.pack(v.code, v, K) == b"7"
+    assert codebook.pack(v.code, v, K) == REF.encode() and len(REF) == 8
     assert codebook.pack(v.code, v) == b'{"campaign_id":"camp_flash"}'  # no keys: no ref
     # a campaign this process has no ref for: the JSON form, as correct, only larger
     assert codebook.pack("X", m.Voucher(code="X", campaign_id="camp_other"), K) == b'{"campaign_id":"camp_other"}'
@@ -47,7 +48,14 @@ def test_a_generated_code_stores_only_its_campaign_ref_when_the_process_knows_it
 
 def test_a_ref_nobody_can_name_reads_as_no_campaign_at_all() -> None:
     # the registry lost it: never another campaign's code, never a code without campaign
-    assert orjson.loads(codebook.unpack(K, "PG-1", b"999")) == {"code": "PG-1", "campaign_id": "?999"}
+    assert orjson.loads(codebook.unpack(K, "PG-1", b"AAAAAAAA")) == {"code": "PG-1", "campaign_id": "?AAAAAAAA"}
+
+
+def test_a_ref_is_a_function_of_the_campaign_id_alone() -> None:
+    # what a process learnt of a ref stays true whatever happens to Redis
+    assert codebook.campaign_ref("camp_flash") == REF
+    assert codebook.campaign_ref("camp_flash2") != REF
+    assert all(ch.isalnum() or ch in "-_" for ch in REF)  # never '{': never read as JSON
 
 
 def test_extra_members_of_a_card_record_are_kept() -> None:
