@@ -277,7 +277,7 @@ class _Chunk:
         codes = [c.decode() for c in self.r.lrange(rows_key(self.k, self.aid), 0, CHUNK - 1)]
         if not codes:
             return 0
-        buckets = list(dict.fromkeys(b for c in codes for b in self.k.code_buckets(c)))
+        buckets = codebook.buckets(self.k, codes)
         for _ in range(MAX_RETRIES):
             with self.r.pipeline(transaction=True) as pipe:
                 try:

@@ -119,17 +119,16 @@ class Generator:
         self.chunk = chunk
         self.counter = counter
         self.script = client.register_script(SETNX_SCRIPT)
+        codebook.ref_sync(client, keys, campaign_id)  # so that pack names the campaign by its ref
         if template is None:
             # every generated code's record is {code, campaign_id}: the same packed value
-            r = codebook.ref_sync(client, keys, campaign_id)
-            same = r.encode() if r else codebook.pack("X", m.Voucher(code="X", campaign_id=campaign_id))
+            same = codebook.pack("X", m.Voucher(code="X", campaign_id=campaign_id), keys)
             self.value: Callable[[str], bytes] = lambda code: same
         else:
-            codebook.ref_sync(client, keys, campaign_id)
             self.value = lambda code: codebook.pack(code, template(code), keys)
 
     def _store(self, codes: list[str]) -> list[str]:
-        """SET NX the codes; returns those that already existed."""
+        """Store the codes where none is; returns those that already existed."""
         vals = [self.value(c) for c in codes]
         dups = store_codes(self.script, self.k, self.campaign_id, codes, vals, self.counter)
         return [codes[i] for i in dups]
@@ -173,7 +172,6 @@ class Generator:
                     if clash:
                         for c in clash:
                             codebook.drop(self.r, self.k, c)
-                        for c in clash:
                             self.r.lrem(self.k.list_codes(self.campaign_id), 1, c)
                         if self.counter:
                             self.r.hincrby(self.counter, "stored", -len(clash))

@@ -379,7 +379,7 @@ class Repo:
         draft = _DRAFT.get()
         if draft is not None:
             await self._dry(draft, fn, watch)
-        buckets = list(dict.fromkeys(b for c in watch for b in self.k.code_buckets(c)))
+        buckets = codebook.buckets(self.k, watch)
         for _ in range(MAX_RETRIES):
             async with self.r.pipeline(transaction=True) as pipe:
                 try:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -47,6 +47,7 @@ __all__ = [
     "BUCKETS",
     "COMPACT_MAX",
     "bucket",
+    "buckets",
     "campaign_ref",
     "drop",
     "fetch",
@@ -249,6 +250,11 @@ def read_sync(redis: Any, k: Keys, codes: Sequence[str]) -> list[bytes | None]:
     return _found(k, codes, raws)
 
 
+def buckets(k: Keys, codes: Iterable[str]) -> list[str]:
+    """Every bucket that may hold one of ``codes``, once each (what to WATCH for them)."""
+    return list(dict.fromkeys(b for c in codes for b in k.code_buckets(c)))
+
+
 def put(pipe: Any, k: Keys, code: str, record: bytes | Any) -> None:
     """Queue the write of ``code``'s record (as :func:`pack` takes it) on a redis-py pipeline
     (compact with its campaign's ref when this process knows it)."""
@@ -305,6 +311,7 @@ def migrate(redis: Any, k: Keys, batch: int = 500) -> int:
     script = redis.register_script(_MIGRATE)
     moved = 0
     names: list[bytes] = []
+    registered: set[str] = set()  # campaigns whose ref this run registered (once each)
 
     def flush() -> int:
         raws = redis.mget(names)
@@ -317,8 +324,9 @@ def migrate(redis: Any, k: Keys, batch: int = 500) -> int:
             code = name.decode()[len(old_prefix) :]
             try:
                 camp = only_campaign(raw)
-                if camp is not None:
+                if camp is not None and camp not in registered:
                     ref_sync(redis, k, camp)
+                    registered.add(camp)
                 value = pack(code, raw, k)
             except (ValueError, TypeError, orjson.JSONDecodeError, AttributeError):
                 continue  # not a code record: left where it is
