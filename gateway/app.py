@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import hashlib
 import logging
 import os
@@ -161,6 +162,9 @@ class Gateway:
             log.warning("scripts not loaded at start (Redis unreachable): %s", exc)
         await self.durability.refresh(self.redis, self.settings.redis_timeout)  # logs it
         await self.live.start()
+        if self.settings.gc_threshold:
+            gc.set_threshold(*self.settings.gc_threshold)
+        mx.watch_gc(self.settings.gc_warn_ms)
         self._flusher = asyncio.create_task(_flush_metrics())
 
     async def stop(self) -> None:

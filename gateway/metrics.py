@@ -9,10 +9,17 @@ adds to the Prometheus objects once a second (the gateway runs it) and before ev
 the worker answers itself. prometheus-client takes a lock per increment, and in multiprocess
 mode writes an mmap per increment: at saturation that was 4-10 µs of every request. So another
 worker's figures in a multiprocess scrape may be up to FLUSH_SECONDS old.
+
+Garbage collection: :func:`watch_gc` times every collection of this process (``gc.callbacks``)
+into ``promogate_gc_pause_seconds`` by generation, tallied and flushed the same way, and logs a
+warning for a pause of ``PROMOGATE_GC_WARN_MS`` (20) ms or more: a pause stops every request
+of the worker, so it shows in the tail latency before anything else does.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import time
 from bisect import bisect_left
@@ -41,23 +48,59 @@ _gauge_mode = {"multiprocess_mode": "max"} if MULTIPROC else {}
 RULESET_VERSION = Gauge("promogate_ruleset_version", "Definitions version in use", **_gauge_mode)
 RULESET_AGE = Gauge("promogate_ruleset_age_seconds", "Seconds since the ruleset was loaded", **_gauge_mode)
 COMPILE_ERRORS = Gauge("promogate_ruleset_compile_errors", "Definitions versions refused", **_gauge_mode)
+GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+GC_PAUSE = Histogram("promogate_gc_pause_seconds", "Garbage collection pauses of a worker", ["generation"],
+                     buckets=GC_BUCKETS)  # fmt: skip
 
 
 FLUSH_SECONDS = 1.0
 
 _counts: dict[tuple[Any, tuple[str, ...]], int] = {}  # (metric, labels) -> increments not flushed
-_latency: dict[str, list[float]] = {}  # endpoint -> per-bucket observations not flushed, then their sum
+#: (histogram, label) -> per-bucket observations not flushed, +Inf, then their sum; a collection's
+#: callback may add to it at any allocation, so flush takes the whole dict and leaves a new one
+_hist: dict[tuple[Any, str], list[float]] = {}
 
 
 def observe(endpoint: str, status: int, seconds: float) -> None:
     """Count one answered request and its latency (flushed later)."""
     key = (REQUESTS, (endpoint, str(status)))
     _counts[key] = _counts.get(key, 0) + 1
-    tally = _latency.get(endpoint)
+    _tally(LATENCY, endpoint, BUCKETS, seconds)
+
+
+def _tally(hist: Any, label: str, buckets: tuple[float, ...], seconds: float) -> None:
+    tally = _hist.get((hist, label))
     if tally is None:
-        tally = _latency[endpoint] = [0.0] * (len(BUCKETS) + 2)  # buckets, +Inf, sum
-    tally[bisect_left(BUCKETS, seconds)] += 1
+        tally = _hist[(hist, label)] = [0.0] * (len(buckets) + 2)  # buckets, +Inf, sum
+    tally[bisect_left(buckets, seconds)] += 1
     tally[-1] += seconds
+
+
+_gc_start = 0.0
+_gc_warn_s = 0.02
+log = logging.getLogger("promogate.gateway")
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    global _gc_start
+    if phase == "start":
+        _gc_start = time.perf_counter()
+        return
+    took = time.perf_counter() - _gc_start
+    gen = info.get("generation", 0)
+    _tally(GC_PAUSE, str(gen), GC_BUCKETS, took)
+    if took >= _gc_warn_s:
+        log.warning("garbage collection of generation %d took %.1f ms (%d objects collected)", gen, took * 1000,
+                    info.get("collected", 0))  # fmt: skip
+
+
+def watch_gc(warn_ms: float = 20.0) -> None:
+    """Time every garbage collection of this process (once per process; see the module doc);
+    log a warning for a pause of ``warn_ms`` or more."""
+    global _gc_warn_s
+    _gc_warn_s = warn_ms / 1000
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
 
 
 def inc(metric: Any, *labels: str) -> None:
@@ -68,16 +111,16 @@ def inc(metric: Any, *labels: str) -> None:
 
 def flush() -> None:
     """Add every tally to the Prometheus objects (where scrapes and other workers see them)."""
+    global _hist
     if _counts:
         pending = list(_counts.items())
         _counts.clear()
         for (metric, labels), n in pending:
             (metric.labels(*labels) if labels else metric).inc(n)
-    if _latency:
-        pending_lat = list(_latency.items())
-        _latency.clear()
-        for endpoint, tally in pending_lat:
-            child = LATENCY.labels(endpoint)
+    if _hist:
+        pending_hist, _hist = _hist, {}
+        for (hist, label), tally in pending_hist.items():
+            child = hist.labels(label)
             # what Histogram.observe does per observation (its buckets are per-bound counts, made
             # cumulative when collected), once per bucket
             for i, n in enumerate(tally[:-1]):

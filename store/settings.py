@@ -44,6 +44,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ledger_fold: float = 5.0
     #: seconds a web UI session lasts after sign-in (PROMOGATE_UI_SESSION_TTL)
     ui_session_ttl: int = 28_800
+    #: the gateway workers' garbage collector thresholds, "gen0,gen1,gen2" as for
+    #: ``gc.set_threshold``; empty = Python's own (PROMOGATE_GC_THRESHOLD)
+    gc_threshold: tuple[int, ...] = ()
+    #: a gateway worker logs a warning for a garbage collection pause this long, ms
+    #: (PROMOGATE_GC_WARN_MS)
+    gc_warn_ms: float = 20.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,4 +70,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(d.ledger_maxlen))),
             ledger_fold=float(_env("PROMOGATE_LEDGER_FOLD", str(d.ledger_fold))),
             ui_session_ttl=int(_env("PROMOGATE_UI_SESSION_TTL", str(d.ui_session_ttl))),
+            gc_threshold=_thresholds(_env("PROMOGATE_GC_THRESHOLD", "")),
+            gc_warn_ms=float(_env("PROMOGATE_GC_WARN_MS", str(d.gc_warn_ms))),
         )
+
+
+def _thresholds(text: str) -> tuple[int, ...]:
+    """``PROMOGATE_GC_THRESHOLD``: one to three non-negative integers, comma-separated."""
+    if not text:
+        return ()
+    try:
+        out = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        out = ()
+    if not 1 <= len(out) <= 3 or min(out) < 0:
+        raise ValueError(f"PROMOGATE_GC_THRESHOLD must be 1-3 non-negative integers like 700,10,10, got {text!r}")
+    return out

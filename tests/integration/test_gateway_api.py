@@ -17,6 +17,7 @@ from gateway_fixtures import (
     assert_error_shape,
     body,
     definitions,
+    in_process,
     ledger,
     ledger_touching,
     metric_samples,
@@ -547,6 +548,21 @@ def test_health_ready_metrics(gw: InProcess) -> None:
     assert delta("promogate_failures_total", key="quantity_exceeded") == 1
     assert sample(after, "promogate_ruleset_version") >= 1
     assert ("promogate_ruleset_compile_errors", ()) in after
+
+
+def test_the_gateway_applies_its_gc_threshold_and_publishes_its_gc_pauses(redis_url, key_prefix):
+    import gc
+
+    saved = gc.get_threshold()
+    try:
+        with in_process(redis_url, key_prefix, gc_threshold=(12345, 11, 13)) as g:
+            assert gc.get_threshold() == (12345, 11, 13)
+            gc.collect(2)  # a full collection in this (the worker's) process
+            text = g.client.get("/metrics").text
+        assert sample(metric_samples(text), "promogate_gc_pause_seconds_count", generation="2") >= 1
+    finally:
+        gc.set_threshold(*saved)
+
 
 
 def test_unknown_route_and_method_are_4xx_in_error_shape(gw: InProcess) -> None:

@@ -49,3 +49,26 @@ def test_counters_count_every_increment_once():
     mx.flush()  # a second flush adds nothing
     assert _samples(mx.FAILURES, key=key)[("promogate_failures_total", "")] == 5
     assert _samples(mx.STORE_UNAVAILABLE)[("promogate_store_unavailable_total", "")] == before_unavailable + 1
+
+
+def test_garbage_collections_are_timed_by_generation_and_long_ones_logged(caplog):
+    import gc
+    import logging
+
+    mx.watch_gc(0.0)  # every pause is "long": the warning is seen
+    mx.watch_gc(0.0)  # once per process, however often the gateway starts
+    try:
+        assert gc.callbacks.count(mx._on_gc) == 1
+        mx.flush()
+        before = _samples(mx.GC_PAUSE, generation="2").get(("promogate_gc_pause_seconds_count", ""), 0)
+        with caplog.at_level(logging.WARNING, logger="promogate.gateway"):
+            gc.collect(2)
+            gc.collect(2)
+        assert _samples(mx.GC_PAUSE, generation="2").get(("promogate_gc_pause_seconds_count", ""), 0) == before
+        mx.flush()  # tallied, then handed to Prometheus at flush
+        after = _samples(mx.GC_PAUSE, generation="2")
+        assert after[("promogate_gc_pause_seconds_count", "")] == before + 2
+        assert after[("promogate_gc_pause_seconds_sum", "")] > 0
+        assert any("garbage collection of generation 2 took" in r.getMessage() for r in caplog.records)
+    finally:
+        gc.callbacks.remove(mx._on_gc)
