@@ -14,6 +14,7 @@
 #   make bench-codes-memory  Redis memory per stored code at 1,000,000 codes: bucket hashes vs a key per code (loadtests.codes_memory)
 #   make bench-members  1,000,000 loyalty members on a private Redis: memory per member, members/s, O(1) reads and pays (loadtests.members_scale)
 #   make bench-redis    Redis us per call (validate, redeem, rollback of one code; loyalty and referral flows) beside a trivial script (loadtests.redis_cost)
+#   make bench-stalls   who causes each p99 stall at half load: worker, client, Redis, the VM, GC (loadtests.stalls)
 #   make bench-flash    a flash sale on one code: redeems/s, gateway on all cores, private Redis; one Redis core's ceiling (loadtests.flash_sale)
 #   make profile-redis  where a one-code redeem's Redis time goes: its FCALL replayed against variants of redeem.lua (loadtests.redis_profile)
 #   make bench-ui       the web UI's pages at 1,000 campaigns, 1,000,000 codes, 20,000 ledger entries (loadtests.ui_pages)
@@ -211,6 +212,15 @@ bench-redis: build
 bench-flash: build
 	@$(call WRK_INSTALL,bench-flash,the flood falls back to the Python client)
 	$(VPY) -m loadtests.flash_sale
+
+# The shared Redis, as bench-gateway; ~3 minutes with the defaults (STALLS_ENDPOINTS, STALLS_RUNS,
+# STALLS_DURATION, STALLS_RATE, STALLS_SLOW_MS, STALLS_SAMPLE_MS, STALLS_GATEWAY_ENV): runs the
+# half-load client again and again and says of every stall over 10 ms who was doing what (/proc
+# schedstat of worker, client and Redis, a real-time probe per CPU, the worker's GC pauses).
+.PHONY: bench-stalls
+bench-stalls: build
+	@$(call WRK_INSTALL,bench-stalls,the half rate is found with the Python client)
+	$(VPY) -m loadtests.stalls
 
 # A private redis-server; ~1-2 minutes (CODES_MEMORY_N, CODES_MEMORY_CARDS): Redis memory per
 # stored code, bucket hashes against a key per code, and with loyalty cards mixed in (issue 13).

@@ -394,7 +394,7 @@ def summarize_profile(path: str, rps: float, seconds: float = 0.0, hz: float = 2
             "top_frames": [{"frame": k, "share": round(v / total, 3)} for k, v in inner.most_common(25)]}  # fmt: skip
 
 
-def _profile(b: Bench, gw: str, spec: dict, ep: str) -> dict:
+def _profile(b: Bench, gw: str, spec: dict, ep: str, ids_file: str | None = None, offset: int = 0) -> dict:
     """One more saturating run with py-spy recording the gateway worker (250 Hz); raw stacks in
     ``bench-results/profile-<endpoint>.txt``. py-spy slows the worker a little: its rps is not a
     figure of record."""
@@ -408,11 +408,11 @@ def _profile(b: Bench, gw: str, spec: dict, ep: str) -> dict:
                              "--rate", "250", "--format", "raw", "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     time.sleep(0.5)
-    sat = b.saturate(gw, spec, duration=d)
+    sat = b.saturate(gw, spec, ids_file=ids_file, offset=offset, duration=d)
     _, err = proc.communicate(timeout=60)
     if proc.returncode != 0 or not out.exists():
         return {"error": f"py-spy: {err.decode(errors='replace')[-300:]}"}
-    return {"file": str(out.relative_to(ROOT)), **summarize_profile(str(out), sat["rps"], d)}
+    return {"file": str(out.relative_to(ROOT)), "non_2xx": sat["non_2xx"], **summarize_profile(str(out), sat["rps"], d)}
 
 
 def main() -> int:
@@ -500,7 +500,9 @@ def main() -> int:
             if ep == "rollback":
                 # enough distinct fresh redemption ids for a saturating run and the half-load runs
                 # (a rollback may run up to ~1.5x as fast as a redeem)
-                need = int((1.0 + b.half_runs) * results["redeem"]["rps"] * b.duration * 1.5) + 2 * b.conns
+                # (one more saturating run when py-spy profiles the rollback)
+                runs = 1.0 + b.half_runs + (1.0 if ep in profile else 0.0)
+                need = int(runs * results["redeem"]["rps"] * b.duration * 1.5) + 2 * b.conns
                 new, last = _ledger_child_ids(redis_url, manifest.prefix, last)
                 ids += new
                 while len(ids) < need:
@@ -557,8 +559,8 @@ def main() -> int:
                     # per second Redis alone could serve at this cost (the bound the ratio meets)
                     results[ep]["redis_busy_share"] = round(sat["rps"] * per["usec_total"] / 1e6, 3)
                     results[ep]["redis_bound_rps"] = round(1e6 / per["usec_total"], 1)
-            if ep in profile:
-                results[ep]["profile"] = _profile(b, gw, specs[ep], ep)
+            if ep in profile:  # a rollback's profile rolls back ids no run used
+                results[ep]["profile"] = _profile(b, gw, specs[ep], ep, ep_ids, offset)
             bad = sum(h["non_2xx"] for h in halves)
             errors = sum(h["errors"] for h in halves)
             if sat["non_2xx"] or bad or errors:

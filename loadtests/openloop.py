@@ -16,6 +16,12 @@ queue; if all are busy, requests wait in it (and that wait is in the latency).
 build the same bodies.
 Prints one JSON object: sent, ok (2xx), non_2xx, errors, rate achieved, p50/p90/p99/max ms
 (of the requests due after the first ``--warmup`` seconds).
+
+``--timeline FILE`` also writes, for :mod:`loadtests.stalls`, one JSON object: every request's
+due time and latency (``due`` / ``lat``, seconds, due times as ``time.monotonic`` readings, the
+clock ``/proc`` samplers can share), and the client's OWN lateness: a ticker task asks to wake
+every millisecond and records each wake-up later than 2 ms (``lag``: [[monotonic s, late s],
+...]), so that a stall of the client itself is told apart from a slow answer.
 """
 
 from __future__ import annotations
@@ -93,8 +99,20 @@ async def run(a: argparse.Namespace) -> dict:
     queue: asyncio.Queue = asyncio.Queue()
     lat: list[tuple[float, float]] = []  # (due offset s, latency s)
     counts = {"ok": 0, "non_2xx": 0, "errors": 0}
-    clock = time.perf_counter  # uvloop's loop.time() ticks in whole milliseconds
+    # uvloop's loop.time() ticks in whole milliseconds; CLOCK_MONOTONIC is what perf_counter
+    # reads on Linux too, and what a sampler in another process can read (--timeline)
+    clock = time.monotonic if a.timeline else time.perf_counter
     start = clock() + 0.2
+    lag: list[tuple[float, float]] = []
+    ticking = True
+
+    async def ticker() -> None:
+        while ticking:
+            t = clock()
+            await asyncio.sleep(0.001)
+            late = clock() - t - 0.001
+            if late > 0.002:
+                lag.append((t, late))
 
     async def worker() -> None:
         reader = writer = None
@@ -123,6 +141,7 @@ async def run(a: argparse.Namespace) -> dict:
             writer.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(a.connections)]
+    tick = asyncio.create_task(ticker()) if a.timeline else None
     # open the connections before the clock starts
     await asyncio.sleep(0.1)
     i = 0
@@ -140,6 +159,12 @@ async def run(a: argparse.Namespace) -> dict:
         queue.put_nowait(None)
     t_end = clock()
     await asyncio.gather(*workers)
+    ticking = False
+    if tick is not None:
+        await tick
+        with open(a.timeline, "w") as f:
+            json.dump({"due": [round(start + x[0], 6) for x in lat], "lat": [round(x[1], 6) for x in lat],
+                       "lag": [[round(t, 6), round(x, 6)] for t, x in lag]}, f)  # fmt: skip
     kept = sorted(x[1] * 1000 for x in lat if x[0] >= a.warmup)
     return {
         "rate_target": a.rate,
@@ -164,6 +189,7 @@ def main() -> None:
     p.add_argument("--request", required=True)
     p.add_argument("--ids")
     p.add_argument("--ids-offset", type=int, default=0)
+    p.add_argument("--timeline", help="write every request's due time and latency, and the client's own lag, here")
     a = p.parse_args()
     try:
         import uvloop
