@@ -45,8 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: seconds a web UI session lasts after sign-in (PROMOGATE_UI_SESSION_TTL)
     ui_session_ttl: int = 28_800
     #: the gateway workers' garbage collector thresholds, "gen0,gen1,gen2" as for
-    #: ``gc.set_threshold``; empty = Python's own (PROMOGATE_GC_THRESHOLD)
-    gc_threshold: tuple[int, ...] = ()
+    #: ``gc.set_threshold`` (PROMOGATE_GC_THRESHOLD). Python's own 700,10,10 collected the
+    #: young generation every ~15 requests and found nothing to free (no cycles): a tenth of a
+    #: worker's CPU at saturation went to it (BENCHMARKS.md, "Stalls and the collector")
+    gc_threshold: tuple[int, ...] = (50_000, 20, 50)
     #: a gateway worker logs a warning for a garbage collection pause this long, ms
     #: (PROMOGATE_GC_WARN_MS)
     gc_warn_ms: float = 20.0
@@ -70,15 +72,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ledger_maxlen=int(_env("PROMOGATE_LEDGER_MAXLEN", str(d.ledger_maxlen))),
             ledger_fold=float(_env("PROMOGATE_LEDGER_FOLD", str(d.ledger_fold))),
             ui_session_ttl=int(_env("PROMOGATE_UI_SESSION_TTL", str(d.ui_session_ttl))),
-            gc_threshold=_thresholds(_env("PROMOGATE_GC_THRESHOLD", "")),
+            gc_threshold=_thresholds(_env("PROMOGATE_GC_THRESHOLD", ",".join(map(str, d.gc_threshold)))),
             gc_warn_ms=float(_env("PROMOGATE_GC_WARN_MS", str(d.gc_warn_ms))),
         )
 
 
 def _thresholds(text: str) -> tuple[int, ...]:
     """``PROMOGATE_GC_THRESHOLD``: one to three non-negative integers, comma-separated."""
-    if not text:
-        return ()
     try:
         out = tuple(int(x) for x in text.split(","))
     except ValueError:

@@ -8,7 +8,8 @@ from store.settings import Settings
 
 
 def test_gc_threshold_and_warning_from_the_environment(monkeypatch):
-    assert Settings.from_env().gc_threshold == ()  # unset: Python's own thresholds stay
+    monkeypatch.delenv("PROMOGATE_GC_THRESHOLD", raising=False)
+    assert Settings.from_env().gc_threshold == Settings().gc_threshold == (50_000, 20, 50)
     monkeypatch.setenv("PROMOGATE_GC_THRESHOLD", "50000,20,100")
     monkeypatch.setenv("PROMOGATE_GC_WARN_MS", "5")
     s = Settings.from_env()
@@ -17,7 +18,7 @@ def test_gc_threshold_and_warning_from_the_environment(monkeypatch):
     assert Settings.from_env().gc_threshold == (10000,)
 
 
-@pytest.mark.parametrize("bad", ["a,b", "1,2,3,4", "-1", "700,,10", ","])
+@pytest.mark.parametrize("bad", ["a,b", "1,2,3,4", "-1", "700,,10", ",", " "])
 def test_a_bad_gc_threshold_is_refused_with_its_name(monkeypatch, bad):
     monkeypatch.setenv("PROMOGATE_GC_THRESHOLD", bad)
     with pytest.raises(ValueError, match="PROMOGATE_GC_THRESHOLD"):
