@@ -126,6 +126,12 @@ class Sampler(threading.Thread):
                 next_scan = t + self.SCAN_S
             self._halt.wait(max(0.0, self.every - (time.monotonic() - t)))
 
+    def shares(self) -> dict[str, float]:
+        """Each sampled process's share of one CPU over the whole run (on CPU / wall)."""
+        a, b = self.rows[0], self.rows[-1]
+        wall = max(1e-9, b[0] - a[0])
+        return {n: round((b[1][n][0] - a[1][n][0]) / 1e9 / wall, 3) for n in self.pids}
+
     def others(self, t0: float, t1: float, exclude: set[int], top: int = 5) -> list[dict]:
         """The tasks other than ``exclude`` (pids) that used the most CPU around [t0, t1]."""
         sc = self.scans
@@ -344,7 +350,13 @@ def run(endpoints: list[str], runs: int = 5, duration: float = 10.0, slow_ms: fl
                        "client_lag_over_10ms": sum(1 for _, x in t["lag"] if x > 0.010),
                        "vcpu_late_over_10ms": {f"cpu{c}": sum(1 for _, x in v["late"] if x > 0.010)
                                                for c, v in probed.items()},
-                       "probes_realtime": all(v["rt"] for v in probed.values()), "gc": gc_runs}  # fmt: skip
+                       "probes_realtime": all(v["rt"] for v in probed.values()), "gc": gc_runs,
+                       # how busy each party was over the run: a worker near 1.0 at "half load"
+                       # costs more per request than at saturation (fewer requests per loop
+                       # turn and per Redis batch) and queues on any burst
+                       "cpu_share": sampler.shares(),
+                       "worker_us_per_request": round(1e6 * sampler.shares()["worker"] * (sampler.rows[-1][0] - sampler.rows[0][0])
+                                                      / max(1, summary["ok"] + summary["non_2xx"]), 1)}  # fmt: skip
                 doc["runs"].append(one)
                 print(json.dumps(one), flush=True)
                 for t0, t1, count, worst in found:
