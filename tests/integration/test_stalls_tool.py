@@ -62,6 +62,7 @@ def test_a_tiny_run_measures_every_request_and_the_gateways_collections(monkeypa
         # a threshold of 500 allocations: 300 validations collect the young generation often
         assert r["gc"]["gen0"]["collections"] > 0 and r["gc"]["gen0"]["ms"] > 0
         assert set(r["vcpu_late_over_10ms"]) <= {"cpu0", "cpu1"}
+        assert 0 < r["cpu_share"]["worker"] < 1.5 and r["worker_us_per_request"] > 0
     assert doc["runs_p99_over_10ms"] == sum(1 for r in doc["runs"] if r["p99_ms"] > 10)
     assert sum(doc["verdicts"].values()) == len(doc["stalls"])
     for st in doc["stalls"]:
