@@ -172,6 +172,7 @@ class Gateway:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
+        mx.unwatch_gc()
         mx.flush()
         await self.durability.stop()
         await self.live.stop()

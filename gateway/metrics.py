@@ -103,6 +103,12 @@ def watch_gc(warn_ms: float = 20.0) -> None:
         gc.callbacks.append(_on_gc)
 
 
+def unwatch_gc() -> None:
+    """Stop timing collections (the gateway stops; a test process goes on without it)."""
+    while _on_gc in gc.callbacks:
+        gc.callbacks.remove(_on_gc)
+
+
 def inc(metric: Any, *labels: str) -> None:
     """``metric.labels(*labels).inc()``, counted now and flushed later."""
     key = (metric, labels)

@@ -71,4 +71,5 @@ def test_garbage_collections_are_timed_by_generation_and_long_ones_logged(caplog
         assert after[("promogate_gc_pause_seconds_sum", "")] > 0
         assert any("garbage collection of generation 2 took" in r.getMessage() for r in caplog.records)
     finally:
-        gc.callbacks.remove(mx._on_gc)
+        mx.unwatch_gc()
+    assert mx._on_gc not in gc.callbacks
