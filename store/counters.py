@@ -66,6 +66,7 @@ __all__ = [
     "counter_plan",
     "load_scripts",
     "placeholders",
+    "redeem_plan",
 ]
 
 DEFAULT_PREFIX = "pg:"
@@ -643,8 +644,8 @@ class Store:
         Raises ``ValueError`` if a record id already exists (ids must be fresh).
         """
         specs = [r if isinstance(r, RecordSpec) else RecordSpec(*r) for r in records]
-        plan = self._plan(ops)
-        n_ops = len(plan.args) // 6
+        keys_k, n_hold, op_args, pairs = redeem_plan(self.prefix, ops)
+        n_ops = len(pairs)
         owned = [list(r.ops) for r in specs]
         seen: set[int] = set()
         for lst in owned:
@@ -662,25 +663,34 @@ class Store:
             self.ledger_key,
             self.idempotency_key("redeem", idempotency_key) if idempotency_key else self.ledger_key,
             self.session_index_key(session_key) if session_key else self.ledger_key,
-            *plan.keys,
+            *keys_k,
             *(self.record_key(r.id) for r in specs),
         ]
+        # what the ledger entry and the records hold, encoded here (redeem.lua writes it as is)
+        all_ops = _ops_json(pairs)
         args: list[Any] = [
             int(now_ms),
             session_key or "",
             fingerprint if idempotency_key else "",
-            self.idempotency_ttl,
-            self.ledger_maxlen,
+            max(0, self.idempotency_ttl),
+            max(0, self.ledger_maxlen),
             response if idempotency_key else "",  # kept only for a replay: not sent without a key
             ledger,
-            len(plan.keys),
+            len(keys_k),
             n_ops,
             len(specs),
-            *plan.args,
+            n_hold,
+            orjson.dumps([r.id for r in specs]),
+            all_ops,
+            *op_args,
         ]
         for r, lst in zip(specs, owned, strict=True):
-            children = orjson.dumps(list(r.children)) if r.children else b""
-            args += [r.id, r.data, r.parent, children, " ".join(str(int(i)) for i in lst)]
+            children = orjson.dumps(list(r.children)) if r.children else b"[]"
+            if len(lst) == n_ops and lst == list(range(n_ops)):
+                mine = all_ops
+            else:
+                mine = _ops_json([pairs[int(i)] for i in lst])
+            args += [r.id, r.data, r.parent, children, mine]
         if debits:
             index: dict[tuple[str, str], int] = {}
             for d in debits:
@@ -759,7 +769,7 @@ class Store:
         reply = await self.pipe.evalsha(self.scripts["rollback"], keys, args)
         tag = _s(reply[0])
         if tag in ("ok", "replay"):
-            return _rollback_payload(tag, reply[1])
+            return _rollback_payload(tag, reply[1] if len(reply) == 2 else b"".join(map(_b, reply[1:])))
         if tag == "already_rolled_back":
             return RollbackResult(tag, rollback_id=_s(reply[1]) or None)
         if tag in ("conflict", "not_found", "invalid_redemption"):
@@ -831,6 +841,31 @@ def counter_plan(prefix: str, ops: Iterable[Sequence[Any]]) -> _Plan:
     return _Plan(keys, args)
 
 
+def redeem_plan(
+    prefix: str, ops: Iterable[Sequence[Any]]
+) -> tuple[list[str], int, list[Any], list[tuple[str, str]]]:
+    """:func:`counter_plan`'s checks and layout for redeem.lua: its distinct full keys, those
+    that some op with ``hold`` counts first (first-seen order otherwise), how many of those,
+    6 ARGV fields per op (key index into those keys, 1-based), and each op's ``(full key,
+    delta as text)`` (what the records and the ledger entry keep)."""
+    plan = counter_plan(prefix, ops)
+    old_keys, args = plan.keys, plan.args
+    pairs = [(old_keys[args[j] - 1], str(args[j + 1])) for j in range(0, len(args), 6)]
+    held = {args[j] for j in range(0, len(args), 6) if args[j + 5]}
+    if not held or max(held) == len(held):  # the keys hold ops count are the first already
+        return old_keys, len(held), args, pairs
+    order = sorted(range(1, len(old_keys) + 1), key=lambda i: i not in held)  # stable
+    new_index = {old: new for new, old in enumerate(order, 1)}
+    for j in range(0, len(args), 6):
+        args[j] = new_index[args[j]]
+    return [old_keys[i - 1] for i in order], len(held), args, pairs
+
+
+def _ops_json(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """``[[full key, "delta"], ...]`` as JSON (as a record's and the ledger's ``ops``)."""
+    return orjson.dumps(pairs) if pairs else b"[]"
+
+
 def _need_session(session_key: str) -> None:
     if not session_key:
         raise ValueError("a session key must be a non-empty string")
@@ -843,7 +878,23 @@ def _failure(reply: list[Any]) -> LimitFailure:
 
 
 def _rollback_payload(tag: str, raw: Any) -> RollbackResult:
-    doc = orjson.loads(raw)
+    """rollback.lua's payload: a JSON head, a newline, then each redemption's data and ops as
+    its record keeps them (their lengths ``n`` and ``m`` in the head; ``a``: what was reversed
+    of each op, absent when all was); or, stored under an idempotency key by an earlier
+    version, one JSON document with each redemption's ``data`` as a string and its ``ops`` as
+    ``[[key, delta, reversed], ...]``."""
+    raw = _b(raw)
+    head, sep, rest = raw.partition(b"\n")
+    doc = orjson.loads(head)
+    if sep:
+        at = 0
+        for r in _list(doc.get("redemptions")):
+            n, m = int(r.get("n", 0)), int(r.get("m", 0))
+            r["data"] = rest[at : at + n]
+            pairs = _list(orjson.loads(rest[at + n : at + n + m])) if m else []
+            at += n + m
+            a = r.get("a")
+            r["ops"] = [(k, d, a[i] if a else d) for i, (k, d) in enumerate(pairs)]
     return RollbackResult(
         tag,  # type: ignore[arg-type]
         rollback_id=doc["rollback_id"],

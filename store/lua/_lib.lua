@@ -162,3 +162,33 @@ local function check_ops(ops, key_off, now, session)
   end
   return nil
 end
+
+-- check_ops for the `n` ops laid out in ARGV from `base` (parse_ops's 6 fields each), read in
+-- place: no table per op. The plan's K distinct keys are KEYS[key_off + 1 .. key_off + K]
+-- (every one of them used by some op; one MGET reads them all); `holds`: whether a hold set
+-- of some key that a hold = 1 op counts exists (the caller asked; when not, no key's holds are
+-- read). Same checks, same order and same reply as check_ops.
+local function check_args(base, n, key_off, K, holds, now, session)
+  if n == 0 then return nil end
+  local vals = redis.call('MGET', unpack(KEYS, key_off + 1, key_off + K))
+  local acc, held = {}, {}
+  for j = base, base + (n - 1) * 6, 6 do
+    local ki = tonumber(ARGV[j])
+    local a = (acc[ki] or 0) + tonumber(ARGV[j + 1])
+    acc[ki] = a
+    local h = 0
+    if ARGV[j + 5] == '1' then
+      h = held[ki]
+      if h == nil then
+        if holds then h = held_live(KEYS[key_off + ki], now, session) else h = 0 end
+        held[ki] = h
+      end
+    end
+    local lim = tonumber(ARGV[j + 2])
+    if lim >= 0 then
+      local c = tonumber(vals[ki]) or 0
+      if c + h + a > lim then return {'fail', (j - base) / 6, c, h, ARGV[j + 3]} end
+    end
+  end
+  return nil
+end

@@ -16,15 +16,25 @@
 -- ARGV[9]   extra ledger payload (JSON string, '' = none)
 --
 -- Replies
---   {'ok', payload}                    rolled back; payload is JSON:
+--   {'ok', payload}                    rolled back (without an idempotency key, {'ok', the head
+--                                      and its newline, then the pieces that follow it, one
+--                                      reply element each}); payload is a JSON head, a newline, then
+--        for each redemption its data (the record's JSON) and its ops (the record's JSON
+--        [[key, recorded delta], ...]) as stored, one after the other with no separator (the
+--        head gives the length in bytes of each). The head:
 --        {"rollback_id", "at" (ms, string), "reason",
---         "redemptions": [{"id", "data" (the record's JSON, as a string),
---                          "ops": [[key, recorded delta, delta actually reversed], ...],
+--         "redemptions": [{"id", "n" (the length of its data), "m" (the length of its ops),
+--                          "a": [delta actually reversed, ...] (one per op, as text; absent
+--                               when every op was reversed in full),
 --                          "wallet": [{campaign_id, code, debit (its transaction id),
 --                                      points (refunded; 0 when refunded before), tx (the
 --                                      POINTS_REFUND's id, '' when none), balance, total
 --                                      (the card's figures after)}, ...]}, ...]}
---        (the record itself first, then each child not rolled back before)
+--        (the record itself first, then each child not rolled back before). The data and ops
+--        are not put into the JSON (escaped, rebuilt): they are passed through as they are.
+--        (Until 2026-12, the payload was one JSON document, each redemption's "data" a string
+--        in it and "ops" [[key, recorded delta, delta actually reversed], ...]: an answer
+--        stored under an idempotency key then is still replayed as it was.)
 --   {'replay', payload}                idempotency key seen with the same fingerprint: the
 --                                      payload of that first rollback, nothing changed
 --   {'conflict'}                       idempotency key seen with another fingerprint
@@ -134,14 +144,18 @@ for t = 1, #targets do
   end
 end
 
-local out, ids, reversed, refunds = {}, {}, {}, {}
+local out, ids, refunds, pieces = {}, {}, {}, {}
+-- per target: its ops (decoded), the text they were stored as, and what was actually reversed
+-- of each (`partial` when some op was not reversed in full)
+local t_ops, t_raw, t_applied, partial = {}, {}, {}, false
 for t = 1, #targets do
   local rw = rows[t]
-  local r = {rw.id, rw.data, rw.ops, rw.wallet}
+  local raw = rw.ops
+  if not raw or raw == '' then raw = '[]' end
   local ops = {}
-  if r[3] and r[3] ~= '' and r[3] ~= '[]' then ops = cjson.decode(r[3]) end
+  if raw ~= '[]' then ops = cjson.decode(raw) end
   -- every counter read by one MGET; `left` follows what this loop takes off (a key may repeat)
-  local done, left = {}, {}
+  local applied, left = {}, {}
   if #ops > 0 then
     local ks = {}
     for i = 1, #ops do ks[i] = ops[i][1] end
@@ -150,22 +164,26 @@ for t = 1, #targets do
       if left[ks[i]] == nil then left[ks[i]] = vals[i] and tonumber(vals[i]) or false end
     end
   end
+  local full = true
   for i = 1, #ops do
     local k, d = ops[i][1], tonumber(ops[i][2])
-    local applied = 0
+    local a = 0
     local cur = left[k]
     if cur then
-      applied = math.min(d, cur)
-      if applied > 0 then
-        redis.call('DECRBY', k, applied)
-        left[k] = cur - applied
+      a = math.min(d, cur)
+      if a > 0 then
+        redis.call('DECRBY', k, a)
+        left[k] = cur - a
       else
-        applied = 0
+        a = 0
       end
     end
-    done[i] = {k, istr(d), istr(applied)}
-    reversed[#reversed + 1] = {k, istr(applied)}
+    applied[i] = a
+    if a ~= d then full = false end
   end
+  if not full then partial = true end
+  t_ops[t], t_raw[t], t_applied[t] = ops, raw, applied
+  local r = {rw.id, rw.data, raw, rw.wallet}
   redis.call('HSET', targets[t], 'status', 'ROLLED_BACK', 'rollback_id', rid,
     'rolled_back_at', istr(now), 'rollback_reason', reason)
   local paid = {}
@@ -203,16 +221,35 @@ for t = 1, #targets do
       redis.call('PUBLISH', st.publish[1], st.publish[2])
     end
   end
-  local o = {id = r[1], data = r[2], ops = done, wallet = back}
+  local data = r[2] or ''
+  local o = {id = r[1], n = #data, m = #raw, wallet = back}
+  if not full then
+    local a = {}
+    for i = 1, #applied do a[i] = istr(applied[i]) end
+    o.a = a
+  end
   if #taken > 0 then o.taken = taken end
   out[#out + 1] = o
   ids[#ids + 1] = r[1]
+  pieces[#pieces + 1] = data
+  pieces[#pieces + 1] = raw
 end
 for i = 1, #cards do w_flush(cards[i]) end
 
+-- the entry's ops: [[key, reversed], ...] of every target; one target reversed in full, the
+-- text its record keeps (the same pairs)
 local fields = {'type', 'rollback', 'at', istr(now), 'rollback_id', rid,
                 'redemptions', cjson.encode(ids), 'ops', '[]', 'reason', reason}
-if #reversed > 0 then fields[10] = cjson.encode(reversed) end
+if #targets == 1 and not partial then
+  fields[10] = t_raw[1]
+else
+  local reversed = {}
+  for t = 1, #targets do
+    local ops, applied = t_ops[t], t_applied[t]
+    for i = 1, #ops do reversed[#reversed + 1] = {ops[i][1], istr(applied[i])} end
+  end
+  if #reversed > 0 then fields[10] = cjson.encode(reversed) end
+end
 if #refunds > 0 then
   fields[#fields + 1] = 'refunds'
   fields[#fields + 1] = cjson.encode(refunds)
@@ -227,9 +264,11 @@ else
   redis.call('XADD', ledger, '*', unpack(fields))
 end
 
-local payload = cjson.encode({rollback_id = rid, at = istr(now), reason = reason, redemptions = out})
-if fp ~= '' then
-  redis.call('HSET', idem, 'fp', fp, 'resp', payload)
-  if idem_ttl > 0 then redis.call('EXPIRE', idem, idem_ttl) end
+local head = cjson.encode({rollback_id = rid, at = istr(now), reason = reason, redemptions = out})
+if fp == '' then  -- the pieces as they are: no string is made of them
+  return {'ok', head .. '\n', unpack(pieces)}
 end
+local payload = head .. '\n' .. table.concat(pieces)
+redis.call('HSET', idem, 'fp', fp, 'resp', payload)
+if idem_ttl > 0 then redis.call('EXPIRE', idem, idem_ttl) end
 return {'ok', payload}
