@@ -46,8 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ui_session_ttl: int = 28_800
     #: the gateway workers' garbage collector thresholds, "gen0,gen1,gen2" as for
     #: ``gc.set_threshold`` (PROMOGATE_GC_THRESHOLD). Python's own 700,10,10 collected the
-    #: young generation every ~15 requests and found nothing to free (no cycles): a tenth of a
-    #: worker's CPU at saturation went to it (BENCHMARKS.md, "Stalls and the collector")
+    #: young generation every ~16 requests and found nothing to free (no cycles): a tenth of a
+    #: worker's CPU at saturation went to it (BENCHMARKS.md, "Target 3: where the p99 stalls
+    #: come from")
     gc_threshold: tuple[int, ...] = (50_000, 20, 50)
     #: a gateway worker logs a warning for a garbage collection pause this long, ms
     #: (PROMOGATE_GC_WARN_MS)
