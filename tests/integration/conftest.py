@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+
+from store.counters import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gateway_fixtures import gw, server  # noqa: E402,F401
 from stacks import admin_and_gateway, admin_and_gateway_processes  # noqa: E402,F401
+
+
+@pytest_asyncio.fixture
+async def store(redis_url: str, key_prefix: str) -> AsyncIterator[Store]:
+    """The store's async client on the shared Redis, under the test's own key prefix."""
+    s = Store.from_url(redis_url, prefix=key_prefix)
+    try:
+        yield s
+    finally:
+        await s.aclose()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,13 +15,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 import redis
 from gateway_fixtures import keyspace
 
@@ -48,15 +46,6 @@ def disc_op(amount: int, limit: int = 10_000) -> CounterOp:
 
 def rec(rid: str, **kw: Any) -> RecordSpec:
     return RecordSpec(rid, orjson.dumps({"id": rid, "object": "redemption"}), **kw)
-
-
-@pytest_asyncio.fixture
-async def store(redis_url: str, key_prefix: str) -> AsyncIterator[Store]:
-    s = Store.from_url(redis_url, prefix=key_prefix)
-    try:
-        yield s
-    finally:
-        await s.aclose()
 
 
 def snapshot(r: redis.Redis, prefix: str) -> dict[str, Any]:

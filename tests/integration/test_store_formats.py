@@ -11,12 +11,10 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 import redis
 
 from store.counters import CounterOp, RecordSpec, Store, redeem_plan
@@ -28,15 +26,6 @@ CAMP = "{c:camp_1}"
 USES = f"{CAMP}:v:SUMMER10:uses"
 DISC = f"{CAMP}:disc"
 CUST = f"{CAMP}:cust:cus_9"
-
-
-@pytest_asyncio.fixture
-async def store(redis_url: str, key_prefix: str) -> AsyncIterator[Store]:
-    s = Store.from_url(redis_url, prefix=key_prefix)
-    try:
-        yield s
-    finally:
-        await s.aclose()
 
 
 def _old_record(rid: str, data: bytes, ops: list[tuple[str, int]], parent: str = "",
