@@ -126,11 +126,10 @@ class Sampler(threading.Thread):
                 next_scan = t + self.SCAN_S
             self._halt.wait(max(0.0, self.every - (time.monotonic() - t)))
 
-    def shares(self) -> dict[str, float]:
-        """Each sampled process's share of one CPU over the whole run (on CPU / wall)."""
+    def cpu(self) -> tuple[float, dict[str, float]]:
+        """The run's wall seconds, and each sampled process's seconds on CPU in it."""
         a, b = self.rows[0], self.rows[-1]
-        wall = max(1e-9, b[0] - a[0])
-        return {n: round((b[1][n][0] - a[1][n][0]) / 1e9 / wall, 3) for n in self.pids}
+        return b[0] - a[0], {n: (b[1][n][0] - a[1][n][0]) / 1e9 for n in self.pids}
 
     def others(self, t0: float, t1: float, exclude: set[int], top: int = 5) -> list[dict]:
         """The tasks other than ``exclude`` (pids) that used the most CPU around [t0, t1]."""
@@ -222,6 +221,12 @@ def _stalls(due: list[float], lat: list[float], slow_s: float) -> list[tuple[flo
         else:
             out.append([d, end, 1, x])
     return [tuple(s) for s in out]
+
+
+def _worst(late: list[list[float]], t0: float, t1: float) -> float:
+    """The longest lateness (s) of ``late`` ([[monotonic s, late s], ...]) that began in the
+    stall's window [t0, t1] or in the 50 ms before it."""
+    return max((x for ts, x in late if t0 - 0.05 <= ts <= t1), default=0.0)
 
 
 def _verdict(w: dict, client_lag_ms: float) -> str:
@@ -340,6 +345,7 @@ def run(endpoints: list[str], runs: int = 5, duration: float = 10.0, slow_ms: fl
                                "ms": round(1000 * gcd.get(f"{g}_s", 0), 1)}
                            for g in ("gen0", "gen1", "gen2")}  # fmt: skip
                 t = json.loads(tl.read_text())
+                wall, on_cpu = sampler.cpu()
                 warm = (min(t["due"]) + 1.0) if t["due"] else 0.0  # as openloop's --warmup
                 pairs = sorted((d, x) for d, x in zip(t["due"], t["lat"], strict=True) if d >= warm)
                 found = _stalls([p[0] for p in pairs], [p[1] for p in pairs], slow)
@@ -354,20 +360,17 @@ def run(endpoints: list[str], runs: int = 5, duration: float = 10.0, slow_ms: fl
                        # how busy each party was over the run: a worker near 1.0 at "half load"
                        # costs more per request than at saturation (fewer requests per loop
                        # turn and per Redis batch) and queues on any burst
-                       "cpu_share": sampler.shares(),
-                       "worker_us_per_request": round(1e6 * sampler.shares()["worker"] * (sampler.rows[-1][0] - sampler.rows[0][0])
-                                                      / max(1, summary["ok"] + summary["non_2xx"]), 1)}  # fmt: skip
+                       "cpu_share": {k: round(v / max(1e-9, wall), 3) for k, v in on_cpu.items()},
+                       "worker_us_per_request": round(1e6 * on_cpu["worker"] / max(1, summary["ok"] + summary["non_2xx"]), 1)}  # fmt: skip
                 doc["runs"].append(one)
                 print(json.dumps(one), flush=True)
                 for t0, t1, count, worst in found:
                     w = sampler.window(t0, t1)
-                    lag = max((x for ts, x in t["lag"] if t0 - 0.05 <= ts <= t1), default=0.0)
+                    lag = _worst(t["lag"], t0, t1)
                     w["client_max_lag_ms"] = round(lag * 1000, 1)
                     w["worst_ms"] = round(worst * 1000, 1)
                     w["others"] = sampler.others(t0, t1, {b.procs[0].pid, client.pid, os.getpid()})
-                    w["vcpu_late_ms"] = {f"cpu{c}": round(1000 * max((x for ts, x in v["late"] if t0 - 0.05 <= ts <= t1),
-                                                                      default=0.0), 1)
-                                         for c, v in probed.items()}  # fmt: skip
+                    w["vcpu_late_ms"] = {f"cpu{c}": round(1000 * _worst(v["late"], t0, t1), 1) for c, v in probed.items()}
                     st = {"endpoint": ep, "run": n, "at_s": round(t0 - min(t["due"]), 3), "slow_requests": count,
                           "worst_ms": round(worst * 1000, 1), "window": w,
                           "verdict": _verdict(w, lag * 1000)}  # fmt: skip

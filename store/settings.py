@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: ``gc.set_threshold`` (PROMOGATE_GC_THRESHOLD). Python's own 700,10,10 collected the
     #: young generation every ~16 requests and found nothing to free (no cycles): a tenth of a
     #: worker's CPU at saturation went to it (BENCHMARKS.md, "Target 3: where the p99 stalls
-    #: come from")
+    #: come from"); an empty tuple leaves the interpreter's thresholds as they are
     gc_threshold: tuple[int, ...] = (50_000, 20, 50)
     #: a gateway worker logs a warning for a garbage collection pause this long, ms
     #: (PROMOGATE_GC_WARN_MS)
